@@ -1,0 +1,49 @@
+#include "common/plugin_base.h"
+
+namespace trtops
+{
+namespace plugin
+{
+
+nvinfer1::IPluginCapability* PluginBase::getCapabilityInterface(nvinfer1::PluginCapabilityType type) noexcept
+{
+    switch (type)
+    {
+    case nvinfer1::PluginCapabilityType::kCORE: return static_cast<nvinfer1::IPluginV3OneCore*>(this);
+    case nvinfer1::PluginCapabilityType::kBUILD: return static_cast<nvinfer1::IPluginV3OneBuild*>(this);
+    case nvinfer1::PluginCapabilityType::kRUNTIME: return static_cast<nvinfer1::IPluginV3OneRuntime*>(this);
+    }
+    return nullptr;
+}
+
+std::optional<DataType> kernelType(nvinfer1::DataType type)
+{
+    switch (type)
+    {
+    case nvinfer1::DataType::kFLOAT: return DataType::kFLOAT32;
+    case nvinfer1::DataType::kHALF: return DataType::kFLOAT16;
+    case nvinfer1::DataType::kBF16: return DataType::kBFLOAT16;
+    case nvinfer1::DataType::kINT32: return DataType::kINT32;
+    case nvinfer1::DataType::kINT64: return DataType::kINT64;
+    default: return std::nullopt;
+    }
+}
+
+char const* typeName(nvinfer1::DataType type)
+{
+    switch (type)
+    {
+    case nvinfer1::DataType::kFLOAT: return "float32";
+    case nvinfer1::DataType::kHALF: return "float16";
+    case nvinfer1::DataType::kBF16: return "bfloat16";
+    case nvinfer1::DataType::kINT8: return "int8";
+    case nvinfer1::DataType::kINT32: return "int32";
+    case nvinfer1::DataType::kINT64: return "int64";
+    case nvinfer1::DataType::kBOOL: return "bool";
+    case nvinfer1::DataType::kUINT8: return "uint8";
+    default: return "other";
+    }
+}
+
+} // namespace plugin
+} // namespace trtops

@@ -1,0 +1,96 @@
+//! \file numeric.cuh
+//! Element conversions shared by the CUDA kernels and the host implementations. Kernels load
+//! fp16/bf16 storage, compute in float (or double for float64 inputs) and store back.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "core/status.h"
+#include "core/types.h"
+
+namespace trtops
+{
+
+//! Accumulation type: float for every storage type except double.
+template <typename T>
+struct AccumulatorOf
+{
+    using type = float;
+};
+template <>
+struct AccumulatorOf<double>
+{
+    using type = double;
+};
+template <typename T>
+using AccumulatorT = typename AccumulatorOf<T>::type;
+
+template <typename To, typename From>
+__host__ __device__ inline To convertTo(From value)
+{
+    return static_cast<To>(value);
+}
+template <>
+__host__ __device__ inline float convertTo<float, __half>(__half value)
+{
+    return __half2float(value);
+}
+template <>
+__host__ __device__ inline float convertTo<float, __nv_bfloat16>(__nv_bfloat16 value)
+{
+    return __bfloat162float(value);
+}
+template <>
+__host__ __device__ inline __half convertTo<__half, float>(float value)
+{
+    return __float2half_rn(value);
+}
+template <>
+__host__ __device__ inline __nv_bfloat16 convertTo<__nv_bfloat16, float>(float value)
+{
+    return __float2bfloat16_rn(value);
+}
+
+//! Storage type for a DataType, for compile-time dispatch.
+template <DataType kType>
+struct StorageOf;
+template <>
+struct StorageOf<DataType::kFLOAT32>
+{
+    using type = float;
+};
+template <>
+struct StorageOf<DataType::kFLOAT16>
+{
+    using type = __half;
+};
+template <>
+struct StorageOf<DataType::kBFLOAT16>
+{
+    using type = __nv_bfloat16;
+};
+template <>
+struct StorageOf<DataType::kFLOAT64>
+{
+    using type = double;
+};
+
+//! Calls `fn(T{})` with the storage type of a floating DataType; returns what fn returns.
+//! Unsupported types produce an error Status naming the operator and the field.
+template <typename Fn>
+auto dispatchFloating(DataType type, char const* op, char const* field, Fn&& fn) -> decltype(fn(float{}))
+{
+    switch (type)
+    {
+    case DataType::kFLOAT32: return fn(float{});
+    case DataType::kFLOAT16: return fn(__half{});
+    case DataType::kBFLOAT16: return fn(__nv_bfloat16{});
+    case DataType::kFLOAT64: return fn(double{});
+    default: break;
+    }
+    return unsupported(op, ": ", field, " has dtype ", dataTypeName(type),
+        "; supported: float32, float16, bfloat16, float64");
+}
+
+} // namespace trtops

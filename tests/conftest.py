@@ -1,0 +1,56 @@
+"""Shared test configuration: tier markers skip with a printed reason when their tier's
+requirements are missing (see README "Verification tiers")."""
+
+from __future__ import annotations
+
+import functools
+from typing import Optional
+
+import pytest
+
+
+@functools.lru_cache(maxsize=None)
+def kernels_missing_reason() -> Optional[str]:
+    from trtops import TrtopsError, _native
+
+    try:
+        _native.kernels_library()
+    except TrtopsError as exc:
+        return str(exc)
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def gpu_missing_reason() -> Optional[str]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return "no CUDA GPU visible to torch (tier 3 runs on a GPU machine: pytest -m gpu)"
+    return kernels_missing_reason()
+
+
+@functools.lru_cache(maxsize=None)
+def trt_build_missing_reason() -> Optional[str]:
+    from trtops import TrtopsError, rtx
+    from trtops.plugins import plugin_library_path
+
+    try:
+        plugin_library_path()
+    except TrtopsError as exc:
+        return str(exc)
+    return rtx.in_process_missing_reason()
+
+
+_TIER_REASONS = {
+    "kernels": kernels_missing_reason,
+    "gpu": gpu_missing_reason,
+    "trt_build": trt_build_missing_reason,
+}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker, reason_fn in _TIER_REASONS.items():
+        if item.get_closest_marker(marker) is not None:
+            reason = reason_fn()
+            if reason is not None:
+                pytest.skip(f"[{marker} tier] {reason}")

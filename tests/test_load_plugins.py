@@ -1,0 +1,39 @@
+"""Tier 2: libtrtops_plugins.so registers with TensorRT-RTX (CPU-only machines included)."""
+
+from __future__ import annotations
+
+import pytest
+
+import trtops
+from trtops.plugins import plugin_fields
+
+pytestmark = pytest.mark.trt_build
+
+ALL_PLUGINS = ["RoIAlign"]
+
+
+def test_load_plugins_registers_every_plugin() -> None:
+    names = trtops.load_plugins("tensorrt_rtx")
+    assert names == sorted(ALL_PLUGINS)
+
+
+def test_load_plugins_is_idempotent() -> None:
+    import tensorrt_rtx as trt
+
+    first = trtops.load_plugins(trt)
+    second = trtops.load_plugins(trt)
+    assert first == second
+    creators = [c for c in trt.get_plugin_registry().all_creators if c.plugin_namespace == "trtops"]
+    assert sorted(c.name for c in creators) == sorted(set(c.name for c in creators)), "a creator registered twice"
+
+
+def test_auto_detected_runtime() -> None:
+    # No `tensorrt` on CPU-only machines: auto-detection falls through to tensorrt_rtx.
+    assert "RoIAlign" in trtops.load_plugins()
+
+
+def test_creators_report_their_fields() -> None:
+    trtops.load_plugins("tensorrt_rtx")
+    fields = plugin_fields("tensorrt_rtx")
+    names = [f["name"] for f in fields["RoIAlign"]]
+    assert names == ["output_height", "output_width", "spatial_scale", "sampling_ratio", "aligned"]

@@ -1,0 +1,89 @@
+"""Tier 1: the package itself: version, lazy imports, build metadata, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import trtops
+from trtops import _native
+
+
+def test_version_is_the_one_version_string() -> None:
+    assert trtops.__version__.count(".") == 2
+    assert all(part.isdigit() for part in trtops.__version__.split("."))
+
+
+def test_import_is_cheap() -> None:
+    # `import trtops` must need neither torch nor TensorRT (CLI start-up, plugin-only users).
+    code = "import sys, trtops; print(sorted(m for m in ('torch', 'tensorrt', 'tensorrt_rtx') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        trtops.no_such_thing  # noqa: B018
+
+
+def test_converters_namespace_is_importable() -> None:
+    import trtops.converters  # noqa: F401 - `converters/` ships as trtops.converters
+
+
+@pytest.mark.kernels
+def test_build_info_matches_the_installed_libraries() -> None:
+    info = _native.build_info()
+    assert info["version"] == trtops.__version__
+    assert info["kernels_built"] is True
+    assert _native.find_library(_native.KERNELS_LIBRARY) is not None
+    if info["plugins_built"]:
+        assert info["plugins_skip_reason"] == ""
+        assert _native.find_library(_native.PLUGINS_LIBRARY) is not None
+    else:
+        assert "TensorRT" in info["plugins_skip_reason"] or "TRTOPS_BUILD_PLUGINS" in info["plugins_skip_reason"]
+
+
+@pytest.mark.kernels
+def test_kernels_library_c_abi_basics() -> None:
+    lib = _native.kernels_library()
+    assert lib.trtops_version().decode() == trtops.__version__
+    assert lib.trtops_cuda_runtime_version() >= 12000
+    assert lib.trtops_cuda_device_count() >= 0
+    assert lib.trtops_last_error_message() == b""
+
+
+def test_cli_info_json() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "trtops", "info", "--json"], capture_output=True, text=True, check=True
+    ).stdout
+    info = json.loads(out)
+    assert info["trtops"] == trtops.__version__
+    assert set(info["runtimes"]) == {"tensorrt", "tensorrt_rtx"}
+
+
+def test_cli_info_table() -> None:
+    out = subprocess.run([sys.executable, "-m", "trtops", "info"], capture_output=True, text=True, check=True).stdout
+    assert "plugins library" in out and "kernels library" in out
+
+
+def test_missing_plugin_library_is_explained(tmp_path, monkeypatch) -> None:
+    # A build without TensorRT headers records why; load_plugins must say so.
+    (tmp_path / "build_info.json").write_text(
+        json.dumps({"version": trtops.__version__, "kernels_built": True, "plugins_built": False,
+                    "plugins_skip_reason": "TensorRT headers (NvInfer.h) were not found at build time"})
+    )
+    monkeypatch.setattr(_native, "library_dirs", lambda: [tmp_path])
+    _native.build_info.cache_clear()
+    try:
+        with pytest.raises(trtops.TrtopsError, match="NvInfer.h"):
+            trtops.plugin_library_path()
+    finally:
+        _native.build_info.cache_clear()
+
+
+def test_missing_runtime_is_explained() -> None:
+    with pytest.raises(trtops.TrtopsError, match="no TensorRT Python runtime"):
+        trtops.load_plugins("no_such_tensorrt_module")

@@ -1,0 +1,5 @@
+import sys
+
+from trtops.cli import main
+
+sys.exit(main())

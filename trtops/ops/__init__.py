@@ -1,0 +1,37 @@
+"""trtops kernels as PyTorch functions with torchvision's signatures.
+
+CPU tensors run the host implementation, CUDA tensors the CUDA kernels (queued on the tensor's
+device and current torch stream, without host synchronization). Both live in
+``libtrtops_kernels.so``; the functions raise :class:`trtops.TrtopsError` when it is missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# public name -> submodule of trtops.ops that defines it
+_EXPORTS = {
+    "roi_align": "roi",
+    "ps_roi_align": "roi",
+    "roi_pool": "roi",
+    "ps_roi_pool": "roi",
+    "RoIAlign": "roi",
+    "PSRoIAlign": "roi",
+    "RoIPool": "roi",
+    "PSRoIPool": "roi",
+    "MultiScaleRoIAlign": "roi",
+    "nms": "nms",
+    "batched_nms": "nms",
+    "deform_conv2d": "deform_conv",
+    "DeformConv2d": "deform_conv",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'trtops.ops' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"trtops.ops.{module}"), name)

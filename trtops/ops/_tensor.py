@@ -1,0 +1,65 @@
+"""Glue between torch tensors and the C ABI of libtrtops_kernels.so, shared by every op module.
+
+A call passes raw data pointers, shapes, dtype/layout codes, a ``device`` flag (1: CUDA kernel,
+0: host implementation) and the CUDA stream to queue on (the tensor's current torch stream).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Sequence
+
+import torch
+
+from trtops import _native
+
+_TORCH_DTYPE_NAMES = {
+    torch.float32: "float32",
+    torch.float16: "float16",
+    torch.bfloat16: "bfloat16",
+    torch.float64: "float64",
+    torch.int32: "int32",
+    torch.int64: "int64",
+}
+
+
+def dtype_code(tensor: torch.Tensor, op: str, name: str) -> int:
+    """The C ABI code of a tensor's dtype; TypeError naming the op and argument otherwise."""
+    try:
+        return _native.DTYPE_CODES[_TORCH_DTYPE_NAMES[tensor.dtype]]
+    except KeyError:
+        raise TypeError(f"{op}: {name} has unsupported dtype {tensor.dtype}") from None
+
+
+def pointer(tensor: torch.Tensor) -> ctypes.c_void_p:
+    return ctypes.c_void_p(tensor.data_ptr())
+
+
+def same_device(op: str, **tensors: torch.Tensor) -> torch.device:
+    """The one device all tensors share; ValueError naming the mismatching argument otherwise."""
+    devices = {name: t.device for name, t in tensors.items()}
+    first_name, first = next(iter(devices.items()))
+    for name, device in devices.items():
+        if device != first:
+            raise ValueError(f"{op}: {name} is on {device} but {first_name} is on {first}")
+    return first
+
+
+def launch(device: torch.device, fn: ctypes._CFuncPtr, *args: object) -> None:
+    """Calls a C ABI entry point with (*args, device_flag, stream) and raises on failure.
+
+    On CUDA the call runs with the tensor's device current and queues on torch's current stream
+    for it; nothing synchronizes.
+    """
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            stream = torch.cuda.current_stream(device).cuda_stream
+            _native.check_status(fn(*args, ctypes.c_int32(1), ctypes.c_void_p(stream)))
+    elif device.type == "cpu":
+        _native.check_status(fn(*args, ctypes.c_int32(0), ctypes.c_void_p(0)))
+    else:
+        raise ValueError(f"trtops kernels run on CPU or CUDA tensors, not on {device}")
+
+
+def int64_array(values: Sequence[int]) -> ctypes.Array:
+    return (ctypes.c_int64 * len(values))(*values)
