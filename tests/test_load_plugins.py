@@ -5,16 +5,23 @@ from __future__ import annotations
 import pytest
 
 import trtops
+from trtops import _native
 from trtops.plugins import plugin_fields
 
 pytestmark = pytest.mark.trt_build
 
-ALL_PLUGINS = ["RoIAlign"]
+#: The plugins of each kernel family (CMake's TRTOPS_KERNEL_FAMILIES).
+FAMILY_PLUGINS = {
+    "roi": ["RoIAlign", "PSRoIAlign", "RoIPool", "PSRoIPool", "MultiScaleRoIAlign"],
+    "nms": ["NMS", "BatchedNMS"],
+    "deform_conv": ["DeformConv2d"],
+}
 
 
 def test_load_plugins_registers_every_plugin() -> None:
-    names = trtops.load_plugins("tensorrt_rtx")
-    assert names == sorted(ALL_PLUGINS)
+    families = _native.build_info()["kernel_families"]
+    expected = sorted(name for family in families for name in FAMILY_PLUGINS[family])
+    assert trtops.load_plugins("tensorrt_rtx") == expected
 
 
 def test_load_plugins_is_idempotent() -> None:

@@ -35,9 +35,8 @@ bool isIgnored(char const* name)
 
 } // namespace
 
-FieldReader::FieldReader(std::string pluginName, nvinfer1::PluginFieldCollection const* fields)
-    : mPlugin(std::move(pluginName))
-    , mFields(fields)
+FieldReader::FieldReader(nvinfer1::PluginFieldCollection const* fields)
+    : mFields(fields)
 {
 }
 
@@ -66,16 +65,16 @@ Status FieldReader::readIntegers(char const* name, std::vector<int64_t>& values,
     present = field != nullptr;
     if (field == nullptr)
     {
-        return required ? invalidArgument(mPlugin, ": required field '", name, "' is missing") : Status::ok();
+        return required ? invalidArgument("required field '", name, "' is missing") : Status::ok();
     }
     if (field->length < minLength || field->length > maxLength || (field->length > 0 && field->data == nullptr))
     {
         if (minLength == maxLength)
         {
-            return invalidArgument(mPlugin, ": field '", name, "' must hold ", minLength, " value(s), got ",
+            return invalidArgument("field '", name, "' must hold ", minLength, " value(s), got ",
                 field->length);
         }
-        return invalidArgument(mPlugin, ": field '", name, "' must hold ", minLength, " to ", maxLength,
+        return invalidArgument("field '", name, "' must hold ", minLength, " to ", maxLength,
             " values, got ", field->length);
     }
     values.resize(static_cast<size_t>(field->length));
@@ -88,7 +87,7 @@ Status FieldReader::readIntegers(char const* name, std::vector<int64_t>& values,
         case nvinfer1::PluginFieldType::kINT32: values[i] = static_cast<int32_t const*>(field->data)[i]; break;
         case nvinfer1::PluginFieldType::kINT64: values[i] = static_cast<int64_t const*>(field->data)[i]; break;
         default:
-            return invalidArgument(mPlugin, ": field '", name, "' must be an integer, got type ",
+            return invalidArgument("field '", name, "' must be an integer, got type ",
                 fieldTypeName(field->type));
         }
     }
@@ -106,7 +105,7 @@ Status FieldReader::readInt(char const* name, int32_t& value, bool required, int
     }
     if (raw[0] < minValue || raw[0] > maxValue)
     {
-        return invalidArgument(mPlugin, ": field '", name, "' must be in [", minValue, ", ", maxValue, "], got ",
+        return invalidArgument("field '", name, "' must be in [", minValue, ", ", maxValue, "], got ",
             raw[0]);
     }
     value = static_cast<int32_t>(raw[0]);
@@ -128,7 +127,7 @@ Status FieldReader::readIntArray(char const* name, std::vector<int32_t>& values,
     {
         if (raw[i] < minValue || raw[i] > maxValue)
         {
-            return invalidArgument(mPlugin, ": field '", name, "'[", i, "] must be in [", minValue, ", ", maxValue,
+            return invalidArgument("field '", name, "'[", i, "] must be in [", minValue, ", ", maxValue,
                 "], got ", raw[i]);
         }
         values.push_back(static_cast<int32_t>(raw[i]));
@@ -142,11 +141,11 @@ Status FieldReader::readFloatArray(
     nvinfer1::PluginField const* field = find(name);
     if (field == nullptr)
     {
-        return required ? invalidArgument(mPlugin, ": required field '", name, "' is missing") : Status::ok();
+        return required ? invalidArgument("required field '", name, "' is missing") : Status::ok();
     }
     if (field->length < minLength || field->length > maxLength || (field->length > 0 && field->data == nullptr))
     {
-        return invalidArgument(mPlugin, ": field '", name, "' must hold ", minLength, " to ", maxLength,
+        return invalidArgument("field '", name, "' must hold ", minLength, " to ", maxLength,
             " values, got ", field->length);
     }
     values.resize(static_cast<size_t>(field->length));
@@ -162,12 +161,12 @@ Status FieldReader::readFloatArray(
             values[i] = __half2float(static_cast<__half const*>(field->data)[i]);
             break;
         default:
-            return invalidArgument(mPlugin, ": field '", name, "' must be a float, got type ",
+            return invalidArgument("field '", name, "' must be a float, got type ",
                 fieldTypeName(field->type));
         }
         if (!std::isfinite(values[i]))
         {
-            return invalidArgument(mPlugin, ": field '", name, "' must be finite, got ", values[i]);
+            return invalidArgument("field '", name, "' must be finite, got ", values[i]);
         }
     }
     return Status::ok();
@@ -179,7 +178,7 @@ Status FieldReader::readFloat(char const* name, float& value, bool required)
     nvinfer1::PluginField const* field = find(name);
     if (field == nullptr)
     {
-        return required ? invalidArgument(mPlugin, ": required field '", name, "' is missing") : Status::ok();
+        return required ? invalidArgument("required field '", name, "' is missing") : Status::ok();
     }
     TRTOPS_RETURN_IF_ERROR(readFloatArray(name, values, required, 1, 1));
     value = values[0];
@@ -197,7 +196,7 @@ Status FieldReader::rejectUnknown() const
         char const* name = mFields->fields[i].name;
         if (name == nullptr)
         {
-            return invalidArgument(mPlugin, ": field ", i, " has no name");
+            return invalidArgument("field ", i, " has no name");
         }
         if (!isIgnored(name) && mKnown.count(name) == 0)
         {
@@ -206,7 +205,7 @@ Status FieldReader::rejectUnknown() const
             {
                 known += (known.empty() ? "" : ", ") + k;
             }
-            return invalidArgument(mPlugin, ": unknown field '", name, "' (fields: ", known, ")");
+            return invalidArgument("unknown field '", name, "' (fields: ", known, ")");
         }
     }
     return Status::ok();

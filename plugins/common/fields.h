@@ -1,7 +1,7 @@
 //! \file fields.h
 //! Reading a plugin's fields from a PluginFieldCollection (creator side) and exposing them again
-//! for serialization (getFieldsToSerialize). Every problem becomes a Status naming the plugin, the
-//! field and the value; nothing aborts.
+//! for serialization (getFieldsToSerialize). Every problem becomes a Status naming the field and
+//! the value (the creator's guard adds the plugin's name); nothing aborts.
 #pragma once
 
 #include "core/status.h"
@@ -25,7 +25,7 @@ namespace plugin
 class FieldReader
 {
 public:
-    FieldReader(std::string pluginName, nvinfer1::PluginFieldCollection const* fields);
+    explicit FieldReader(nvinfer1::PluginFieldCollection const* fields);
 
     Status readInt(char const* name, int32_t& value, bool required, int64_t minValue, int64_t maxValue);
     Status readFloat(char const* name, float& value, bool required);
@@ -42,7 +42,6 @@ private:
     Status readIntegers(char const* name, std::vector<int64_t>& values, bool required, int32_t minLength,
         int32_t maxLength, bool& present);
 
-    std::string mPlugin;
     nvinfer1::PluginFieldCollection const* mFields;
     std::set<std::string> mKnown;
 };

@@ -92,11 +92,11 @@ def build_onnx(
         def __init__(self) -> None:
             trt.ILogger.__init__(self)
             self.errors: list[str] = []
-            self.log: list[str] = []
+            self.messages: list[str] = []
 
-        def log(self, severity: Any, msg: str) -> None:  # noqa: A003 - TensorRT's name
+        def log(self, severity: Any, msg: str) -> None:
             if severity <= trt.ILogger.Severity.WARNING:
-                self.log.append(f"{severity.name}: {msg}")
+                self.messages.append(f"{severity.name}: {msg}")
             if severity <= trt.ILogger.Severity.ERROR:
                 self.errors.append(msg)
 
@@ -107,7 +107,7 @@ def build_onnx(
     result = BuildResult(ok=False)
     if not parser.parse(_onnx_bytes(model)):
         result.errors = logger.errors + [str(parser.get_error(i)) for i in range(parser.num_errors)]
-        result.log = logger.log
+        result.log = logger.messages
         return result
 
     for i in range(network.num_outputs):
@@ -127,7 +127,7 @@ def build_onnx(
 
     engine = builder.build_serialized_network(network, config)
     result.errors = logger.errors
-    result.log = logger.log
+    result.log = logger.messages
     if engine is None:
         return result
     result.engine = bytes(engine)
