@@ -13,6 +13,12 @@ from trtops.errors import TrtopsError
 
 PLUGIN_NAMESPACE = "trtops"
 PLUGIN_VERSION = "1"
+#: The plugins of each kernel family (CMake's TRTOPS_KERNEL_FAMILIES decides which are built).
+PLUGINS_BY_FAMILY = {
+    "roi": ("RoIAlign", "PSRoIAlign", "RoIPool", "PSRoIPool", "MultiScaleRoIAlign"),
+    "nms": ("NMS", "BatchedNMS"),
+    "deform_conv": ("DeformConv2d",),
+}
 #: TensorRT Python modules tried, in order, when load_plugins() is given none.
 RUNTIME_MODULES = ("tensorrt", "tensorrt_rtx")
 
@@ -35,6 +41,14 @@ def plugin_library_path() -> Path:
     else:
         why = "build_info.json says it was built, but the file is missing from the installation"
     raise TrtopsError(f"{_native.PLUGINS_LIBRARY} not available: {why}")
+
+
+def built_plugins() -> list[str]:
+    """Sorted names of the plugins the installed build contains (from build_info.json)."""
+    info = _native.build_info()
+    if not info.get("plugins_built"):
+        return []
+    return sorted(name for family in info.get("kernel_families", []) for name in PLUGINS_BY_FAMILY[family])
 
 
 def import_runtime(trt: Union[None, str, ModuleType] = None) -> ModuleType:
