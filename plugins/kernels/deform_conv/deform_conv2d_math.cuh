@@ -1,0 +1,95 @@
+//! \file deform_conv2d_math.cuh
+//! Per-sample math of deform_conv2d shared by the CUDA kernels and the host implementation:
+//! where a kernel tap samples, the bilinear corner indices and weights, and the masked sample.
+//! Border rules are torchvision's: a point with y <= -1, y >= height, x <= -1 or x >= width
+//! samples zero; inside that band, corners that fall outside the map contribute zero.
+#pragma once
+
+#include "core/numeric.cuh"
+
+#include <cmath>
+#include <cstdint>
+
+namespace trtops
+{
+namespace deform
+{
+
+//! Bilinear sampling of one point of a height x width plane: four corner indices into the plane
+//! (-1 for a corner outside the map, which contributes zero) and their weights.
+template <typename AccT>
+struct BilinearPoint
+{
+    int32_t index[4]; //!< (low y, low x), (low y, high x), (high y, low x), (high y, high x)
+    AccT weight[4];
+};
+
+//! Corners and weights of the point (y, x); an all-invalid point when it lies outside the band.
+template <typename AccT>
+__host__ __device__ inline BilinearPoint<AccT> bilinearPoint(AccT y, AccT x, int32_t height, int32_t width)
+{
+    BilinearPoint<AccT> point;
+    if (y <= AccT(-1) || y >= AccT(height) || x <= AccT(-1) || x >= AccT(width))
+    {
+        for (int32_t k = 0; k < 4; ++k)
+        {
+            point.index[k] = -1;
+            point.weight[k] = AccT(0);
+        }
+        return point;
+    }
+    // y > -1 here, so truncation after flooring is exact and yLow >= -1.
+    int32_t const yLow = static_cast<int32_t>(floor(y));
+    int32_t const xLow = static_cast<int32_t>(floor(x));
+    int32_t const yHigh = yLow + 1;
+    int32_t const xHigh = xLow + 1;
+    AccT const ly = y - AccT(yLow);
+    AccT const lx = x - AccT(xLow);
+    AccT const hy = AccT(1) - ly;
+    AccT const hx = AccT(1) - lx;
+    bool const yLowIn = yLow >= 0;
+    bool const yHighIn = yHigh <= height - 1;
+    bool const xLowIn = xLow >= 0;
+    bool const xHighIn = xHigh <= width - 1;
+    point.index[0] = (yLowIn && xLowIn) ? yLow * width + xLow : -1;
+    point.index[1] = (yLowIn && xHighIn) ? yLow * width + xHigh : -1;
+    point.index[2] = (yHighIn && xLowIn) ? yHigh * width + xLow : -1;
+    point.index[3] = (yHighIn && xHighIn) ? yHigh * width + xHigh : -1;
+    point.weight[0] = hy * hx;
+    point.weight[1] = hy * lx;
+    point.weight[2] = ly * hx;
+    point.weight[3] = ly * lx;
+    return point;
+}
+
+//! Where tap (i, j) of output pixel (outY, outX) samples, before the learned offset is added:
+//! the same integer expression as a dense convolution.
+__host__ __device__ inline int32_t tapOrigin(
+    int32_t outPos, int32_t stride, int32_t pad, int32_t tapIndex, int32_t dilation)
+{
+    return outPos * stride - pad + tapIndex * dilation;
+}
+
+//! The sampled point of one tap: integer origin plus the offset, rounded in AccT.
+template <typename AccT>
+__host__ __device__ inline AccT samplePosition(int32_t origin, AccT offset)
+{
+    return AccT(origin) + offset;
+}
+
+//! mask * bilinear(plane, point), evaluated in AccT in torchvision's order.
+template <typename T, typename AccT>
+__host__ __device__ inline AccT maskedSample(T const* plane, BilinearPoint<AccT> const& point, AccT mask)
+{
+    AccT v[4];
+    for (int32_t k = 0; k < 4; ++k)
+    {
+        v[k] = point.index[k] >= 0 ? convertTo<AccT>(plane[point.index[k]]) : AccT(0);
+    }
+    AccT const value
+        = point.weight[0] * v[0] + point.weight[1] * v[1] + point.weight[2] * v[2] + point.weight[3] * v[3];
+    return mask * value;
+}
+
+} // namespace deform
+} // namespace trtops

@@ -1,0 +1,59 @@
+"""Shared tolerance table of the kernel tests: one row per (op, dtype name).
+
+Each row holds ``atol`` and ``rtol`` for ``torch.testing.assert_close(actual, expected, ...)``,
+where ``expected`` is a float64 reference computed from the same (already rounded) inputs,
+unless the row's comment says otherwise. Add rows with small edits; keep the comments saying
+why a number is what it is.
+"""
+
+from __future__ import annotations
+
+import torch
+
+TOLERANCES: dict[tuple[str, str], dict[str, float]] = {
+    # deform_conv2d: weights scaled by 1/sqrt(fan_in) so outputs are O(1). float32: sums of up to
+    # a few thousand products accumulated in a different order than torchvision's GEMM.
+    ("deform_conv2d", "float64"): {"atol": 1e-10, "rtol": 1e-10},
+    ("deform_conv2d", "float32"): {"atol": 2e-5, "rtol": 2e-5},
+    # float16/bfloat16: samples are rounded to the storage type before the product (as in
+    # torchvision's column buffer), products accumulate in float32, the output is rounded once.
+    ("deform_conv2d", "float16"): {"atol": 6e-3, "rtol": 6e-3},
+    ("deform_conv2d", "bfloat16"): {"atol": 5e-2, "rtol": 3e-2},
+    # RoI family (roi_align, ps_roi_align, multi_scale_roi_align, ps_roi_pool): features ~N(0.25, 1),
+    # RoIs up to ~60 map pixels. float64: the CUDA kernels contract a*b+c into FMAs (the host
+    # implementation is bit-exact to torchvision's CPU kernel, tested with atol=rtol=0). float32:
+    # sample positions rounded to float32 move the bilinear weights by ~1e-6 of the coordinate.
+    # float16/bfloat16: one rounding of the float32 result to the storage type (half an ulp,
+    # relative 2^-11 / 2^-8) plus the float32 position error.
+    ("roi_align", "float64"): {"atol": 1e-12, "rtol": 1e-12},
+    ("roi_align", "float32"): {"atol": 5e-5, "rtol": 1e-5},
+    ("roi_align", "float16"): {"atol": 1e-3, "rtol": 1e-3},
+    ("roi_align", "bfloat16"): {"atol": 8e-3, "rtol": 8e-3},
+    ("ps_roi_align", "float64"): {"atol": 1e-12, "rtol": 1e-12},
+    ("ps_roi_align", "float32"): {"atol": 5e-5, "rtol": 1e-5},
+    ("ps_roi_align", "float16"): {"atol": 1e-3, "rtol": 1e-3},
+    ("ps_roi_align", "bfloat16"): {"atol": 8e-3, "rtol": 8e-3},
+    ("multi_scale_roi_align", "float64"): {"atol": 1e-12, "rtol": 1e-12},
+    ("multi_scale_roi_align", "float32"): {"atol": 5e-5, "rtol": 1e-5},
+    ("multi_scale_roi_align", "float16"): {"atol": 1e-3, "rtol": 1e-3},
+    ("multi_scale_roi_align", "bfloat16"): {"atol": 8e-3, "rtol": 8e-3},
+    # ps_roi_pool: a mean of stored values over integer cells; only the summation order and the
+    # final rounding differ from float64.
+    ("ps_roi_pool", "float64"): {"atol": 1e-12, "rtol": 1e-12},
+    ("ps_roi_pool", "float32"): {"atol": 1e-5, "rtol": 1e-5},
+    ("ps_roi_pool", "float16"): {"atol": 1e-3, "rtol": 1e-3},
+    ("ps_roi_pool", "bfloat16"): {"atol": 8e-3, "rtol": 8e-3},
+    # roi_pool: a maximum of stored values is exact. Expected = torchvision in float32 (float64
+    # for float64) on the upcast inputs with float32 RoIs, so the cell ranges are computed in the
+    # same precision as the kernels' float32 accumulator type.
+    ("roi_pool", "float64"): {"atol": 0.0, "rtol": 0.0},
+    ("roi_pool", "float32"): {"atol": 0.0, "rtol": 0.0},
+    ("roi_pool", "float16"): {"atol": 0.0, "rtol": 0.0},
+    ("roi_pool", "bfloat16"): {"atol": 0.0, "rtol": 0.0},
+}
+
+
+def tolerance(op: str, dtype: torch.dtype) -> dict[str, float]:
+    """Keyword arguments (atol, rtol) for assert_close of `op` at `dtype`."""
+    name = str(dtype).replace("torch.", "")
+    return dict(TOLERANCES[(op, name)])
