@@ -29,6 +29,17 @@ std::optional<DataType> kernelType(nvinfer1::DataType type)
     }
 }
 
+std::vector<nvinfer1::PluginTensorDesc> largestShapes(nvinfer1::DynamicPluginTensorDesc const* descs, int32_t count)
+{
+    std::vector<nvinfer1::PluginTensorDesc> largest(static_cast<size_t>(count));
+    for (int32_t i = 0; i < count; ++i)
+    {
+        largest[i] = descs[i].desc;
+        largest[i].dims = descs[i].max;
+    }
+    return largest;
+}
+
 char const* typeName(nvinfer1::DataType type)
 {
     switch (type)

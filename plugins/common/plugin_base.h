@@ -13,6 +13,7 @@
 #include <exception>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace trtops
 {
@@ -53,6 +54,11 @@ std::optional<DataType> kernelType(nvinfer1::DataType type);
 //! Human-readable TensorRT type name for messages.
 char const* typeName(nvinfer1::DataType type);
 
+//! The descriptions of build-time tensors at the largest shapes of their optimization profile:
+//! what configurePlugin validates (so a bad profile fails the build, not the first enqueue) and
+//! what getWorkspaceSize sizes for.
+std::vector<nvinfer1::PluginTensorDesc> largestShapes(nvinfer1::DynamicPluginTensorDesc const* descs, int32_t count);
+
 //! Base class with the IPluginV3 boilerplate shared by all trtops plugins.
 class PluginBase : public nvinfer1::IPluginV3,
                    public nvinfer1::IPluginV3OneCore,
@@ -80,13 +86,6 @@ public:
     char const* getPluginNamespace() const noexcept override
     {
         return kPLUGIN_NAMESPACE;
-    }
-
-    // IPluginV3OneBuild: nothing to do by default (per-shape state is set in onShapeChange).
-    int32_t configurePlugin(nvinfer1::DynamicPluginTensorDesc const*, int32_t, nvinfer1::DynamicPluginTensorDesc const*,
-        int32_t) noexcept override
-    {
-        return 0;
     }
 
     // IPluginV3OneRuntime: plugins hold no per-context resources, so a context gets a clone.

@@ -192,18 +192,20 @@ public:
         }
     }
 
+    int32_t configurePlugin(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nbInputs,
+        nvinfer1::DynamicPluginTensorDesc const*, int32_t nbOutputs) noexcept override
+    {
+        typename Op::Params params{};
+        return guarded(kNAME, "configurePlugin", [&] { return paramsAtLargest(in, nbInputs, nbOutputs, params); }) ? 0 : -1;
+    }
+
     size_t getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
         nvinfer1::DynamicPluginTensorDesc const*, int32_t nbOutputs) const noexcept override
     {
         size_t size = 0;
         guarded(kNAME, "getWorkspaceSize", [&]() -> Status {
-            TRTOPS_RETURN_IF_ERROR(checkCounts(nbInputs, nbOutputs));
-            nvinfer1::PluginTensorDesc input = inputs[kINPUT].desc;
-            nvinfer1::PluginTensorDesc rois = inputs[kROIS].desc;
-            input.dims = inputs[kINPUT].max;
-            rois.dims = inputs[kROIS].max;
             typename Op::Params params{};
-            TRTOPS_RETURN_IF_ERROR(makeParams(input, rois, params));
+            TRTOPS_RETURN_IF_ERROR(paramsAtLargest(inputs, nbInputs, nbOutputs, params));
             size = Op::workspaceSize(params);
             return Status::ok();
         });
@@ -263,6 +265,14 @@ private:
             return invalidArgument("expected 2 inputs (input, rois) and 1 output, got ", nbInputs, " and ", nbOutputs);
         }
         return Status::ok();
+    }
+
+    Status paramsAtLargest(nvinfer1::DynamicPluginTensorDesc const* inputs, int32_t nbInputs, int32_t nbOutputs,
+        typename Op::Params& params) const
+    {
+        TRTOPS_RETURN_IF_ERROR(checkCounts(nbInputs, nbOutputs));
+        std::vector<nvinfer1::PluginTensorDesc> const largest = largestShapes(inputs, nbInputs);
+        return makeParams(largest[kINPUT], largest[kROIS], params);
     }
 
     //! Kernel parameters for concrete input descriptions; validated by the kernel's own checks.

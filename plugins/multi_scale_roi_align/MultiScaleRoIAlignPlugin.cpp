@@ -225,20 +225,27 @@ Status MultiScaleRoIAlignPlugin::makeParams(
     return validateMultiScaleRoIAlign(params);
 }
 
+Status MultiScaleRoIAlignPlugin::paramsAtLargest(
+    nvinfer1::DynamicPluginTensorDesc const* inputs, int32_t nbInputs, int32_t nbOutputs, MultiScaleRoIAlignParams& params) const
+{
+    TRTOPS_RETURN_IF_ERROR(checkCounts(nbInputs, nbOutputs));
+    return makeParams(largestShapes(inputs, nbInputs).data(), params);
+}
+
+int32_t MultiScaleRoIAlignPlugin::configurePlugin(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nbInputs,
+    nvinfer1::DynamicPluginTensorDesc const*, int32_t nbOutputs) noexcept
+{
+    MultiScaleRoIAlignParams params{};
+    return guarded(kNAME, "configurePlugin", [&] { return paramsAtLargest(in, nbInputs, nbOutputs, params); }) ? 0 : -1;
+}
+
 size_t MultiScaleRoIAlignPlugin::getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
     nvinfer1::DynamicPluginTensorDesc const*, int32_t nbOutputs) const noexcept
 {
     size_t size = 0;
     guarded(kNAME, "getWorkspaceSize", [&]() -> Status {
-        TRTOPS_RETURN_IF_ERROR(checkCounts(nbInputs, nbOutputs));
-        std::vector<nvinfer1::PluginTensorDesc> largest(static_cast<size_t>(nbInputs));
-        for (int32_t i = 0; i < nbInputs; ++i)
-        {
-            largest[i] = inputs[i].desc;
-            largest[i].dims = inputs[i].max;
-        }
         MultiScaleRoIAlignParams params{};
-        TRTOPS_RETURN_IF_ERROR(makeParams(largest.data(), params));
+        TRTOPS_RETURN_IF_ERROR(paramsAtLargest(inputs, nbInputs, nbOutputs, params));
         size = multiScaleRoIAlignWorkspaceSize(params);
         return Status::ok();
     });

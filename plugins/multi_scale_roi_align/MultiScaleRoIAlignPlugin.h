@@ -49,6 +49,8 @@ public:
         nvinfer1::IExprBuilder& exprBuilder) noexcept override;
     bool supportsFormatCombination(int32_t pos, nvinfer1::DynamicPluginTensorDesc const* inOut, int32_t nbInputs,
         int32_t nbOutputs) noexcept override;
+    int32_t configurePlugin(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nbInputs,
+        nvinfer1::DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept override;
     size_t getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
         nvinfer1::DynamicPluginTensorDesc const* outputs, int32_t nbOutputs) const noexcept override;
     int32_t onShapeChange(nvinfer1::PluginTensorDesc const* in, int32_t nbInputs,
@@ -63,6 +65,8 @@ private:
         return static_cast<int32_t>(mFields.spatialScales.size());
     }
     Status checkCounts(int32_t nbInputs, int32_t nbOutputs) const;
+    Status paramsAtLargest(
+        nvinfer1::DynamicPluginTensorDesc const* inputs, int32_t nbInputs, int32_t nbOutputs, MultiScaleRoIAlignParams& params) const;
     Status makeParams(nvinfer1::PluginTensorDesc const* inputs, MultiScaleRoIAlignParams& params) const;
 
     MultiScaleRoIAlignFields mFields;

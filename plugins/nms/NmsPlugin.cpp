@@ -223,16 +223,45 @@ Status NmsPlugin<kBATCHED>::makeParams(int64_t numBoxes, nvinfer1::DataType boxT
 }
 
 template <bool kBATCHED>
+Status NmsPlugin<kBATCHED>::makeParams(nvinfer1::PluginTensorDesc const* inputs, NmsParams& params) const
+{
+    int64_t const numBoxes = inputs[kBOXES].dims.d[0];
+    for (int32_t i = 1; i < kNB_INPUTS; ++i)
+    {
+        if (inputs[i].dims.d[0] != numBoxes)
+        {
+            return invalidArgument(
+                i == kSCORES ? "scores" : "idxs", " has ", inputs[i].dims.d[0], " entries but boxes has ", numBoxes);
+        }
+    }
+    nvinfer1::DataType const classType = kBATCHED ? inputs[kIDXS].type : nvinfer1::DataType::kINT64;
+    return makeParams(numBoxes, inputs[kBOXES].type, inputs[kSCORES].type, classType, params);
+}
+
+template <bool kBATCHED>
+Status NmsPlugin<kBATCHED>::paramsAtLargest(
+    nvinfer1::DynamicPluginTensorDesc const* inputs, int32_t nbInputs, int32_t nbOutputs, NmsParams& params) const
+{
+    TRTOPS_RETURN_IF_ERROR(checkCounts(nbInputs, nbOutputs));
+    return makeParams(largestShapes(inputs, nbInputs).data(), params);
+}
+
+template <bool kBATCHED>
+int32_t NmsPlugin<kBATCHED>::configurePlugin(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nbInputs,
+    nvinfer1::DynamicPluginTensorDesc const*, int32_t nbOutputs) noexcept
+{
+    NmsParams params{};
+    return guarded(kNAME, "configurePlugin", [&] { return paramsAtLargest(in, nbInputs, nbOutputs, params); }) ? 0 : -1;
+}
+
+template <bool kBATCHED>
 size_t NmsPlugin<kBATCHED>::getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
     nvinfer1::DynamicPluginTensorDesc const*, int32_t nbOutputs) const noexcept
 {
     size_t size = 0;
     guarded(kNAME, "getWorkspaceSize", [&]() -> Status {
-        TRTOPS_RETURN_IF_ERROR(checkCounts(nbInputs, nbOutputs));
         NmsParams params{};
-        nvinfer1::DataType const classType = kBATCHED ? inputs[kIDXS].desc.type : nvinfer1::DataType::kINT64;
-        TRTOPS_RETURN_IF_ERROR(
-            makeParams(inputs[kBOXES].max.d[0], inputs[kBOXES].desc.type, inputs[kSCORES].desc.type, classType, params));
+        TRTOPS_RETURN_IF_ERROR(paramsAtLargest(inputs, nbInputs, nbOutputs, params));
         size = nmsWorkspaceSize(params);
         return Status::ok();
     });
@@ -245,17 +274,7 @@ int32_t NmsPlugin<kBATCHED>::onShapeChange(nvinfer1::PluginTensorDesc const* in,
 {
     bool const ok = guarded(kNAME, "onShapeChange", [&]() -> Status {
         TRTOPS_RETURN_IF_ERROR(checkCounts(nbInputs, nbOutputs));
-        int64_t const numBoxes = in[kBOXES].dims.d[0];
-        for (int32_t i = 1; i < nbInputs; ++i)
-        {
-            if (in[i].dims.d[0] != numBoxes)
-            {
-                return invalidArgument(i == kSCORES ? "scores" : "idxs", " has ", in[i].dims.d[0],
-                    " entries but boxes has ", numBoxes);
-            }
-        }
-        nvinfer1::DataType const classType = kBATCHED ? in[kIDXS].type : nvinfer1::DataType::kINT64;
-        TRTOPS_RETURN_IF_ERROR(makeParams(numBoxes, in[kBOXES].type, in[kSCORES].type, classType, mParams));
+        TRTOPS_RETURN_IF_ERROR(makeParams(in, mParams));
         mWorkspaceSize = nmsWorkspaceSize(mParams);
         return Status::ok();
     });

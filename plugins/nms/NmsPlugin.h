@@ -52,6 +52,8 @@ public:
         nvinfer1::IExprBuilder& exprBuilder) noexcept override;
     bool supportsFormatCombination(int32_t pos, nvinfer1::DynamicPluginTensorDesc const* inOut, int32_t nbInputs,
         int32_t nbOutputs) noexcept override;
+    int32_t configurePlugin(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nbInputs,
+        nvinfer1::DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept override;
     size_t getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
         nvinfer1::DynamicPluginTensorDesc const* outputs, int32_t nbOutputs) const noexcept override;
     int32_t onShapeChange(nvinfer1::PluginTensorDesc const* in, int32_t nbInputs,
@@ -63,6 +65,10 @@ public:
 private:
     static constexpr int32_t kNB_INPUTS = kBATCHED ? 3 : 2;
     static Status checkCounts(int32_t nbInputs, int32_t nbOutputs);
+    Status paramsAtLargest(
+        nvinfer1::DynamicPluginTensorDesc const* inputs, int32_t nbInputs, int32_t nbOutputs, NmsParams& params) const;
+    //! Checks that scores (and idxs) have one entry per box, then fills params.
+    Status makeParams(nvinfer1::PluginTensorDesc const* inputs, NmsParams& params) const;
     Status makeParams(int64_t numBoxes, nvinfer1::DataType boxType, nvinfer1::DataType scoreType,
         nvinfer1::DataType classType, NmsParams& params) const;
 

@@ -1,0 +1,62 @@
+//! \file roi_align.h
+//! RoIAlign (torchvision.ops.roi_align): average of bilinearly interpolated samples in each bin of
+//! a region of interest. C++ API over raw pointers; no TensorRT types.
+#pragma once
+
+#include "core/status.h"
+#include "core/types.h"
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace trtops
+{
+
+//! Every dimension and field of one RoIAlign call.
+//!
+//! - input: [batch, channels, height, width] (kNCHW) or [batch, height, width, channels] (kNHWC),
+//!   of featureType (float32, float16, bfloat16 or float64).
+//! - rois: [numRois, 5] rows (batch_index, x1, y1, x2, y2) in input-image coordinates, of roiType
+//!   (featureType or float32).
+//! - output: [numRois, channels, pooledHeight, pooledWidth] (kNCHW) or
+//!   [numRois, pooledHeight, pooledWidth, channels] (kNHWC), of featureType.
+//!
+//! Semantics are torchvision's: coordinates are multiplied by spatialScale (minus 0.5 when
+//! aligned), samplingRatio > 0 samples a fixed grid per bin, <= 0 an adaptive
+//! ceil(roi_size / pooled_size) grid. A RoI whose batch index is outside [0, batch) (after
+//! truncation toward zero, as torchvision converts it) or whose coordinates are not finite gives
+//! zeros and reads nothing.
+struct RoIAlignParams
+{
+    int64_t batch{0};
+    int64_t channels{0};
+    int64_t height{0};
+    int64_t width{0};
+    int64_t numRois{0};
+    int32_t pooledHeight{1};
+    int32_t pooledWidth{1};
+    float spatialScale{1.F};
+    int32_t samplingRatio{-1};
+    bool aligned{false};
+    DataType featureType{DataType::kFLOAT32};
+    DataType roiType{DataType::kFLOAT32};
+    Layout layout{Layout::kNCHW};
+};
+
+//! Checks every field; the message names roi_align, the field and its value.
+Status validateRoIAlign(RoIAlignParams const& params);
+
+//! Scratch memory roiAlignForward needs, in bytes (always 0).
+size_t roiAlignWorkspaceSize(RoIAlignParams const& params);
+
+//! Queues the CUDA kernel on `stream`. Device pointers; no allocation, no synchronization, safe
+//! under CUDA graph capture. Nothing is launched when the output is empty.
+Status roiAlignForward(RoIAlignParams const& params, void const* input, void const* rois, void* output,
+    void* workspace, cudaStream_t stream);
+
+//! The same computation on the host (host pointers), sharing the kernel's per-element math.
+Status roiAlignForwardHost(RoIAlignParams const& params, void const* input, void const* rois, void* output);
+
+} // namespace trtops

@@ -1,0 +1,364 @@
+//! \file roi_align_family.cuh
+//! The RoIAlign family (RoIAlign, PS-RoIAlign, MultiScaleRoIAlign): one argument block, two thread
+//! mappings, each usable from a CUDA kernel and from the host loop.
+//!
+//! - AlignChunkOp: one thread per (roi, ph, pw, chunk of kALIGN_CHANNELS_PER_THREAD channels),
+//!   any layout. The bilinear taps of a bin are computed once and reused across the chunk; in
+//!   NCHW consecutive threads cover consecutive bins of a channel, so output stores coalesce and
+//!   the taps of neighbouring bins share cache lines.
+//! - AlignVecOp<kVEC>: channels-last only; one thread per (roi, ph, pw, vector of kVEC channels),
+//!   vectors fastest, so a warp reads each tap as contiguous 16-byte vectors and writes the output
+//!   row of the bin fully coalesced. kVEC = 1 is the scalar fallback (and the host path).
+#pragma once
+
+#include "roi/multi_scale_roi_align.h"
+#include "roi/roi_common.cuh"
+
+namespace trtops
+{
+namespace roi
+{
+
+constexpr int32_t kMAX_LEVELS = MultiScaleRoIAlignParams::kMaxLevels;
+
+template <typename T, typename RoiT>
+struct AlignArgs
+{
+    T const* inputs[kMAX_LEVELS];
+    int32_t heights[kMAX_LEVELS];
+    int32_t widths[kMAX_LEVELS];
+    float scales[kMAX_LEVELS];
+    int32_t numLevels;
+    bool mapLevels; //!< multi-scale with more than one level
+    int32_t kMin, kMax, canonicalScale, canonicalLevel;
+    RoiT const* rois;
+    T* output;
+    int64_t batch;
+    int64_t channels;    //!< input channels
+    int64_t outChannels; //!< channels (RoIAlign) or channels / (ph * pw) (PS-RoIAlign)
+    int64_t numRois;
+    int32_t pooledH, pooledW, samplingRatio;
+    bool aligned;
+    bool positionSensitive;
+    bool channelsLast;
+};
+
+//! The level, map size and sampling geometry of RoI n.
+template <typename Acc>
+struct ResolvedRoi
+{
+    AlignBox<Acc> box;
+    int32_t level;
+    int64_t batchIndex;
+};
+
+template <typename T, typename RoiT>
+TRTOPS_HD ResolvedRoi<AccumulatorT<T>> resolveRoi(AlignArgs<T, RoiT> const& a, int64_t n)
+{
+    using Acc = AccumulatorT<T>;
+    RoiRow<Acc> const r = readRoiRow<Acc>(a.rois, n, a.batch);
+    ResolvedRoi<Acc> out;
+    out.level = a.mapLevels ? mapLevel(r, a.canonicalScale, a.canonicalLevel, a.kMin, a.kMax, a.numLevels) : 0;
+    out.batchIndex = r.batchIndex;
+    int32_t const level = out.level < 0 ? 0 : out.level;
+    out.box = makeAlignBox(r, static_cast<Acc>(a.scales[level]), a.pooledH, a.pooledW, a.samplingRatio, a.aligned,
+        a.positionSensitive);
+    out.box.valid = out.box.valid && out.level >= 0 && a.heights[level] > 0 && a.widths[level] > 0;
+    out.level = level;
+    return out;
+}
+
+template <typename T, typename RoiT, int32_t kCHANNELS>
+struct AlignChunkOp
+{
+    AlignArgs<T, RoiT> a;
+    int64_t numChunks;
+
+    int64_t total() const
+    {
+        return a.numRois * a.pooledH * a.pooledW * numChunks;
+    }
+
+    TRTOPS_HD void run(int64_t index) const
+    {
+        using Acc = AccumulatorT<T>;
+        int32_t const bins = a.pooledH * a.pooledW;
+        int64_t const perRoi = bins * numChunks;
+        int64_t const n = index / perRoi;
+        int64_t const rest = index - n * perRoi;
+        int64_t const chunk = rest / bins;
+        int32_t const bin = static_cast<int32_t>(rest - chunk * bins);
+        int32_t const ph = bin / a.pooledW;
+        int32_t const pw = bin - ph * a.pooledW;
+
+        int64_t const c0 = chunk * kCHANNELS; // first output channel
+        int64_t const left = a.outChannels - c0;
+        int32_t const numChannels = left < kCHANNELS ? static_cast<int32_t>(left) : kCHANNELS;
+
+        // Output element (n, c0 + k, ph, pw).
+        int64_t outBase;
+        int64_t outStep;
+        if (a.channelsLast)
+        {
+            outBase = (n * bins + bin) * a.outChannels + c0;
+            outStep = 1;
+        }
+        else
+        {
+            outBase = (n * a.outChannels + c0) * bins + bin;
+            outStep = bins;
+        }
+
+        ResolvedRoi<Acc> const roi = resolveRoi(a, n);
+        Acc acc[kCHANNELS];
+        if (roi.box.valid)
+        {
+            int32_t const height = a.heights[roi.level];
+            int32_t const width = a.widths[roi.level];
+            int64_t const plane = static_cast<int64_t>(height) * width;
+            // Input channel of chunk element k: c0 + k, or (c0 + k) * bins + bin for PS-RoIAlign.
+            int64_t const cIn0 = a.positionSensitive ? c0 * bins + bin : c0;
+            int64_t const cStep = a.positionSensitive ? bins : 1;
+            T const* base;
+            int64_t channelStep;
+            int64_t pixelStride;
+            if (a.channelsLast)
+            {
+                base = a.inputs[roi.level] + roi.batchIndex * plane * a.channels + cIn0;
+                channelStep = cStep;
+                pixelStride = a.channels;
+            }
+            else
+            {
+                base = a.inputs[roi.level] + (roi.batchIndex * a.channels + cIn0) * plane;
+                channelStep = cStep * plane;
+                pixelStride = 1;
+            }
+            sumBinSamples<kCHANNELS>(roi.box, ph, pw, height, width, base, channelStep, pixelStride, numChannels, acc);
+TRTOPS_UNROLL
+            for (int32_t k = 0; k < kCHANNELS; ++k)
+            {
+                acc[k] = acc[k] / roi.box.count;
+            }
+        }
+        else
+        {
+TRTOPS_UNROLL
+            for (int32_t k = 0; k < kCHANNELS; ++k)
+            {
+                acc[k] = 0;
+            }
+        }
+TRTOPS_UNROLL
+        for (int32_t k = 0; k < kCHANNELS; ++k)
+        {
+            if (k < numChannels)
+            {
+                a.output[outBase + k * outStep] = convertTo<T>(acc[k]);
+            }
+        }
+    }
+};
+
+//! kVEC contiguous elements moved as one aligned load/store.
+template <typename T, int32_t kVEC>
+struct alignas(sizeof(T) * kVEC) Vec
+{
+    T v[kVEC];
+};
+
+template <typename T, typename RoiT, int32_t kVEC>
+struct AlignVecOp
+{
+    AlignArgs<T, RoiT> a; //!< channelsLast, not position-sensitive; channels % kVEC == 0
+    int64_t numVecs;      //!< channels / kVEC
+
+    int64_t total() const
+    {
+        return a.numRois * a.pooledH * a.pooledW * numVecs;
+    }
+
+    TRTOPS_HD void run(int64_t index) const
+    {
+        using Acc = AccumulatorT<T>;
+        using V = Vec<T, kVEC>;
+        int32_t const bins = a.pooledH * a.pooledW;
+        int64_t const nBin = index / numVecs;
+        int64_t const vec = index - nBin * numVecs;
+        int64_t const n = nBin / bins;
+        int32_t const bin = static_cast<int32_t>(nBin - n * bins);
+        int32_t const ph = bin / a.pooledW;
+        int32_t const pw = bin - ph * a.pooledW;
+        int64_t const c0 = vec * kVEC;
+
+        ResolvedRoi<Acc> const roi = resolveRoi(a, n);
+        Acc acc[kVEC];
+TRTOPS_UNROLL
+        for (int32_t j = 0; j < kVEC; ++j)
+        {
+            acc[j] = 0;
+        }
+        if (roi.box.valid)
+        {
+            int32_t const height = a.heights[roi.level];
+            int32_t const width = a.widths[roi.level];
+            int64_t const plane = static_cast<int64_t>(height) * width;
+            T const* base = a.inputs[roi.level] + roi.batchIndex * plane * a.channels + c0;
+            int64_t const pixelStride = a.channels;
+            AlignBox<Acc> const& box = roi.box;
+            for (int32_t iy = 0; iy < box.gridH; ++iy)
+            {
+                Acc const y = sampleCoordinate(box.startH, box.binH, ph, iy, box.gridH);
+                for (int32_t ix = 0; ix < box.gridW; ++ix)
+                {
+                    Acc const x = sampleCoordinate(box.startW, box.binW, pw, ix, box.gridW);
+                    BilinearTap<Acc> const t = bilinearTap(y, x, height, width);
+                    if (!t.inside)
+                    {
+                        continue;
+                    }
+                    V const v1 = *reinterpret_cast<V const*>(base + t.p1 * pixelStride);
+                    V const v2 = *reinterpret_cast<V const*>(base + t.p2 * pixelStride);
+                    V const v3 = *reinterpret_cast<V const*>(base + t.p3 * pixelStride);
+                    V const v4 = *reinterpret_cast<V const*>(base + t.p4 * pixelStride);
+TRTOPS_UNROLL
+                    for (int32_t j = 0; j < kVEC; ++j)
+                    {
+                        acc[j] += t.w1 * convertTo<Acc>(v1.v[j]) + t.w2 * convertTo<Acc>(v2.v[j])
+                            + t.w3 * convertTo<Acc>(v3.v[j]) + t.w4 * convertTo<Acc>(v4.v[j]);
+                    }
+                }
+            }
+TRTOPS_UNROLL
+            for (int32_t j = 0; j < kVEC; ++j)
+            {
+                acc[j] = acc[j] / box.count;
+            }
+        }
+        V out;
+TRTOPS_UNROLL
+        for (int32_t j = 0; j < kVEC; ++j)
+        {
+            out.v[j] = convertTo<T>(acc[j]);
+        }
+        *reinterpret_cast<V*>(a.output + nBin * a.channels + c0) = out;
+    }
+};
+
+#if defined(__CUDACC__)
+template <typename Op>
+__global__ void __launch_bounds__(kTHREADS_PER_BLOCK) roiGridStrideKernel(__grid_constant__ Op const op, int64_t total)
+{
+    int64_t const stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride)
+    {
+        op.run(i);
+    }
+}
+
+template <typename Op>
+Status launchOp(Op const& op, cudaStream_t stream, char const* name)
+{
+    int64_t const total = op.total();
+    if (total == 0)
+    {
+        return Status::ok();
+    }
+    roiGridStrideKernel<Op><<<gridFor(total, kTHREADS_PER_BLOCK), kTHREADS_PER_BLOCK, 0, stream>>>(op, total);
+    return lastLaunchStatus(name);
+}
+#endif
+
+template <typename Op>
+void runOpOnHost(Op const& op)
+{
+    int64_t const total = op.total();
+    for (int64_t i = 0; i < total; ++i)
+    {
+        op.run(i);
+    }
+}
+
+//! Bytes per thread-vector of the channels-last path.
+template <typename T>
+constexpr int32_t vecWidth()
+{
+    return static_cast<int32_t>(16 / sizeof(T));
+}
+
+inline bool isAligned16(void const* p)
+{
+    return (reinterpret_cast<uintptr_t>(p) & 15U) == 0;
+}
+
+#if defined(__CUDACC__)
+//! Launches the fastest mapping for these arguments: 16-byte vectors for channels-last RoIAlign
+//! when channels and pointers allow, else the channel-chunk mapping.
+template <typename T, typename RoiT>
+Status launchAlign(AlignArgs<T, RoiT> const& a, cudaStream_t stream, char const* name)
+{
+    constexpr int32_t kV = vecWidth<T>();
+    if (a.channelsLast && !a.positionSensitive)
+    {
+        bool aligned = a.channels % kV == 0 && isAligned16(a.output);
+        for (int32_t l = 0; l < a.numLevels; ++l)
+        {
+            aligned = aligned && isAligned16(a.inputs[l]);
+        }
+        if (aligned)
+        {
+            return launchOp(AlignVecOp<T, RoiT, kV>{a, a.channels / kV}, stream, name);
+        }
+        return launchOp(AlignVecOp<T, RoiT, 1>{a, a.channels}, stream, name);
+    }
+    return launchOp(AlignChunkOp<T, RoiT, kALIGN_CHANNELS_PER_THREAD>{
+                        a, ceilDiv(a.outChannels, kALIGN_CHANNELS_PER_THREAD)},
+        stream, name);
+}
+#endif
+
+//! Host implementation: same per-element math, one output element per step.
+template <typename T, typename RoiT>
+Status runAlignOnHost(AlignArgs<T, RoiT> const& a)
+{
+    if (a.channelsLast && !a.positionSensitive)
+    {
+        runOpOnHost(AlignVecOp<T, RoiT, 1>{a, a.channels});
+    }
+    else
+    {
+        runOpOnHost(AlignChunkOp<T, RoiT, 1>{a, a.outChannels});
+    }
+    return Status::ok();
+}
+
+//! Arguments for a single-level call (RoIAlign, PS-RoIAlign).
+template <typename T, typename RoiT>
+AlignArgs<T, RoiT> singleLevelArgs(void const* input, void const* rois, void* output, int64_t batch, int64_t channels,
+    int64_t height, int64_t width, int64_t numRois, int32_t pooledH, int32_t pooledW, float scale,
+    int32_t samplingRatio, bool aligned, bool positionSensitive, Layout layout)
+{
+    AlignArgs<T, RoiT> a{};
+    a.inputs[0] = static_cast<T const*>(input);
+    a.heights[0] = static_cast<int32_t>(height);
+    a.widths[0] = static_cast<int32_t>(width);
+    a.scales[0] = scale;
+    a.numLevels = 1;
+    a.mapLevels = false;
+    a.rois = static_cast<RoiT const*>(rois);
+    a.output = static_cast<T*>(output);
+    a.batch = batch;
+    a.channels = channels;
+    a.outChannels = positionSensitive ? channels / (static_cast<int64_t>(pooledH) * pooledW) : channels;
+    a.numRois = numRois;
+    a.pooledH = pooledH;
+    a.pooledW = pooledW;
+    a.samplingRatio = samplingRatio;
+    a.aligned = aligned;
+    a.positionSensitive = positionSensitive;
+    a.channelsLast = layout == Layout::kNHWC;
+    return a;
+}
+
+} // namespace roi
+} // namespace trtops

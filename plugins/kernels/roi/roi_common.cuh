@@ -1,0 +1,462 @@
+//! \file roi_common.cuh
+//! Per-element math shared by the CUDA kernels and the host implementations of the RoI family
+//! (every function here is __host__ __device__), plus validation and dispatch helpers.
+//!
+//! Arithmetic follows torchvision's kernels operation by operation (same formulas, same order of
+//! additions), in the accumulator type (float for float32/float16/bfloat16, double for float64).
+#pragma once
+
+#include "core/numeric.cuh"
+#include "core/status.h"
+#include "core/types.h"
+
+#include <cuda_runtime_api.h>
+
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define TRTOPS_HD __host__ __device__ __forceinline__
+#else
+#define TRTOPS_HD inline
+#endif
+
+//! Unrolls the next loop in device code; nothing in the host pass (g++ does not know the pragma).
+#if defined(__CUDA_ARCH__)
+#define TRTOPS_UNROLL _Pragma("unroll")
+#else
+#define TRTOPS_UNROLL
+#endif
+
+namespace trtops
+{
+namespace roi
+{
+
+//! Largest adaptive sampling grid (per bin and axis). torchvision uses ceil(roi_size / pooled) without
+//! a bound; a bound keeps absurd RoIs (e.g. 1e9 pixels wide) from running for hours or overflowing
+//! the int conversion. Exact for any RoI smaller than kMAX_SAMPLING_GRID * pooled cells.
+constexpr int32_t kMAX_SAMPLING_GRID = 1024;
+
+//! Channels each thread of the NCHW (channel-chunk) kernels handles.
+constexpr int32_t kALIGN_CHANNELS_PER_THREAD = 8;
+constexpr int32_t kPOOL_CHANNELS_PER_THREAD = 4;
+constexpr int32_t kTHREADS_PER_BLOCK = 256;
+
+// ----- scalar helpers -------------------------------------------------------------------------
+
+//! True for finite values (inf - inf and NaN - NaN are NaN); needs no <cmath> overloads on device.
+template <typename A>
+TRTOPS_HD bool isFiniteValue(A x)
+{
+    return (x - x) == static_cast<A>(0);
+}
+
+TRTOPS_HD float mathCeil(float x)
+{
+    return ceilf(x);
+}
+TRTOPS_HD double mathCeil(double x)
+{
+    return ceil(x);
+}
+TRTOPS_HD float mathFloor(float x)
+{
+    return floorf(x);
+}
+TRTOPS_HD double mathFloor(double x)
+{
+    return floor(x);
+}
+TRTOPS_HD float mathRound(float x)
+{
+    return roundf(x);
+}
+TRTOPS_HD double mathRound(double x)
+{
+    return round(x);
+}
+TRTOPS_HD float mathSqrt(float x)
+{
+    return sqrtf(x);
+}
+TRTOPS_HD double mathSqrt(double x)
+{
+    return sqrt(x);
+}
+TRTOPS_HD float mathLog2(float x)
+{
+    return log2f(x);
+}
+TRTOPS_HD double mathLog2(double x)
+{
+    return log2(x);
+}
+
+template <typename A>
+TRTOPS_HD A maxOf(A a, A b)
+{
+    return a < b ? b : a;
+}
+template <typename A>
+TRTOPS_HD A minOf(A a, A b)
+{
+    return b < a ? b : a;
+}
+
+//! Loads one element and widens it to the accumulator type (read-only cache path on device).
+template <typename Acc, typename T>
+TRTOPS_HD Acc loadAs(T const* p)
+{
+#if defined(__CUDA_ARCH__)
+    return convertTo<Acc>(__ldg(p));
+#else
+    return convertTo<Acc>(*p);
+#endif
+}
+
+// ----- RoI rows -------------------------------------------------------------------------------
+
+//! One RoI row widened to the accumulator type; batchIndex < 0 when the row must give zeros.
+template <typename Acc>
+struct RoiRow
+{
+    int64_t batchIndex;
+    Acc x1, y1, x2, y2;
+};
+
+//! Reads row n of rois [K, 5]. The batch index is truncated toward zero as torchvision's
+//! `int roi_batch_ind = rois[0]` does; outside [0, batch) (or NaN) it becomes -1.
+template <typename Acc, typename RoiT>
+TRTOPS_HD RoiRow<Acc> readRoiRow(RoiT const* rois, int64_t n, int64_t batch)
+{
+    RoiT const* row = rois + n * 5;
+    RoiRow<Acc> r;
+    Acc const b = loadAs<Acc>(row);
+    r.x1 = loadAs<Acc>(row + 1);
+    r.y1 = loadAs<Acc>(row + 2);
+    r.x2 = loadAs<Acc>(row + 3);
+    r.y2 = loadAs<Acc>(row + 4);
+    bool const inRange = b > static_cast<Acc>(-1) && b < static_cast<Acc>(batch);
+    r.batchIndex = inRange ? static_cast<int64_t>(b) : -1;
+    return r;
+}
+
+// ----- RoIAlign geometry ------------------------------------------------------------------------
+
+//! Where the samples of one RoI lie (torchvision's roi_start, bin_size, roi_bin_grid, count).
+template <typename Acc>
+struct AlignBox
+{
+    bool valid;
+    Acc startH, startW, binH, binW;
+    int32_t gridH, gridW;
+    Acc count;
+};
+
+//! Adaptive grid: ceil(size / pooled) as torchvision, bounded to +-kMAX_SAMPLING_GRID.
+template <typename Acc>
+TRTOPS_HD int32_t adaptiveGrid(Acc size, int32_t pooled)
+{
+    Acc g = mathCeil(size / static_cast<Acc>(pooled));
+    g = minOf(maxOf(g, static_cast<Acc>(-kMAX_SAMPLING_GRID)), static_cast<Acc>(kMAX_SAMPLING_GRID));
+    return static_cast<int32_t>(g);
+}
+
+//! RoIAlign (positionSensitive = false) or PS-RoIAlign (true: always offset 0.5, no minimum size,
+//! count not clamped to 1, exactly as torchvision's ps_roi_align).
+template <typename Acc>
+TRTOPS_HD AlignBox<Acc> makeAlignBox(RoiRow<Acc> const& r, Acc scale, int32_t pooledH, int32_t pooledW,
+    int32_t samplingRatio, bool aligned, bool positionSensitive)
+{
+    AlignBox<Acc> box{};
+    Acc const offset = (aligned || positionSensitive) ? static_cast<Acc>(0.5) : static_cast<Acc>(0);
+    box.startW = r.x1 * scale - offset;
+    box.startH = r.y1 * scale - offset;
+    Acc const endW = r.x2 * scale - offset;
+    Acc const endH = r.y2 * scale - offset;
+    Acc roiW = endW - box.startW;
+    Acc roiH = endH - box.startH;
+    box.valid = r.batchIndex >= 0 && isFiniteValue(box.startW) && isFiniteValue(box.startH) && isFiniteValue(roiW)
+        && isFiniteValue(roiH);
+    if (!box.valid)
+    {
+        return box;
+    }
+    if (!aligned && !positionSensitive)
+    {
+        roiW = maxOf(roiW, static_cast<Acc>(1));
+        roiH = maxOf(roiH, static_cast<Acc>(1));
+    }
+    box.binH = roiH / static_cast<Acc>(pooledH);
+    box.binW = roiW / static_cast<Acc>(pooledW);
+    box.gridH = samplingRatio > 0 ? samplingRatio : adaptiveGrid(roiH, pooledH);
+    box.gridW = samplingRatio > 0 ? samplingRatio : adaptiveGrid(roiW, pooledW);
+    int32_t const n = box.gridH * box.gridW;
+    box.count = positionSensitive ? static_cast<Acc>(n) : static_cast<Acc>(n > 1 ? n : 1);
+    return box;
+}
+
+//! Sample coordinate of grid step `i` in bin `p`: start + p * bin + (i + .5) * bin / grid.
+template <typename Acc>
+TRTOPS_HD Acc sampleCoordinate(Acc start, Acc bin, int32_t p, int32_t i, int32_t grid)
+{
+    return start + static_cast<Acc>(p) * bin + static_cast<Acc>(i + .5F) * bin / static_cast<Acc>(grid);
+}
+
+//! The four neighbours (pixel indices y * width + x) and weights of one bilinear sample, with
+//! torchvision's border rules: outside [-1, size] (or NaN) contributes exactly nothing.
+template <typename Acc>
+struct BilinearTap
+{
+    bool inside;
+    int32_t p1, p2, p3, p4;
+    Acc w1, w2, w3, w4;
+};
+
+template <typename Acc>
+TRTOPS_HD BilinearTap<Acc> bilinearTap(Acc y, Acc x, int32_t height, int32_t width)
+{
+    BilinearTap<Acc> t{};
+    t.inside = y >= static_cast<Acc>(-1) && y <= static_cast<Acc>(height) && x >= static_cast<Acc>(-1)
+        && x <= static_cast<Acc>(width);
+    if (!t.inside)
+    {
+        return t;
+    }
+    if (y <= static_cast<Acc>(0))
+    {
+        y = 0;
+    }
+    if (x <= static_cast<Acc>(0))
+    {
+        x = 0;
+    }
+    int32_t yLow = static_cast<int32_t>(y);
+    int32_t xLow = static_cast<int32_t>(x);
+    int32_t yHigh;
+    int32_t xHigh;
+    if (yLow >= height - 1)
+    {
+        yHigh = yLow = height - 1;
+        y = static_cast<Acc>(yLow);
+    }
+    else
+    {
+        yHigh = yLow + 1;
+    }
+    if (xLow >= width - 1)
+    {
+        xHigh = xLow = width - 1;
+        x = static_cast<Acc>(xLow);
+    }
+    else
+    {
+        xHigh = xLow + 1;
+    }
+    Acc const ly = y - static_cast<Acc>(yLow);
+    Acc const lx = x - static_cast<Acc>(xLow);
+    Acc const hy = static_cast<Acc>(1) - ly;
+    Acc const hx = static_cast<Acc>(1) - lx;
+    t.w1 = hy * hx;
+    t.w2 = hy * lx;
+    t.w3 = ly * hx;
+    t.w4 = ly * lx;
+    t.p1 = yLow * width + xLow;
+    t.p2 = yLow * width + xHigh;
+    t.p3 = yHigh * width + xLow;
+    t.p4 = yHigh * width + xHigh;
+    return t;
+}
+
+//! Interpolated value at one tap of the channel at `base` (pixelStride: 1 for NCHW, C for NHWC).
+template <typename Acc, typename T>
+TRTOPS_HD Acc interpolate(BilinearTap<Acc> const& t, T const* base, int64_t pixelStride)
+{
+    Acc const v1 = loadAs<Acc>(base + t.p1 * pixelStride);
+    Acc const v2 = loadAs<Acc>(base + t.p2 * pixelStride);
+    Acc const v3 = loadAs<Acc>(base + t.p3 * pixelStride);
+    Acc const v4 = loadAs<Acc>(base + t.p4 * pixelStride);
+    return t.w1 * v1 + t.w2 * v2 + t.w3 * v3 + t.w4 * v4;
+}
+
+//! Sums the samples of bin (ph, pw) for up to kCHANNELS channels at once: the sample positions and
+//! weights are computed once and reused across the channels. Channel k lives at
+//! `base + k * channelStep`. Per channel the additions happen in torchvision's order.
+template <int32_t kCHANNELS, typename Acc, typename T>
+TRTOPS_HD void sumBinSamples(AlignBox<Acc> const& box, int32_t ph, int32_t pw, int32_t height, int32_t width,
+    T const* base, int64_t channelStep, int64_t pixelStride, int32_t numChannels, Acc (&acc)[kCHANNELS])
+{
+TRTOPS_UNROLL
+    for (int32_t k = 0; k < kCHANNELS; ++k)
+    {
+        acc[k] = 0;
+    }
+    for (int32_t iy = 0; iy < box.gridH; ++iy)
+    {
+        Acc const y = sampleCoordinate(box.startH, box.binH, ph, iy, box.gridH);
+        for (int32_t ix = 0; ix < box.gridW; ++ix)
+        {
+            Acc const x = sampleCoordinate(box.startW, box.binW, pw, ix, box.gridW);
+            BilinearTap<Acc> const t = bilinearTap(y, x, height, width);
+            if (!t.inside)
+            {
+                continue; // torchvision adds an exact 0 here
+            }
+TRTOPS_UNROLL
+            for (int32_t k = 0; k < kCHANNELS; ++k)
+            {
+                if (k < numChannels)
+                {
+                    acc[k] += interpolate(t, base + k * channelStep, pixelStride);
+                }
+            }
+        }
+    }
+}
+
+// ----- FPN level mapping ------------------------------------------------------------------------
+
+//! k_min / k_max of torchvision's _setup_scales: int(-log2(scale)) computed in float32.
+inline int32_t levelOfScale(float scale)
+{
+    return static_cast<int32_t>(-std::log2(scale));
+}
+
+//! torchvision's LevelMapper for one box: level index in [0, numLevels), or -1 when the box area is
+//! NaN or negative (torchvision's module then matches no level and leaves zeros).
+template <typename Acc>
+TRTOPS_HD int32_t mapLevel(RoiRow<Acc> const& r, int32_t canonicalScale, int32_t canonicalLevel, int32_t kMin,
+    int32_t kMax, int32_t numLevels)
+{
+    Acc const area = (r.x2 - r.x1) * (r.y2 - r.y1);
+    if (!(area >= static_cast<Acc>(0)))
+    {
+        return -1;
+    }
+    Acc t = mathLog2(mathSqrt(area) / static_cast<Acc>(canonicalScale));
+    t = static_cast<Acc>(canonicalLevel) + t;
+    t = t + static_cast<Acc>(1e-6);
+    t = mathFloor(t);
+    t = minOf(maxOf(t, static_cast<Acc>(kMin)), static_cast<Acc>(kMax));
+    int32_t const level = static_cast<int32_t>(t) - kMin;
+    return minOf(maxOf(level, 0), numLevels - 1);
+}
+
+// ----- RoIPool geometry -------------------------------------------------------------------------
+
+//! Integer RoI of RoIPool / PS-RoIPool after torchvision's rounding.
+template <typename Acc>
+struct PoolBox
+{
+    bool valid;
+    int64_t startH, startW;
+    Acc binH, binW;
+};
+
+template <typename Acc>
+TRTOPS_HD int64_t roundToIndex(Acc v)
+{
+    // |v| <= 2^31 keeps the conversion defined; torchvision's int conversion is undefined beyond.
+    Acc const bound = static_cast<Acc>(2147483648.0);
+    return static_cast<int64_t>(minOf(maxOf(mathRound(v), -bound), bound));
+}
+
+//! RoIPool (positionSensitive = false: size end - start + 1) or PS-RoIPool (size end - start);
+//! both at least 1.
+template <typename Acc>
+TRTOPS_HD PoolBox<Acc> makePoolBox(
+    RoiRow<Acc> const& r, Acc scale, int32_t pooledH, int32_t pooledW, bool positionSensitive)
+{
+    PoolBox<Acc> box{};
+    Acc const sx1 = r.x1 * scale;
+    Acc const sy1 = r.y1 * scale;
+    Acc const sx2 = r.x2 * scale;
+    Acc const sy2 = r.y2 * scale;
+    box.valid = r.batchIndex >= 0 && isFiniteValue(sx1) && isFiniteValue(sy1) && isFiniteValue(sx2)
+        && isFiniteValue(sy2);
+    if (!box.valid)
+    {
+        return box;
+    }
+    box.startW = roundToIndex(sx1);
+    box.startH = roundToIndex(sy1);
+    int64_t const extra = positionSensitive ? 0 : 1;
+    int64_t const roiW = maxOf(roundToIndex(sx2) - box.startW + extra, static_cast<int64_t>(1));
+    int64_t const roiH = maxOf(roundToIndex(sy2) - box.startH + extra, static_cast<int64_t>(1));
+    box.binH = static_cast<Acc>(roiH) / static_cast<Acc>(pooledH);
+    box.binW = static_cast<Acc>(roiW) / static_cast<Acc>(pooledW);
+    return box;
+}
+
+//! Cells [hStart, hEnd) x [wStart, wEnd) of bin (ph, pw), clipped to [0, limitH] x [0, limitW]
+//! (RoIPool: limit = size; PS-RoIPool: limit = size - 1, as torchvision).
+struct PoolBin
+{
+    int32_t hStart, hEnd, wStart, wEnd;
+    bool empty;
+};
+
+template <typename Acc>
+TRTOPS_HD PoolBin makePoolBin(PoolBox<Acc> const& box, int32_t ph, int32_t pw, int64_t limitH, int64_t limitW)
+{
+    int64_t hStart = static_cast<int64_t>(mathFloor(static_cast<Acc>(ph) * box.binH));
+    int64_t wStart = static_cast<int64_t>(mathFloor(static_cast<Acc>(pw) * box.binW));
+    int64_t hEnd = static_cast<int64_t>(mathCeil(static_cast<Acc>(ph + 1) * box.binH));
+    int64_t wEnd = static_cast<int64_t>(mathCeil(static_cast<Acc>(pw + 1) * box.binW));
+    int64_t const zero = 0;
+    hStart = minOf(maxOf(hStart + box.startH, zero), limitH);
+    hEnd = minOf(maxOf(hEnd + box.startH, zero), limitH);
+    wStart = minOf(maxOf(wStart + box.startW, zero), limitW);
+    wEnd = minOf(maxOf(wEnd + box.startW, zero), limitW);
+    PoolBin bin;
+    bin.hStart = static_cast<int32_t>(hStart);
+    bin.hEnd = static_cast<int32_t>(hEnd);
+    bin.wStart = static_cast<int32_t>(wStart);
+    bin.wEnd = static_cast<int32_t>(wEnd);
+    bin.empty = hEnd <= hStart || wEnd <= wStart;
+    return bin;
+}
+
+// ----- host-side helpers ------------------------------------------------------------------------
+
+//! Checks the fields every RoI operator shares; messages name `op` and the field.
+Status validateRoiCommon(char const* op, int64_t batch, int64_t channels, int64_t height, int64_t width,
+    int64_t numRois, int32_t pooledHeight, int32_t pooledWidth, float spatialScale, DataType featureType,
+    DataType roiType, Layout layout);
+
+//! Calls fn(T{}, RoiT{}) with the feature storage type and the RoI storage type (RoiT is T or float).
+template <typename Fn>
+Status dispatchFeatureAndRoi(DataType featureType, DataType roiType, char const* op, Fn&& fn)
+{
+    return dispatchFloating(featureType, op, "input", [&](auto feature) -> Status {
+        using T = decltype(feature);
+        if (roiType == featureType)
+        {
+            return fn(T{}, T{});
+        }
+        if (roiType == DataType::kFLOAT32)
+        {
+            return fn(T{}, float{});
+        }
+        return unsupported(op, ": rois has dtype ", dataTypeName(roiType), "; it must be float32 or the input dtype (",
+            dataTypeName(featureType), ")");
+    });
+}
+
+//! Blocks for a grid-stride loop over `total` items.
+inline unsigned int gridFor(int64_t total, int32_t threads)
+{
+    int64_t const blocks = (total + threads - 1) / threads;
+    int64_t const cap = int64_t{1} << 30;
+    return static_cast<unsigned int>(blocks < cap ? blocks : cap);
+}
+
+inline int64_t ceilDiv(int64_t a, int64_t b)
+{
+    return (a + b - 1) / b;
+}
+
+} // namespace roi
+} // namespace trtops

@@ -1,0 +1,66 @@
+#include "roi/roi_pool.h"
+#include "roi/roi_pool_family.cuh"
+
+namespace trtops
+{
+namespace
+{
+char const* const kOP = "roi_pool";
+
+template <typename T, typename RoiT>
+roi::PoolArgs<T, RoiT> makeArgs(RoIPoolParams const& p, void const* input, void const* rois, void* output)
+{
+    return roi::poolArgs<T, RoiT>(input, rois, output, p.batch, p.channels, p.height, p.width, p.numRois,
+        p.pooledHeight, p.pooledWidth, p.spatialScale, /*positionSensitive=*/false, p.layout);
+}
+
+Status checkPointers(RoIPoolParams const& p, void const* input, void const* rois, void* output)
+{
+    if (p.numRois * p.channels > 0 && (output == nullptr || rois == nullptr))
+    {
+        return invalidArgument(kOP, ": rois and output must not be null");
+    }
+    if (p.numRois * p.channels > 0 && p.batch * p.height * p.width > 0 && input == nullptr)
+    {
+        return invalidArgument(kOP, ": input must not be null");
+    }
+    return Status::ok();
+}
+} // namespace
+
+Status validateRoIPool(RoIPoolParams const& p)
+{
+    TRTOPS_RETURN_IF_ERROR(roi::validateRoiCommon(kOP, p.batch, p.channels, p.height, p.width, p.numRois,
+        p.pooledHeight, p.pooledWidth, p.spatialScale, p.featureType, p.roiType, p.layout));
+    return Status::ok();
+}
+
+size_t roiPoolWorkspaceSize(RoIPoolParams const&)
+{
+    return 0;
+}
+
+Status roiPoolForward(RoIPoolParams const& p, void const* input, void const* rois, void* output, void*,
+    cudaStream_t stream)
+{
+    TRTOPS_RETURN_IF_ERROR(validateRoIPool(p));
+    TRTOPS_RETURN_IF_ERROR(checkPointers(p, input, rois, output));
+    return roi::dispatchFeatureAndRoi(p.featureType, p.roiType, kOP, [&](auto t, auto r) -> Status {
+        using T = decltype(t);
+        using RoiT = decltype(r);
+        return roi::launchPool(makeArgs<T, RoiT>(p, input, rois, output), stream, "roi_pool kernel");
+    });
+}
+
+Status roiPoolForwardHost(RoIPoolParams const& p, void const* input, void const* rois, void* output)
+{
+    TRTOPS_RETURN_IF_ERROR(validateRoIPool(p));
+    TRTOPS_RETURN_IF_ERROR(checkPointers(p, input, rois, output));
+    return roi::dispatchFeatureAndRoi(p.featureType, p.roiType, kOP, [&](auto t, auto r) -> Status {
+        using T = decltype(t);
+        using RoiT = decltype(r);
+        return roi::runPoolOnHost(makeArgs<T, RoiT>(p, input, rois, output));
+    });
+}
+
+} // namespace trtops

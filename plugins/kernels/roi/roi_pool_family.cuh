@@ -1,0 +1,186 @@
+//! \file roi_pool_family.cuh
+//! RoIPool (max over integer cells) and PS-RoIPool (mean over integer cells): one thread per
+//! (roi, ph, pw, chunk of kPOOL_CHANNELS_PER_THREAD channels); the bin's cell range is computed once
+//! and reused for the chunk. Usable from a CUDA kernel and from the host loop.
+#pragma once
+
+#include "roi/roi_align_family.cuh"
+#include "roi/roi_common.cuh"
+
+namespace trtops
+{
+namespace roi
+{
+
+template <typename T, typename RoiT>
+struct PoolArgs
+{
+    T const* input;
+    RoiT const* rois;
+    T* output;
+    int64_t batch, channels, outChannels, height, width, numRois;
+    int32_t pooledH, pooledW;
+    float scale;
+    bool positionSensitive;
+    bool channelsLast;
+};
+
+template <typename T, typename RoiT, int32_t kCHANNELS>
+struct PoolChunkOp
+{
+    PoolArgs<T, RoiT> a;
+    int64_t numChunks;
+
+    int64_t total() const
+    {
+        return a.numRois * a.pooledH * a.pooledW * numChunks;
+    }
+
+    TRTOPS_HD void run(int64_t index) const
+    {
+        using Acc = AccumulatorT<T>;
+        int32_t const bins = a.pooledH * a.pooledW;
+        int64_t const perRoi = bins * numChunks;
+        int64_t const n = index / perRoi;
+        int64_t const rest = index - n * perRoi;
+        int64_t const chunk = rest / bins;
+        int32_t const bin = static_cast<int32_t>(rest - chunk * bins);
+        int32_t const ph = bin / a.pooledW;
+        int32_t const pw = bin - ph * a.pooledW;
+
+        int64_t const c0 = chunk * kCHANNELS;
+        int64_t const left = a.outChannels - c0;
+        int32_t const numChannels = left < kCHANNELS ? static_cast<int32_t>(left) : kCHANNELS;
+        int64_t const outBase = a.channelsLast ? (n * bins + bin) * a.outChannels + c0 : (n * a.outChannels + c0) * bins + bin;
+        int64_t const outStep = a.channelsLast ? 1 : bins;
+
+        RoiRow<Acc> const r = readRoiRow<Acc>(a.rois, n, a.batch);
+        PoolBox<Acc> const box
+            = makePoolBox(r, static_cast<Acc>(a.scale), a.pooledH, a.pooledW, a.positionSensitive);
+        Acc acc[kCHANNELS];
+TRTOPS_UNROLL
+        for (int32_t k = 0; k < kCHANNELS; ++k)
+        {
+            acc[k] = 0;
+        }
+        if (box.valid && a.height > 0 && a.width > 0)
+        {
+            int64_t const limitH = a.positionSensitive ? a.height - 1 : a.height;
+            int64_t const limitW = a.positionSensitive ? a.width - 1 : a.width;
+            PoolBin const cells = makePoolBin(box, ph, pw, limitH, limitW);
+            if (!cells.empty)
+            {
+                int64_t const plane = a.height * a.width;
+                int64_t const cIn0 = a.positionSensitive ? c0 * bins + bin : c0;
+                int64_t const cStep = a.positionSensitive ? bins : 1;
+                T const* base;
+                int64_t channelStep;
+                int64_t pixelStride;
+                if (a.channelsLast)
+                {
+                    base = a.input + r.batchIndex * plane * a.channels + cIn0;
+                    channelStep = cStep;
+                    pixelStride = a.channels;
+                }
+                else
+                {
+                    base = a.input + (r.batchIndex * a.channels + cIn0) * plane;
+                    channelStep = cStep * plane;
+                    pixelStride = 1;
+                }
+                if (!a.positionSensitive)
+                {
+TRTOPS_UNROLL
+                    for (int32_t k = 0; k < kCHANNELS; ++k)
+                    {
+                        acc[k] = static_cast<Acc>(-FLT_MAX);
+                    }
+                }
+                for (int32_t h = cells.hStart; h < cells.hEnd; ++h)
+                {
+                    for (int32_t w = cells.wStart; w < cells.wEnd; ++w)
+                    {
+                        int64_t const pixel = (static_cast<int64_t>(h) * a.width + w) * pixelStride;
+TRTOPS_UNROLL
+                        for (int32_t k = 0; k < kCHANNELS; ++k)
+                        {
+                            if (k < numChannels)
+                            {
+                                Acc const v = loadAs<Acc>(base + k * channelStep + pixel);
+                                if (a.positionSensitive)
+                                {
+                                    acc[k] += v;
+                                }
+                                else if (v > acc[k])
+                                {
+                                    acc[k] = v;
+                                }
+                            }
+                        }
+                    }
+                }
+                if (a.positionSensitive)
+                {
+                    Acc const area
+                        = static_cast<Acc>((cells.hEnd - cells.hStart) * (cells.wEnd - cells.wStart));
+TRTOPS_UNROLL
+                    for (int32_t k = 0; k < kCHANNELS; ++k)
+                    {
+                        acc[k] = acc[k] / area;
+                    }
+                }
+            }
+        }
+TRTOPS_UNROLL
+        for (int32_t k = 0; k < kCHANNELS; ++k)
+        {
+            if (k < numChannels)
+            {
+                a.output[outBase + k * outStep] = convertTo<T>(acc[k]);
+            }
+        }
+    }
+};
+
+template <typename T, typename RoiT>
+PoolArgs<T, RoiT> poolArgs(void const* input, void const* rois, void* output, int64_t batch, int64_t channels,
+    int64_t height, int64_t width, int64_t numRois, int32_t pooledH, int32_t pooledW, float scale,
+    bool positionSensitive, Layout layout)
+{
+    PoolArgs<T, RoiT> a{};
+    a.input = static_cast<T const*>(input);
+    a.rois = static_cast<RoiT const*>(rois);
+    a.output = static_cast<T*>(output);
+    a.batch = batch;
+    a.channels = channels;
+    a.outChannels = positionSensitive ? channels / (static_cast<int64_t>(pooledH) * pooledW) : channels;
+    a.height = height;
+    a.width = width;
+    a.numRois = numRois;
+    a.pooledH = pooledH;
+    a.pooledW = pooledW;
+    a.scale = scale;
+    a.positionSensitive = positionSensitive;
+    a.channelsLast = layout == Layout::kNHWC;
+    return a;
+}
+
+#if defined(__CUDACC__)
+template <typename T, typename RoiT>
+Status launchPool(PoolArgs<T, RoiT> const& a, cudaStream_t stream, char const* name)
+{
+    return launchOp(
+        PoolChunkOp<T, RoiT, kPOOL_CHANNELS_PER_THREAD>{a, ceilDiv(a.outChannels, kPOOL_CHANNELS_PER_THREAD)}, stream,
+        name);
+}
+#endif
+
+template <typename T, typename RoiT>
+Status runPoolOnHost(PoolArgs<T, RoiT> const& a)
+{
+    runOpOnHost(PoolChunkOp<T, RoiT, 1>{a, a.outChannels});
+    return Status::ok();
+}
+
+} // namespace roi
+} // namespace trtops
