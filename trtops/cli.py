@@ -8,6 +8,7 @@ import importlib.util
 import json
 import platform
 import sys
+from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import trtops
@@ -109,6 +110,83 @@ def cmd_rtx_libdir(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_shapes(text: Optional[str]) -> dict[str, tuple[int, ...]]:
+    """trtexec's shape syntax: ``input:1x3x800x1216,rois:1000x5``."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    if not text:
+        return shapes
+    for item in text.split(","):
+        name, sep, dims = item.rpartition(":")
+        if not sep or not name:
+            raise ValueError(f"shape {item!r} is not NAME:DxDx...")
+        try:
+            shapes[name] = tuple(int(d) for d in dims.split("x"))
+        except ValueError:
+            raise ValueError(f"shape {item!r}: dimensions must be integers separated by 'x'") from None
+    return shapes
+
+
+def profile_from_args(args: argparse.Namespace) -> list[dict[str, tuple]]:
+    lo, opt, hi = (parse_shapes(s) for s in (args.min_shapes, args.opt_shapes, args.max_shapes))
+    if not (lo or opt or hi):
+        return []
+    names = set(lo) | set(opt) | set(hi)
+    missing = [n for n in sorted(names) if not (n in lo and n in hi)]
+    if missing:
+        raise ValueError(f"--min-shapes and --max-shapes must both name {', '.join(missing)}")
+    return [{n: (lo[n], opt.get(n, hi[n]), hi[n]) for n in names}]
+
+
+def ensure_rtx_loader_path(runtime: Optional[str]) -> None:
+    """Restart this command with TensorRT-RTX's private library folder on LD_LIBRARY_PATH when the
+    build will use TensorRT-RTX and the loader cannot find ``libtensorrt_rtx.so`` (see trtops.rtx);
+    the dynamic loader reads that variable only at process start."""
+    import os
+
+    from trtops import rtx
+
+    uses_rtx = runtime == "tensorrt_rtx" or (
+        runtime is None and importlib.util.find_spec("tensorrt") is None
+    )
+    if not uses_rtx or rtx.in_process_missing_reason() is None or os.environ.get("TRTOPS_CLI_RESTARTED"):
+        return
+    env = rtx.environment()
+    env["TRTOPS_CLI_RESTARTED"] = "1"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "trtops", *sys.argv[1:]], env)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from trtops.engine import build_engine
+
+    ensure_rtx_loader_path(args.runtime)
+
+    output = args.output or args.model.with_suffix(".engine")
+    result = build_engine(
+        args.model,
+        profile_from_args(args),
+        runtime=args.runtime,
+        precision=args.precision,
+        timing_cache=args.timing_cache,
+        workspace_bytes=args.workspace_mib << 20,
+        progress=not args.quiet,
+    )
+    for line in result.log:
+        if not line.startswith("ERROR"):
+            print(line, file=sys.stderr)
+    if not result.ok:
+        print(f"trtops build: {args.model} failed with {result.runtime}:", file=sys.stderr)
+        for error in result.errors or ["the builder gave no engine and no error message"]:
+            print(f"  {error}", file=sys.stderr)
+        return 1
+    assert result.engine is not None
+    output.write_bytes(result.engine)
+    print(f"{output}: {result.engine_size} bytes, {result.plugin_layers} trtops plugin layer(s), "
+          f"built by {result.runtime} in {result.build_seconds:.1f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trtops", description="TensorRT plugins for torchvision.ops")
     parser.add_argument("--version", action="version", version=f"trtops {trtops.__version__}")
@@ -117,6 +195,21 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="versions, what was built, runtimes and registered plugins")
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
     info.set_defaults(run=cmd_info)
+
+    build = commands.add_parser("build", help="build an ONNX graph (trtops nodes allowed) into a TensorRT engine")
+    build.add_argument("model", type=Path, help="ONNX file")
+    build.add_argument("-o", "--output", type=Path, help="engine file (default: MODEL with .engine)")
+    build.add_argument("--runtime", choices=["tensorrt", "tensorrt_rtx"],
+                       help="default: tensorrt if importable, else tensorrt_rtx")
+    build.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32",
+                       help="reduced precision TensorRT may choose (TensorRT only; TensorRT-RTX is strongly typed)")
+    build.add_argument("--min-shapes", help="optimization profile, trtexec syntax: input:1x3x224x224,rois:1x5")
+    build.add_argument("--opt-shapes", help="optimization profile: shapes to tune for (default: max)")
+    build.add_argument("--max-shapes", help="optimization profile: largest shapes")
+    build.add_argument("--timing-cache", type=Path, help="timing cache file to read and update")
+    build.add_argument("--workspace-mib", type=int, default=1024, help="builder workspace limit (MiB)")
+    build.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    build.set_defaults(run=cmd_build)
 
     libdir = commands.add_parser(
         "rtx-libdir",
@@ -130,7 +223,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except TrtopsError as exc:
+    except (TrtopsError, ValueError) as exc:
         print(f"trtops: error: {exc}", file=sys.stderr)
         return 2
 

@@ -21,119 +21,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Optional, Sequence
 
-#: Optimization profile: input name -> (min shape, opt shape, max shape).
-Profile = Mapping[str, tuple[Sequence[int], Sequence[int], Sequence[int]]]
-OnnxLike = Union[bytes, str, Path, Any]  # serialized bytes, a path, or an onnx.ModelProto
+from trtops.engine import BuildResult, OnnxLike, Profile, build_engine, onnx_bytes
 
 
-@dataclasses.dataclass
-class BuildResult:
-    """Outcome of one engine build."""
-
-    ok: bool
-    #: size of the serialized engine in bytes (0 when the build failed)
-    engine_size: int = 0
-    #: parser errors and builder messages of severity ERROR / INTERNAL_ERROR
-    errors: list[str] = dataclasses.field(default_factory=list)
-    #: every builder/parser message of severity WARNING or worse
-    log: list[str] = dataclasses.field(default_factory=list)
-    #: output tensor name -> (dtype name, shape with -1 for dynamic dims) of the parsed network
-    outputs: dict[str, tuple[str, list[int]]] = dataclasses.field(default_factory=dict)
-    #: plugin layers found in the parsed network (layer type name PLUGIN_V3)
-    plugin_layers: int = 0
-    #: the child process died instead of reporting (isolated builds only)
-    crashed: bool = False
-    #: serialized engine (in-process builds only; isolated builds leave it None)
-    engine: Optional[bytes] = dataclasses.field(default=None, repr=False)
-
-    def error_text(self) -> str:
-        return "\n".join(self.errors)
-
-
-def _onnx_bytes(model: OnnxLike) -> bytes:
-    if isinstance(model, (bytes, bytearray)):
-        return bytes(model)
-    if isinstance(model, (str, Path)):
-        return Path(model).read_bytes()
-    return model.SerializeToString()
-
-
-def build_onnx(
-    model: OnnxLike,
-    profiles: Sequence[Profile] = (),
-    *,
-    load_plugins: bool = True,
-    workspace_bytes: int = 1 << 30,
-) -> BuildResult:
-    """Parse and build ``model`` with TensorRT-RTX in this process.
-
-    Args:
-        model: ONNX model (bytes, path or ModelProto).
-        profiles: optimization profiles for dynamic inputs, one dict per profile.
-        load_plugins: register libtrtops_plugins.so first (trtops.load_plugins).
-        workspace_bytes: builder workspace limit.
-    """
-    import tensorrt_rtx as trt
-
-    from trtops import rtx
-    from trtops.plugins import load_plugins as register
-
-    reason = rtx.in_process_missing_reason()
-    if reason is not None:
-        from trtops.errors import TrtopsError
-
-        raise TrtopsError(reason)
-    if load_plugins:
-        register(trt)
-
-    class _Collector(trt.ILogger):
-        def __init__(self) -> None:
-            trt.ILogger.__init__(self)
-            self.errors: list[str] = []
-            self.messages: list[str] = []
-
-        def log(self, severity: Any, msg: str) -> None:
-            if severity <= trt.ILogger.Severity.WARNING:
-                self.messages.append(f"{severity.name}: {msg}")
-            if severity <= trt.ILogger.Severity.ERROR:
-                self.errors.append(msg)
-
-    logger = _Collector()
-    builder = trt.Builder(logger)
-    network = builder.create_network(0)
-    parser = trt.OnnxParser(network, logger)
-    result = BuildResult(ok=False)
-    if not parser.parse(_onnx_bytes(model)):
-        result.errors = logger.errors + [str(parser.get_error(i)) for i in range(parser.num_errors)]
-        result.log = logger.messages
-        return result
-
-    for i in range(network.num_outputs):
-        tensor = network.get_output(i)
-        result.outputs[tensor.name] = (tensor.dtype.name, list(tensor.shape))
-    result.plugin_layers = sum(
-        1 for i in range(network.num_layers) if network.get_layer(i).type.name == "PLUGIN_V3"
-    )
-
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
-    for profile_spec in profiles:
-        profile = builder.create_optimization_profile()
-        for name, (lo, opt, hi) in profile_spec.items():
-            profile.set_shape(name, tuple(lo), tuple(opt), tuple(hi))
-        config.add_optimization_profile(profile)
-
-    engine = builder.build_serialized_network(network, config)
-    result.errors = logger.errors
-    result.log = logger.messages
-    if engine is None:
-        return result
-    result.engine = bytes(engine)
-    result.engine_size = len(result.engine)
-    result.ok = True
-    return result
+def build_onnx(model: OnnxLike, profiles: Sequence[Profile] = (), *, workspace_bytes: int = 1 << 30) -> BuildResult:
+    """Parse and build ``model`` with TensorRT-RTX in this process, trtops plugins loaded."""
+    return build_engine(model, profiles, runtime="tensorrt_rtx", workspace_bytes=workspace_bytes)
 
 
 def build_onnx_isolated(
@@ -148,7 +43,7 @@ def build_onnx_isolated(
 
     with tempfile.TemporaryDirectory(prefix="trtops-build-") as tmp:
         path = Path(tmp) / "model.onnx"
-        path.write_bytes(_onnx_bytes(model))
+        path.write_bytes(onnx_bytes(model))
         command = [sys.executable, "-m", "trtops.testing.rtx_build", str(path)]
         for profile in profiles:
             command += ["--profile", json.dumps({k: [list(s) for s in v] for k, v in profile.items()})]
@@ -172,8 +67,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--profile", action="append", default=[], help="JSON: name -> [min, opt, max]")
     args = parser.parse_args(argv)
     profiles = [{k: tuple(v) for k, v in json.loads(p).items()} for p in args.profile]
-    result = build_onnx(args.model, profiles)
-    fields = dataclasses.asdict(result)
+    fields = dataclasses.asdict(build_onnx(args.model, profiles))
     fields.pop("engine")
     print(json.dumps(fields))
     return 0
