@@ -50,6 +50,83 @@ TOLERANCES: dict[tuple[str, str], dict[str, float]] = {
     ("roi_pool", "float32"): {"atol": 0.0, "rtol": 0.0},
     ("roi_pool", "float16"): {"atol": 0.0, "rtol": 0.0},
     ("roi_pool", "bfloat16"): {"atol": 0.0, "rtol": 0.0},
+    # nms / batched_nms: outputs are indices, compared exactly (torch.equal) - the IoU arithmetic
+    # is torchvision's, operation for operation, with no FMA contraction on the device. Tests vs
+    # torchvision CUDA use 1/4-grid coordinates (its kernel may contract FMAs and compares with
+    # float(threshold)); tied scores are compared as sets there (its CUDA sort is not stable).
+    ("nms", "float64"): {"atol": 0.0, "rtol": 0.0},
+    ("nms", "float32"): {"atol": 0.0, "rtol": 0.0},
+    ("nms", "float16"): {"atol": 0.0, "rtol": 0.0},
+    ("batched_nms", "float64"): {"atol": 0.0, "rtol": 0.0},
+    ("batched_nms", "float32"): {"atol": 0.0, "rtol": 0.0},
+    ("batched_nms", "float16"): {"atol": 0.0, "rtol": 0.0},
+    # ---------------------------------------------------------------------------------------
+    # trtops.reference vs torchvision.ops on CPU (tests/reference). Here ``expected`` is
+    # torchvision itself on the same inputs; for bfloat16, which torchvision's CPU kernels
+    # reject, it is torchvision in float32 on the (exact) upcast inputs, rounded to bfloat16.
+    # atol = rtol = 0 means bit-identical (NaN where torchvision gives NaN).
+    #
+    # RoIAlign family: the same operations in the same order and dtype as torchvision's CPU
+    # kernels, float16 per-operation rounding included; bfloat16 is float32 rounded once.
+    ("reference.roi_align", "float64"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.roi_align", "float32"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.roi_align", "float16"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.roi_align", "bfloat16"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.ps_roi_align", "float64"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.ps_roi_align", "float32"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.ps_roi_align", "float16"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.ps_roi_align", "bfloat16"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.multi_scale_roi_align", "float64"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.multi_scale_roi_align", "float32"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.multi_scale_roi_align", "float16"): {"atol": 0.0, "rtol": 0.0},
+    # RoIPool: a maximum is exact and the bin geometry is evaluated in the dtype as torchvision.
+    ("reference.roi_pool", "float64"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.roi_pool", "float32"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.roi_pool", "float16"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.roi_pool", "bfloat16"): {"atol": 0.0, "rtol": 0.0},
+    # PSRoIPool: bin sums from float64 integral images vs torchvision's sequential sum in the
+    # dtype. float32: a few ulps. float16: torchvision's fp16 running sum rounds at every step
+    # (~sqrt(area) * 2^-12 relative to the bin's magnitude; test bins are <= ~30x30 cells of
+    # N(0, 1) values). bfloat16: one bf16 ulp where the float32 and float64 sums round apart.
+    ("reference.ps_roi_pool", "float64"): {"atol": 1e-12, "rtol": 1e-12},
+    ("reference.ps_roi_pool", "float32"): {"atol": 1e-6, "rtol": 1e-5},
+    ("reference.ps_roi_pool", "float16"): {"atol": 1e-2, "rtol": 1e-2},
+    ("reference.ps_roi_pool", "bfloat16"): {"atol": 1e-5, "rtol": 8e-3},
+    # DeformConv2d: the sampled columns are bit-exact (float16 included); the channel
+    # contraction is a matmul whose summation order differs from torchvision's GEMM (tests use
+    # <= 16 * 3 * 3 products of O(1) values). float16: float32 accumulation rounded once on both
+    # sides, so one fp16 ulp apart at most; bfloat16: one bf16 ulp.
+    ("reference.deform_conv2d", "float64"): {"atol": 1e-10, "rtol": 1e-10},
+    ("reference.deform_conv2d", "float32"): {"atol": 1e-5, "rtol": 1e-5},
+    ("reference.deform_conv2d", "float16"): {"atol": 2e-3, "rtol": 2e-3},
+    ("reference.deform_conv2d", "bfloat16"): {"atol": 1e-5, "rtol": 8e-3},
+    # Box utilities, focal loss, FPN: the same PyTorch operations in the same order.
+    ("reference.box_area", "float64"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.box_area", "float32"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.box_area", "float16"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.box_area", "bfloat16"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.box_iou", "float64"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.box_iou", "float32"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.box_iou", "float16"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.box_iou", "bfloat16"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.generalized_box_iou", "float64"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.generalized_box_iou", "float32"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.generalized_box_iou", "float16"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.generalized_box_iou", "bfloat16"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.box_convert", "float64"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.box_convert", "float32"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.box_convert", "float16"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.box_convert", "bfloat16"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.clip_boxes_to_image", "float64"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.clip_boxes_to_image", "float32"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.clip_boxes_to_image", "float16"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.clip_boxes_to_image", "bfloat16"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.sigmoid_focal_loss", "float64"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.sigmoid_focal_loss", "float32"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.sigmoid_focal_loss", "float16"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.sigmoid_focal_loss", "bfloat16"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.feature_pyramid_network", "float64"): {"atol": 0.0, "rtol": 0.0},
+    ("reference.feature_pyramid_network", "float32"): {"atol": 0.0, "rtol": 0.0},
 }
 
 

@@ -21,6 +21,7 @@ _EXPORTS = {
     "RoIPool": "roi",
     "PSRoIPool": "roi",
     "MultiScaleRoIAlign": "roi",
+    "multi_scale_roi_align": "roi",
     "nms": "nms",
     "batched_nms": "nms",
     "deform_conv2d": "deform_conv",

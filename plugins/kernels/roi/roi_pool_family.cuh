@@ -51,7 +51,8 @@ struct PoolChunkOp
         int64_t const c0 = chunk * kCHANNELS;
         int64_t const left = a.outChannels - c0;
         int32_t const numChannels = left < kCHANNELS ? static_cast<int32_t>(left) : kCHANNELS;
-        int64_t const outBase = a.channelsLast ? (n * bins + bin) * a.outChannels + c0 : (n * a.outChannels + c0) * bins + bin;
+        int64_t const outBase
+            = a.channelsLast ? (n * bins + bin) * a.outChannels + c0 : (n * a.outChannels + c0) * bins + bin;
         int64_t const outStep = a.channelsLast ? 1 : bins;
 
         RoiRow<Acc> const r = readRoiRow<Acc>(a.rois, n, a.batch);
