@@ -81,7 +81,7 @@ def main() -> None:
     except ImportError as exc:
         fail(f"torchvision is required as the baseline: {exc}")
     from trtops import TrtopsError
-    from trtops.ops import roi as trt
+    from trtops.ops import _roi as trt
 
     try:
         trt._native.kernels_library()

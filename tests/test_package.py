@@ -87,3 +87,13 @@ def test_missing_plugin_library_is_explained(tmp_path, monkeypatch) -> None:
 def test_missing_runtime_is_explained() -> None:
     with pytest.raises(trtops.TrtopsError, match="no TensorRT Python runtime"):
         trtops.load_plugins("no_such_tensorrt_module")
+
+
+def test_ops_exports_are_the_functions_not_their_modules() -> None:
+    import importlib
+
+    import trtops.ops
+
+    for name in trtops.ops.__all__:
+        implementation = importlib.import_module(f"trtops.ops.{trtops.ops._EXPORTS[name]}")
+        assert getattr(trtops.ops, name) is getattr(implementation, name), name

@@ -29,6 +29,29 @@ std::optional<DataType> kernelType(nvinfer1::DataType type)
     }
 }
 
+bool isChannelsLastFeature(nvinfer1::PluginTensorDesc const& desc)
+{
+    if (desc.dims.nbDims != 4)
+    {
+        return false;
+    }
+    if (desc.format == nvinfer1::TensorFormat::kHWC)
+    {
+        return desc.type == nvinfer1::DataType::kFLOAT;
+    }
+    if (desc.format == nvinfer1::TensorFormat::kHWC8)
+    {
+        bool const halfType = desc.type == nvinfer1::DataType::kHALF || desc.type == nvinfer1::DataType::kBF16;
+        return halfType && desc.dims.d[1] > 0 && desc.dims.d[1] % 8 == 0;
+    }
+    return false;
+}
+
+Layout featureLayout(nvinfer1::TensorFormat format)
+{
+    return format == nvinfer1::TensorFormat::kLINEAR ? Layout::kNCHW : Layout::kNHWC;
+}
+
 std::vector<nvinfer1::PluginTensorDesc> largestShapes(nvinfer1::DynamicPluginTensorDesc const* descs, int32_t count)
 {
     std::vector<nvinfer1::PluginTensorDesc> largest(static_cast<size_t>(count));

@@ -54,6 +54,12 @@ std::optional<DataType> kernelType(nvinfer1::DataType type);
 //! Human-readable TensorRT type name for messages.
 char const* typeName(nvinfer1::DataType type);
 
+//! Formats of a 4-D feature map the RoI kernels read and write: linear NCHW, or channels-last
+//! (kHWC for float32, kHWC8 for float16/bfloat16 when the channel count is a known multiple of 8,
+//! so TensorRT's channel padding never applies and the kernel's NHWC path sees dense rows).
+bool isChannelsLastFeature(nvinfer1::PluginTensorDesc const& desc);
+Layout featureLayout(nvinfer1::TensorFormat format);
+
 //! The descriptions of build-time tensors at the largest shapes of their optimization profile:
 //! what configurePlugin validates (so a bad profile fails the build, not the first enqueue) and
 //! what getWorkspaceSize sizes for.

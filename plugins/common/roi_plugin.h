@@ -5,6 +5,7 @@
 //!
 //!   static constexpr char const* kNAME;
 //!   static constexpr bool kHAS_SAMPLING_RATIO, kHAS_ALIGNED, kPOSITION_SENSITIVE;
+//!   static constexpr bool kCHANNELS_LAST;  // the kernel has an NHWC path (input and output)
 //!   using Params = ...;  // the kernel's params struct (batch, channels, ..., layout)
 //!   static Status validate(Params const&);
 //!   static size_t workspaceSize(Params const&);
@@ -179,16 +180,13 @@ public:
             return false;
         }
         nvinfer1::PluginTensorDesc const& desc = inOut[pos].desc;
-        if (desc.format != nvinfer1::TensorFormat::kLINEAR)
-        {
-            return false;
-        }
-        nvinfer1::DataType const featureType = inOut[kINPUT].desc.type;
+        nvinfer1::PluginTensorDesc const& input = inOut[kINPUT].desc;
+        bool const linear = desc.format == nvinfer1::TensorFormat::kLINEAR;
         switch (pos)
         {
-        case kINPUT: return isFeatureType(desc.type);
-        case kROIS: return desc.type == featureType || desc.type == nvinfer1::DataType::kFLOAT;
-        default: return desc.type == featureType;
+        case kINPUT: return isFeatureType(desc.type) && (linear || (Op::kCHANNELS_LAST && isChannelsLastFeature(desc)));
+        case kROIS: return linear && (desc.type == input.type || desc.type == nvinfer1::DataType::kFLOAT);
+        default: return desc.type == input.type && desc.format == input.format; // output follows the input
         }
     }
 
@@ -303,7 +301,7 @@ private:
         }
         params.featureType = *featureType;
         params.roiType = *roiType;
-        params.layout = Layout::kNCHW;
+        params.layout = featureLayout(input.format);
         return Op::validate(params);
     }
 

@@ -170,21 +170,19 @@ bool MultiScaleRoIAlignPlugin::supportsFormatCombination(
     {
         return false;
     }
+    // Levels and output share level 0's type and format: linear, or channels-last (NHWC path).
     nvinfer1::PluginTensorDesc const& desc = inOut[pos].desc;
-    if (desc.format != nvinfer1::TensorFormat::kLINEAR)
-    {
-        return false;
-    }
-    nvinfer1::DataType const featureType = inOut[0].desc.type;
+    nvinfer1::PluginTensorDesc const& first = inOut[0].desc;
+    bool const linear = desc.format == nvinfer1::TensorFormat::kLINEAR;
     if (pos == 0)
     {
-        return isFeatureType(desc.type);
+        return isFeatureType(desc.type) && (linear || isChannelsLastFeature(desc));
     }
     if (pos == numLevels())
     {
-        return desc.type == featureType || desc.type == nvinfer1::DataType::kFLOAT;
+        return linear && (desc.type == first.type || desc.type == nvinfer1::DataType::kFLOAT);
     }
-    return desc.type == featureType;
+    return desc.type == first.type && desc.format == first.format;
 }
 
 Status MultiScaleRoIAlignPlugin::makeParams(
@@ -221,7 +219,7 @@ Status MultiScaleRoIAlignPlugin::makeParams(
     params.canonicalLevel = mFields.canonicalLevel;
     params.featureType = *featureType;
     params.roiType = *roiType;
-    params.layout = Layout::kNCHW;
+    params.layout = featureLayout(inputs[0].format);
     return validateMultiScaleRoIAlign(params);
 }
 

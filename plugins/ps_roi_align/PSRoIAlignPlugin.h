@@ -15,6 +15,7 @@ struct PSRoIAlignOp
     static constexpr char const* kNAME = "PSRoIAlign";
     static constexpr bool kHAS_SAMPLING_RATIO = true;
     static constexpr bool kHAS_ALIGNED = false;
+    static constexpr bool kCHANNELS_LAST = false;
     static constexpr bool kPOSITION_SENSITIVE = true;
     using Params = PSRoIAlignParams;
 

@@ -15,6 +15,7 @@ struct PSRoIPoolOp
     static constexpr char const* kNAME = "PSRoIPool";
     static constexpr bool kHAS_SAMPLING_RATIO = false;
     static constexpr bool kHAS_ALIGNED = false;
+    static constexpr bool kCHANNELS_LAST = false;
     static constexpr bool kPOSITION_SENSITIVE = true;
     using Params = PSRoIPoolParams;
 

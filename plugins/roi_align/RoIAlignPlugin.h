@@ -15,6 +15,7 @@ struct RoIAlignOp
     static constexpr char const* kNAME = "RoIAlign";
     static constexpr bool kHAS_SAMPLING_RATIO = true;
     static constexpr bool kHAS_ALIGNED = true;
+    static constexpr bool kCHANNELS_LAST = true;
     static constexpr bool kPOSITION_SENSITIVE = false;
     using Params = RoIAlignParams;
 

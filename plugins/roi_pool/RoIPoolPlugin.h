@@ -15,6 +15,7 @@ struct RoIPoolOp
     static constexpr char const* kNAME = "RoIPool";
     static constexpr bool kHAS_SAMPLING_RATIO = false;
     static constexpr bool kHAS_ALIGNED = false;
+    static constexpr bool kCHANNELS_LAST = false;
     static constexpr bool kPOSITION_SENSITIVE = false;
     using Params = RoIPoolParams;
 

@@ -86,7 +86,7 @@ def oracle(case: Case, t: dict) -> torch.Tensor:
 
 
 def run_trtops(case: Case, t: dict, poison: bool = True, **extra) -> torch.Tensor:
-    from trtops.ops.deform_conv import _deform_conv2d
+    from trtops.ops._deform_conv import _deform_conv2d
 
     oh, ow = case.out_size()
     out = None
@@ -358,7 +358,7 @@ def test_invalid_arguments(name: str) -> None:
 
 def _c_call(shape, fields, dtype_code=0) -> None:
     from trtops import _native
-    from trtops.ops.deform_conv import _library
+    from trtops.ops._deform_conv import _library
 
     lib = _library()
     buf = torch.zeros(1 << 12)
@@ -506,7 +506,7 @@ def test_gpu_non_contiguous_and_second_device_stream() -> None:
 def test_gpu_cuda_graph_capture() -> None:
     case = Case(batch=2, in_channels=64, out_channels=128, height=10, width=10)
     t = make_inputs(case, torch.float16, device="cuda", seed=7)
-    from trtops.ops.deform_conv import _deform_conv2d
+    from trtops.ops._deform_conv import _deform_conv2d
 
     out = torch.full((2, 128, 10, 10), float("nan"), dtype=torch.float16, device="cuda")
     kwargs = dict(mask=t["mask"], out=out, **conv_kwargs(case))

@@ -23,7 +23,7 @@ try:
     from tests.tolerances import tolerance
 except ImportError:  # tests/ itself on sys.path
     from tolerances import tolerance
-from trtops.ops import roi as trt
+from trtops.ops import _roi as trt
 
 OP = "multi_scale_roi_align"
 NAN = float("nan")

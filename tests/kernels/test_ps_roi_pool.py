@@ -18,7 +18,7 @@ try:
     from tests.tolerances import tolerance
 except ImportError:  # tests/ itself on sys.path
     from tolerances import tolerance
-from trtops.ops import roi as trt
+from trtops.ops import _roi as trt
 
 OP = "ps_roi_pool"
 SCALES = (0.25, 0.5, 1.0, 2.0)

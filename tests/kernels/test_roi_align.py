@@ -21,7 +21,7 @@ try:
     from tests.tolerances import tolerance
 except ImportError:  # tests/ itself on sys.path
     from tolerances import tolerance
-from trtops.ops import roi as trt
+from trtops.ops import _roi as trt
 
 OP = "roi_align"
 SCALES = (0.25, 0.5, 1.0, 2.0)  # dyadic: float32 and float64 scale products are exact

@@ -10,22 +10,22 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# public name -> submodule of trtops.ops that defines it
+# public name -> private submodule of trtops.ops that defines it
 _EXPORTS = {
-    "roi_align": "roi",
-    "ps_roi_align": "roi",
-    "roi_pool": "roi",
-    "ps_roi_pool": "roi",
-    "RoIAlign": "roi",
-    "PSRoIAlign": "roi",
-    "RoIPool": "roi",
-    "PSRoIPool": "roi",
-    "MultiScaleRoIAlign": "roi",
-    "multi_scale_roi_align": "roi",
-    "nms": "nms",
-    "batched_nms": "nms",
-    "deform_conv2d": "deform_conv",
-    "DeformConv2d": "deform_conv",
+    "roi_align": "_roi",
+    "ps_roi_align": "_roi",
+    "roi_pool": "_roi",
+    "ps_roi_pool": "_roi",
+    "RoIAlign": "_roi",
+    "PSRoIAlign": "_roi",
+    "RoIPool": "_roi",
+    "PSRoIPool": "_roi",
+    "MultiScaleRoIAlign": "_roi",
+    "multi_scale_roi_align": "_roi",
+    "nms": "_nms",
+    "batched_nms": "_nms",
+    "deform_conv2d": "_deform_conv",
+    "DeformConv2d": "_deform_conv",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -110,8 +110,9 @@ __global__ void __launch_bounds__(64) chunkMaskKernel(Box<C> const* boxes, C con
 {
     int32_t const rowBlock = blockIdx.y;
     int32_t const colBlock = blockIdx.x;
-    if (colBlock < rowBlock)
+    if (colBlock < rowBlock || counters[kDONE] != 0)
     {
+        // Below the diagonal, or maxOutputBoxes reached (the resolve then reads no mask).
         return;
     }
     __shared__ Box<C> sBoxes[64];
@@ -122,7 +123,7 @@ __global__ void __launch_bounds__(64) chunkMaskKernel(Box<C> const* boxes, C con
     int32_t const row = chunkBase + rowLocal;
     int32_t const colStart = colBlock * 64;
     int32_t const colCount = min(64, chunkLength - colStart);
-    bool active = counters[kDONE] == 0 && rowLocal < chunkLength && row < counters[kNUM_VALID]
+    bool active = rowLocal < chunkLength && row < counters[kNUM_VALID]
         && !bitSet(suppressWords, row);
     if (kBATCHED && active && colBlock != rowBlock)
     {

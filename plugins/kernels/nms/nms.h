@@ -65,12 +65,13 @@ struct NmsParams
 //! Checks every field; the message names nms (or batched_nms), the field and its value.
 Status validateNms(NmsParams const& params);
 
-//! Scratch memory nmsForward needs, in bytes, computed from the fields alone (no data). Grows
-//! linearly with numBoxes: about 58 bytes per box for float32 boxes and scores (+40 when batched)
-//! plus a fixed 2.1 MiB; 100k float32 boxes: about 7.7 MiB (batched: 11.5 MiB); 1,000,000 boxes:
-//! about 57 MiB. Includes the temporary storage of CUB's radix sort as CUB reports it for the
-//! current device; without a usable device a documented upper bound is used instead (nmsForward
-//! re-checks and fails cleanly if the device needs more). 0 when numBoxes is 0.
+//! Scratch memory nmsForward needs, in bytes, computed from the fields alone (no data). Linear in
+//! numBoxes: about 36 bytes per box for float32 boxes and scores (+25 when batched) plus a fixed
+//! 2.1 MiB (the IoU bitmask of one 4096-box chunk), plus CUB's radix-sort temporary storage (tens
+//! of KiB). 100k float32 boxes: 5.5 MiB (batched 7.9 MiB); 1,000,000 boxes: 37 MiB (batched
+//! 61 MiB). CUB's part is queried for the current device; without a usable device (e.g. an engine
+//! build on a CPU-only machine) an upper bound of 16 bytes per box + 8 MiB is used instead
+//! (nmsForward re-queries and fails cleanly if the device needs more). 0 when numBoxes is 0.
 size_t nmsWorkspaceSize(NmsParams const& params);
 
 //! Queues the whole NMS on `stream`: score keys, CUB radix sort(s), blocked greedy suppression in

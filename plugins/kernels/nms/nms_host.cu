@@ -131,9 +131,11 @@ void writeOutputs(NmsParams const& params, std::vector<int32_t> const& scoreOrde
 Status validateNms(NmsParams const& params)
 {
     char const* op = opName(params);
-    if (params.numBoxes < 0 || params.numBoxes > std::numeric_limits<int32_t>::max())
+    // 32-bit positions with headroom for whole blocks past the end.
+    constexpr int64_t kMAX_BOXES = (int64_t{1} << 31) - (int64_t{1} << 16);
+    if (params.numBoxes < 0 || params.numBoxes > kMAX_BOXES)
     {
-        return invalidArgument(op, ": numBoxes must be in [0, 2147483647], got ", params.numBoxes);
+        return invalidArgument(op, ": numBoxes must be in [0, ", kMAX_BOXES, "], got ", params.numBoxes);
     }
     if (std::isnan(params.iouThreshold))
     {

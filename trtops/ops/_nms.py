@@ -1,0 +1,257 @@
+"""Non-maximum suppression with torchvision's signatures: :func:`nms` and :func:`batched_nms`.
+
+Semantics are torchvision's (``torchvision.ops.nms`` / the per-class path of
+``torchvision.ops.batched_nms``): a box is suppressed by a kept, higher-scoring box (of the same
+class for ``batched_nms``) when their IoU is ``> iou_threshold``; the result holds the indices of
+the kept boxes by decreasing score. Defined beyond torchvision:
+
+* equal scores: lower index first; NaN scores sort before all others (as ``torch.sort``);
+* a box with a NaN coordinate never suppresses and is never suppressed (its IoU is NaN);
+* keyword-only extras of the TensorRT plugins: ``score_threshold`` (candidates need
+  ``score >= score_threshold``), ``max_output_boxes`` (keep at most that many) and ``padded``
+  (a fixed ``[max_output_boxes]`` output filled with -1 plus a count, without host synchronization).
+
+CPU tensors run the host implementation, CUDA tensors the kernels (one stream, no host
+synchronization except reading the count to size an unpadded result, as torchvision does).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+from typing import Optional, Tuple, Union
+
+import torch
+
+from trtops import _native
+from trtops.ops._tensor import dtype_code, launch, pointer, same_device
+
+__all__ = ["nms", "batched_nms"]
+
+_BOX_DTYPES = (torch.float32, torch.float16, torch.float64)
+_INDEX_DTYPES = (torch.int32, torch.int64)
+
+
+def _configure(lib: ctypes.CDLL) -> None:
+    if getattr(lib, "_trtops_nms_configured", False):
+        return
+    lib.trtops_nms_workspace_size.restype = ctypes.c_int32
+    lib.trtops_nms_workspace_size.argtypes = [
+        ctypes.c_int64, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,
+        ctypes.POINTER(ctypes.c_uint64),
+    ]
+    lib.trtops_nms.restype = ctypes.c_int32
+    lib.trtops_nms.argtypes = [
+        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+        ctypes.c_int64, ctypes.c_double, ctypes.c_int32, ctypes.c_double, ctypes.c_int64, ctypes.c_int32,
+        ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,
+        ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int32, ctypes.c_void_p,
+    ]
+    lib._trtops_nms_configured = True
+
+
+def _library() -> ctypes.CDLL:
+    lib = _native.kernels_library()
+    _configure(lib)
+    return lib
+
+
+def _check_inputs(
+    op: str,
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    idxs: Optional[torch.Tensor],
+    iou_threshold: float,
+    score_threshold: Optional[float],
+    max_output_boxes: Optional[int],
+    padded: bool,
+) -> None:
+    if not isinstance(boxes, torch.Tensor) or not isinstance(scores, torch.Tensor):
+        raise TypeError(f"{op}: boxes and scores must be tensors")
+    if boxes.dim() != 2 or boxes.size(1) != 4:
+        raise ValueError(f"{op}: boxes must have shape [N, 4], got {list(boxes.shape)}")
+    if scores.dim() != 1 or scores.size(0) != boxes.size(0):
+        raise ValueError(
+            f"{op}: scores must have shape [N] with N = boxes.size(0) = {boxes.size(0)}, got {list(scores.shape)}"
+        )
+    if boxes.dtype not in _BOX_DTYPES:
+        raise TypeError(f"{op}: boxes has unsupported dtype {boxes.dtype}; supported: float32, float16, float64")
+    if scores.dtype not in _BOX_DTYPES:
+        raise TypeError(f"{op}: scores has unsupported dtype {scores.dtype}; supported: float32, float16, float64")
+    if idxs is not None:
+        if not isinstance(idxs, torch.Tensor):
+            raise TypeError(f"{op}: idxs must be a tensor")
+        if idxs.dim() != 1 or idxs.size(0) != boxes.size(0):
+            raise ValueError(
+                f"{op}: idxs must have shape [N] with N = boxes.size(0) = {boxes.size(0)}, got {list(idxs.shape)}"
+            )
+        if idxs.dtype not in _INDEX_DTYPES:
+            raise TypeError(f"{op}: idxs has unsupported dtype {idxs.dtype}; supported: int32, int64")
+    if isinstance(iou_threshold, bool) or not isinstance(iou_threshold, (int, float)):
+        raise TypeError(f"{op}: iou_threshold must be a float, got {type(iou_threshold).__name__}")
+    if math.isnan(iou_threshold):
+        raise ValueError(f"{op}: iou_threshold must not be NaN")
+    if score_threshold is not None:
+        if isinstance(score_threshold, bool) or not isinstance(score_threshold, (int, float)):
+            raise TypeError(f"{op}: score_threshold must be a float, got {type(score_threshold).__name__}")
+        if math.isnan(score_threshold):
+            raise ValueError(f"{op}: score_threshold must not be NaN")
+    if max_output_boxes is not None:
+        if isinstance(max_output_boxes, bool) or not isinstance(max_output_boxes, int):
+            raise TypeError(f"{op}: max_output_boxes must be an int, got {type(max_output_boxes).__name__}")
+        if max_output_boxes < 0:
+            raise ValueError(f"{op}: max_output_boxes must be >= 0, got {max_output_boxes}")
+    if padded and max_output_boxes is None:
+        raise ValueError(f"{op}: padded=True needs max_output_boxes")
+
+
+def _nms_into(
+    keep: torch.Tensor,
+    count: torch.Tensor,
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    idxs: Optional[torch.Tensor],
+    iou_threshold: float,
+    score_threshold: Optional[float] = None,
+    max_output_boxes: Optional[int] = None,
+    padded: bool = False,
+) -> None:
+    """Runs NMS into caller-provided outputs (tests pass poisoned buffers).
+
+    ``keep``: int32/int64 with at least ``max_output_boxes`` (or N) elements; ``count``: one int64.
+    """
+    op = "nms" if idxs is None else "batched_nms"
+    _check_inputs(op, boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded)
+    tensors = {"boxes": boxes, "scores": scores, "keep": keep, "count": count}
+    if idxs is not None:
+        tensors["idxs"] = idxs
+    device = same_device(op, **tensors)
+    n = boxes.size(0)
+    capacity = n if max_output_boxes is None else max_output_boxes
+    if keep.dtype not in _INDEX_DTYPES or keep.numel() < capacity or not keep.is_contiguous():
+        raise ValueError(f"{op}: keep must be a contiguous int32/int64 tensor of >= {capacity} elements")
+    if count.dtype != torch.int64 or count.numel() != 1:
+        raise ValueError(f"{op}: count must be a one-element int64 tensor")
+    boxes = boxes.contiguous()
+    scores = scores.contiguous()
+    idxs_c = idxs.contiguous() if idxs is not None else None
+    class_code = dtype_code(idxs_c, op, "idxs") if idxs_c is not None else _native.DTYPE_CODES["int64"]
+    box_code = dtype_code(boxes, op, "boxes")
+    score_code = dtype_code(scores, op, "scores")
+    index_code = dtype_code(keep, op, "keep")
+    batched = 1 if idxs_c is not None else 0
+    lib = _library()
+
+    workspace: Optional[torch.Tensor] = None
+    workspace_size = 0
+    if device.type == "cuda" and n > 0:
+        size = ctypes.c_uint64(0)
+        with torch.cuda.device(device):
+            _native.check_status(
+                lib.trtops_nms_workspace_size(n, batched, box_code, score_code, class_code, index_code, ctypes.byref(size))
+            )
+        workspace_size = size.value
+        workspace = torch.empty(max(workspace_size, 1), dtype=torch.uint8, device=device)
+
+    launch(
+        device,
+        lib.trtops_nms,
+        pointer(boxes),
+        pointer(scores),
+        pointer(idxs_c) if idxs_c is not None else ctypes.c_void_p(0),
+        pointer(keep),
+        pointer(count),
+        ctypes.c_int64(n),
+        ctypes.c_double(float(iou_threshold)),
+        ctypes.c_int32(0 if score_threshold is None else 1),
+        ctypes.c_double(0.0 if score_threshold is None else float(score_threshold)),
+        ctypes.c_int64(-1 if max_output_boxes is None else max_output_boxes),
+        ctypes.c_int32(1 if padded else 0),
+        ctypes.c_int32(batched),
+        ctypes.c_int32(box_code),
+        ctypes.c_int32(score_code),
+        ctypes.c_int32(class_code),
+        ctypes.c_int32(index_code),
+        pointer(workspace) if workspace is not None else ctypes.c_void_p(0),
+        ctypes.c_uint64(workspace_size),
+    )
+
+
+def _run(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    idxs: Optional[torch.Tensor],
+    iou_threshold: float,
+    score_threshold: Optional[float],
+    max_output_boxes: Optional[int],
+    padded: bool,
+    index_dtype: torch.dtype,
+) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+    op = "nms" if idxs is None else "batched_nms"
+    if index_dtype not in _INDEX_DTYPES:
+        raise TypeError(f"{op}: index_dtype must be torch.int32 or torch.int64, got {index_dtype}")
+    _check_inputs(op, boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded)
+    n = boxes.size(0)
+    capacity = n if max_output_boxes is None else max_output_boxes
+    keep = torch.empty(capacity, dtype=index_dtype, device=boxes.device)
+    count = torch.zeros((), dtype=torch.int64, device=boxes.device)
+    _nms_into(keep, count, boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded)
+    if padded:
+        return keep, count
+    return keep[: int(count.item())]
+
+
+def nms(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    iou_threshold: float,
+    *,
+    score_threshold: Optional[float] = None,
+    max_output_boxes: Optional[int] = None,
+    padded: bool = False,
+    index_dtype: torch.dtype = torch.int64,
+) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+    """Non-maximum suppression, as ``torchvision.ops.nms``.
+
+    Args:
+        boxes: ``Tensor[N, 4]`` boxes ``(x1, y1, x2, y2)``, float32, float16 or float64.
+        scores: ``Tensor[N]`` scores, float32, float16 or float64.
+        iou_threshold: suppress boxes with IoU ``>`` this with a kept, higher-scoring box.
+        score_threshold: only boxes with ``score >= score_threshold`` are candidates.
+        max_output_boxes: keep at most this many boxes (the highest-scoring ones).
+        padded: return ``(indices[max_output_boxes] padded with -1, count)`` without host sync.
+        index_dtype: ``torch.int64`` (torchvision) or ``torch.int32``.
+
+    Returns:
+        ``Tensor[K]`` indices of the kept boxes by decreasing score, or the padded pair.
+    """
+    return _run(boxes, scores, None, iou_threshold, score_threshold, max_output_boxes, padded, index_dtype)
+
+
+def batched_nms(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    idxs: torch.Tensor,
+    iou_threshold: float,
+    *,
+    score_threshold: Optional[float] = None,
+    max_output_boxes: Optional[int] = None,
+    padded: bool = False,
+    index_dtype: torch.dtype = torch.int64,
+) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+    """Class-aware NMS, as ``torchvision.ops.batched_nms``: boxes of different ``idxs`` never
+    suppress each other. Same result as torchvision's per-class path, without the rounding of its
+    coordinate-offset trick.
+
+    Args:
+        boxes: ``Tensor[N, 4]`` boxes ``(x1, y1, x2, y2)``, float32, float16 or float64.
+        scores: ``Tensor[N]`` scores, float32, float16 or float64.
+        idxs: ``Tensor[N]`` class index of each box, int64 or int32.
+        iou_threshold, score_threshold, max_output_boxes, padded, index_dtype: as in :func:`nms`.
+
+    Returns:
+        ``Tensor[K]`` indices of the kept boxes by decreasing score, or the padded pair.
+    """
+    if not isinstance(idxs, torch.Tensor):
+        raise TypeError("batched_nms: idxs must be a tensor")
+    return _run(boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded, index_dtype)
