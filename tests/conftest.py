@@ -41,10 +41,30 @@ def trt_build_missing_reason() -> Optional[str]:
     return rtx.in_process_missing_reason()
 
 
+@functools.lru_cache(maxsize=None)
+def plugins_missing_reason() -> Optional[str]:
+    from trtops import TrtopsError, _native
+    from trtops.plugins import plugin_library_path
+
+    try:
+        plugin_library_path()
+    except TrtopsError as exc:
+        return str(exc)
+    if _native.find_library("libtrtops_plugin_harness.so") is None:
+        return "libtrtops_plugin_harness.so is missing from the installation"
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def gpu_plugins_missing_reason() -> Optional[str]:
+    return gpu_missing_reason() or plugins_missing_reason()
+
+
 _TIER_REASONS = {
     "kernels": kernels_missing_reason,
     "gpu": gpu_missing_reason,
     "trt_build": trt_build_missing_reason,
+    "plugins": plugins_missing_reason,
 }
 
 

@@ -273,6 +273,20 @@ private:
         return makeParams(largest[kINPUT], largest[kROIS], params);
     }
 
+    static Status checkRoisShape(nvinfer1::PluginTensorDesc const& input, nvinfer1::PluginTensorDesc const& rois)
+    {
+        if (input.dims.nbDims != 4)
+        {
+            return invalidArgument("input must be 4-D [N, C, H, W], got ", input.dims.nbDims, " dims");
+        }
+        if (rois.dims.nbDims != 2 || rois.dims.d[1] != 5)
+        {
+            return invalidArgument("rois must be [K, 5] (batch_index, x1, y1, x2, y2), got ", rois.dims.nbDims,
+                " dims with ", rois.dims.nbDims == 2 ? rois.dims.d[1] : 0, " columns");
+        }
+        return Status::ok();
+    }
+
     //! Kernel parameters for concrete input descriptions; validated by the kernel's own checks.
     Status makeParams(nvinfer1::PluginTensorDesc const& input, nvinfer1::PluginTensorDesc const& rois,
         typename Op::Params& params) const
@@ -283,6 +297,8 @@ private:
         {
             return invalidArgument("unsupported tensor types ", typeName(input.type), " / ", typeName(rois.type));
         }
+        // Dynamic dims pass getOutputShapes unchecked: the concrete shapes are checked here.
+        TRTOPS_RETURN_IF_ERROR(checkRoisShape(input, rois));
         params.batch = input.dims.d[0];
         params.channels = input.dims.d[1];
         params.height = input.dims.d[2];

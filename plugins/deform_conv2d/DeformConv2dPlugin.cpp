@@ -173,6 +173,12 @@ Status DeformConv2dPlugin::makeParams(nvinfer1::PluginTensorDesc const* inputs, 
     nvinfer1::Dims const& input = inputs[kINPUT].dims;
     nvinfer1::Dims const& offset = inputs[kOFFSET].dims;
     nvinfer1::Dims const& weight = inputs[kWEIGHT].dims;
+    if (input.nbDims != 4 || offset.nbDims != 4 || weight.nbDims != 4
+        || (maskIndex() >= 0 && inputs[maskIndex()].dims.nbDims != 4)
+        || (biasIndex() >= 0 && inputs[biasIndex()].dims.nbDims != 1))
+    {
+        return invalidArgument("input, offset, weight and mask must be 4-D and bias 1-D");
+    }
     params.batch = input.d[0];
     params.inChannels = input.d[1];
     params.height = input.d[2];

@@ -195,6 +195,17 @@ Status MultiScaleRoIAlignPlugin::makeParams(
     {
         return invalidArgument("unsupported tensor types ", typeName(inputs[0].type), " / ", typeName(rois.type));
     }
+    if (rois.dims.nbDims != 2 || rois.dims.d[1] != 5)
+    {
+        return invalidArgument("rois must be [K, 5] (batch_index, x1, y1, x2, y2)");
+    }
+    for (int32_t level = 0; level < numLevels(); ++level)
+    {
+        if (inputs[level].dims.nbDims != 4)
+        {
+            return invalidArgument("feature level ", level, " must be 4-D, got ", inputs[level].dims.nbDims, " dims");
+        }
+    }
     params.numLevels = numLevels();
     params.batch = inputs[0].dims.d[0];
     params.channels = inputs[0].dims.d[1];

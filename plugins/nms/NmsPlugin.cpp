@@ -225,10 +225,14 @@ Status NmsPlugin<kBATCHED>::makeParams(int64_t numBoxes, nvinfer1::DataType boxT
 template <bool kBATCHED>
 Status NmsPlugin<kBATCHED>::makeParams(nvinfer1::PluginTensorDesc const* inputs, NmsParams& params) const
 {
+    if (inputs[kBOXES].dims.nbDims != 2 || inputs[kBOXES].dims.d[1] != 4)
+    {
+        return invalidArgument("boxes must be [N, 4]");
+    }
     int64_t const numBoxes = inputs[kBOXES].dims.d[0];
     for (int32_t i = 1; i < kNB_INPUTS; ++i)
     {
-        if (inputs[i].dims.d[0] != numBoxes)
+        if (inputs[i].dims.nbDims != 1 || inputs[i].dims.d[0] != numBoxes)
         {
             return invalidArgument(
                 i == kSCORES ? "scores" : "idxs", " has ", inputs[i].dims.d[0], " entries but boxes has ", numBoxes);
