@@ -74,3 +74,31 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             reason = reason_fn()
             if reason is not None:
                 pytest.skip(f"[{marker} tier] {reason}")
+
+
+@pytest.fixture(scope="session")
+def rtx_builder():
+    """A TensorRT-RTX builder with the trtops plugins registered: ``(trt module, builder, logger)``.
+
+    Skips (with the reason) where the build tier is unavailable; tests using it are build-tier
+    tests and should also carry ``@pytest.mark.trt_build``."""
+    reason = trt_build_missing_reason()
+    if reason is not None:
+        pytest.skip(f"[trt_build tier] {reason}")
+    import tensorrt_rtx as trt
+
+    import trtops
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    trtops.load_plugins(trt)
+    return trt, builder, logger
+
+
+@pytest.fixture(scope="session")
+def build_onnx(rtx_builder):
+    """Builds an ONNX graph (bytes, path or ModelProto) with TensorRT-RTX and the trtops plugins and
+    returns a :class:`trtops.engine.BuildResult`: ``build_onnx(model, profiles=[...])``."""
+    from trtops.testing import build_onnx as build
+
+    return build

@@ -37,3 +37,24 @@ def test_creators_report_their_fields() -> None:
     fields = plugin_fields("tensorrt_rtx")
     names = [f["name"] for f in fields["RoIAlign"]]
     assert names == ["output_height", "output_width", "spatial_scale", "sampling_ratio", "aligned"]
+
+
+def test_rtx_builder_fixture_has_the_plugins(rtx_builder) -> None:
+    trt, builder, _ = rtx_builder
+    assert builder is not None
+    registry = trt.get_plugin_registry()
+    for name in built_plugins():
+        assert registry.get_creator(name, "1", "trtops") is not None, name
+
+
+def test_build_onnx_fixture_returns_the_build_result(build_onnx) -> None:
+    from trtops.testing.onnx_graphs import plugin_model
+
+    model = plugin_model(
+        "RoIPool",
+        inputs=[("input", "float32", [1, 4, 8, 8]), ("rois", "float32", [3, 5])],
+        outputs=[("output", "float32", [3, 4, 2, 2])],
+        attributes={"output_height": 2, "output_width": 2},
+    )
+    result = build_onnx(model)
+    assert result.ok and result.engine_size > 0 and result.plugin_layers == 1, result.error_text()
