@@ -1,0 +1,209 @@
+"""export() of each torchvision op alone, with dynamic shapes: the graph holds exactly the
+expected trtops node with the op's arguments as attributes, and evaluate() of the graph equals
+PyTorch (torchvision) on inputs of another size than the export example."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import pytest
+import torch
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxscript")
+torchvision = pytest.importorskip("torchvision")
+
+from torch.export import Dim  # noqa: E402
+
+from trtops.converters import evaluate, export  # noqa: E402
+
+try:
+    from tests.tolerances import tolerance
+except ImportError:  # pytest run from inside tests/
+    from tolerances import tolerance
+
+
+def _rois(generator: torch.Generator, k: int, batch: int, size: float) -> torch.Tensor:
+    xy = torch.rand(k, 2, generator=generator) * size * 0.7
+    wh = torch.rand(k, 2, generator=generator) * size * 0.5 + 1.0
+    index = torch.randint(0, batch, (k, 1), generator=generator).float()
+    return torch.cat([index, xy, xy + wh], dim=1)
+
+
+def _boxes(generator: torch.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    xy = torch.rand(n, 2, generator=generator) * 50
+    boxes = torch.cat([xy, xy + torch.rand(n, 2, generator=generator) * 20 + 1], dim=1)
+    return boxes, torch.rand(n, generator=generator)
+
+
+class _Op(torch.nn.Module):
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args: torch.Tensor) -> Any:
+        return self.fn(*args)
+
+
+@dataclasses.dataclass
+class Case:
+    op: str  # trtops node expected
+    fn: Callable[..., Any]
+    make: Callable[[torch.Generator, int], tuple]  # (generator, variant) -> inputs
+    dynamic: tuple
+    attributes: dict
+
+
+_B, _K, _N, _H, _W = Dim("batch"), Dim("rois"), Dim("boxes"), Dim("height", min=8), Dim("width", min=8)
+_FEATURE = {0: _B, 2: _H, 3: _W}
+
+
+def _roi_inputs(channels: int) -> Callable[[torch.Generator, int], tuple]:
+    def make(g: torch.Generator, variant: int) -> tuple:
+        batch, k, h, w = (2, 6, 20, 24) if variant == 0 else (3, 11, 17, 31)
+        return torch.randn(batch, channels, h, w, generator=g), _rois(g, k, batch, 2 * min(h, w))
+
+    return make
+
+
+def _nms_inputs(g: torch.Generator, variant: int) -> tuple:
+    return _boxes(g, 40 if variant == 0 else 73)
+
+
+def _batched_nms_inputs(g: torch.Generator, variant: int) -> tuple:
+    boxes, scores = _boxes(g, 40 if variant == 0 else 73)
+    return boxes, scores, torch.randint(0, 3, (boxes.shape[0],), generator=g)
+
+
+def _deform_inputs(mask: bool) -> Callable[[torch.Generator, int], tuple]:
+    def make(g: torch.Generator, variant: int) -> tuple:
+        batch, h, w = (1, 9, 10) if variant == 0 else (2, 12, 7)
+        x = torch.randn(batch, 4, h, w, generator=g)
+        offset = torch.randn(batch, 2 * 2 * 9, h, w, generator=g)  # 2 offset groups, 3x3
+        weight = torch.randn(6, 2, 3, 3, generator=g) / 6  # groups = 2
+        bias = torch.randn(6, generator=g)
+        if mask:
+            return x, offset, weight, bias, torch.rand(batch, 2 * 9, h, w, generator=g)
+        return x, offset, weight, bias
+
+    return make
+
+
+CASES = {
+    "roi_align": Case(
+        "RoIAlign",
+        lambda x, r: torchvision.ops.roi_align(x, r, (5, 4), 0.5, 2, False),
+        _roi_inputs(3),
+        (_FEATURE, {0: _K}),
+        {"output_height": 5, "output_width": 4, "spatial_scale": 0.5, "sampling_ratio": 2, "aligned": 0},
+    ),
+    "roi_align_aligned_adaptive": Case(
+        "RoIAlign",
+        lambda x, r: torchvision.ops.roi_align(x, r, 3, 0.25, -1, True),
+        _roi_inputs(2),
+        (_FEATURE, {0: _K}),
+        {"output_height": 3, "output_width": 3, "spatial_scale": 0.25, "sampling_ratio": -1, "aligned": 1},
+    ),
+    "ps_roi_align": Case(
+        "PSRoIAlign",
+        lambda x, r: torchvision.ops.ps_roi_align(x, r, (2, 3), 0.5, 2),
+        _roi_inputs(12),
+        (_FEATURE, {0: _K}),
+        {"output_height": 2, "output_width": 3, "spatial_scale": 0.5, "sampling_ratio": 2},
+    ),
+    "roi_pool": Case(
+        "RoIPool",
+        lambda x, r: torchvision.ops.roi_pool(x, r, (4, 3), 0.5),
+        _roi_inputs(3),
+        (_FEATURE, {0: _K}),
+        {"output_height": 4, "output_width": 3, "spatial_scale": 0.5},
+    ),
+    "ps_roi_pool": Case(
+        "PSRoIPool",
+        lambda x, r: torchvision.ops.ps_roi_pool(x, r, 2, 0.5),
+        _roi_inputs(8),
+        (_FEATURE, {0: _K}),
+        {"output_height": 2, "output_width": 2, "spatial_scale": 0.5},
+    ),
+    "nms": Case(
+        "NMS",
+        lambda b, s: torchvision.ops.nms(b, s, 0.4),
+        _nms_inputs,
+        ({0: _N}, {0: _N}),
+        {"iou_threshold": pytest.approx(0.4), "max_output_boxes": -1, "padded": 0, "index_int32": 0},
+    ),
+    "batched_nms": Case(
+        "BatchedNMS",
+        lambda b, s, i: torchvision.ops.batched_nms(b, s, i, 0.4),
+        _batched_nms_inputs,
+        ({0: _N}, {0: _N}, {0: _N}),
+        {"iou_threshold": pytest.approx(0.4), "max_output_boxes": -1, "padded": 0},
+    ),
+    "deform_conv2d": Case(
+        "DeformConv2d",
+        lambda x, o, w, b: torchvision.ops.deform_conv2d(x, o, w, b, padding=1),
+        _deform_inputs(False),
+        (_FEATURE, _FEATURE, None, None),
+        {"stride": [1, 1], "padding": [1, 1], "dilation": [1, 1], "groups": 2, "offset_groups": 2,
+         "has_bias": 1, "has_mask": 0, "allow_tf32": 0},
+    ),
+    "deform_conv2d_v2": Case(
+        "DeformConv2d",
+        lambda x, o, w, b, m: torchvision.ops.deform_conv2d(x, o, w, b, padding=1, mask=m),
+        _deform_inputs(True),
+        (_FEATURE, _FEATURE, None, None, _FEATURE),
+        {"has_bias": 1, "has_mask": 1, "offset_groups": 2},
+    ),
+}
+
+
+def _trtops_nodes(model: Any) -> list[Any]:
+    return [n for n in model.graph.node if n.domain == "trtops"]
+
+
+@pytest.fixture(scope="module")
+def exported() -> dict[str, Any]:
+    return {}
+
+
+def _export(name: str, exported: dict[str, Any]) -> Any:
+    if name not in exported:
+        case = CASES[name]
+        args = case.make(torch.Generator().manual_seed(0), 0)
+        # forward(*args): torch.export wants the per-input specs nested in one tuple
+        exported[name] = export(_Op(case.fn), args, dynamic_shapes=(case.dynamic,), exporter="dynamo")
+    return exported[name]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_export_emits_one_trtops_node(name: str, exported: dict[str, Any]) -> None:
+    from onnx import helper
+
+    model = _export(name, exported)
+    case = CASES[name]
+    nodes = _trtops_nodes(model)
+    assert [n.op_type for n in nodes] == [case.op]
+    assert not [n for n in model.graph.node if "torchvision" in n.domain or n.domain.startswith("pkg.")]
+    attrs = {a.name: helper.get_attribute_value(a) for a in nodes[0].attribute}
+    assert attrs.pop("plugin_namespace") == b"trtops" and attrs.pop("plugin_version") == b"1"
+    for key, value in case.attributes.items():
+        assert attrs[key] == value, key
+    assert {p.key: p.value for p in model.metadata_props}["trtops.exporter"] == "dynamo"
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_evaluate_matches_pytorch_on_other_shapes(name: str, exported: dict[str, Any]) -> None:
+    model = _export(name, exported)
+    case = CASES[name]
+    args = case.make(torch.Generator().manual_seed(1), 1)
+    expected = case.fn(*args)
+    (got,) = evaluate(model, args).values()
+    got = torch.from_numpy(got)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    # ps_roi_pool: the reference sums a bin in another order than torchvision (its kernel row)
+    tol = {
+        "DeformConv2d": tolerance("converters.deform_conv2d", torch.float32),
+        "PSRoIPool": tolerance("ps_roi_pool", torch.float32),
+    }.get(case.op, {"atol": 0.0, "rtol": 0.0})
+    torch.testing.assert_close(got, expected, **tol)
