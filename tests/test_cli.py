@@ -71,3 +71,52 @@ def test_build_rejects_incomplete_profiles(tmp_path) -> None:
     child = run_cli("build", str(path), "--min-shapes", "input:1x8x16x16")
     assert child.returncode == 2
     assert "--min-shapes and --max-shapes must both name input" in child.stderr
+
+
+def _env_with_tests_on_path() -> dict:
+    env = dict(os.environ)
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [tests_dir, env.get("PYTHONPATH", "")]))
+    return env
+
+
+def test_export_and_check_a_module_function(tmp_path) -> None:
+    pytest.importorskip("onnxruntime")
+    onnx_path = tmp_path / "roi_head.onnx"
+    env = _env_with_tests_on_path()
+    exported = subprocess.run([sys.executable, "-m", "trtops", "export", "cli_models:roi_head", "-o", str(onnx_path),
+                               "--seed", "3"], env=env, capture_output=True, text=True, timeout=600)
+    assert exported.returncode == 0, exported.stderr
+    assert "RoIAlign x1" in exported.stdout
+    # The model spec and seed come from the ONNX metadata: no --against needed.
+    checked = subprocess.run([sys.executable, "-m", "trtops", "check", str(onnx_path)], env=env,
+                             capture_output=True, text=True, timeout=600)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "result     PASS" in checked.stdout
+    assert "evaluated on CPU" in checked.stdout
+    report = __import__("json").loads((tmp_path / "roi_head.onnx.check.json").read_text())
+    assert report["passed"] is True and report["tensors"][0]["max_abs"] < 1e-4
+
+
+def test_check_fails_against_a_different_model(tmp_path) -> None:
+    pytest.importorskip("onnxruntime")
+    onnx_path = tmp_path / "roi_head.onnx"
+    env = _env_with_tests_on_path()
+    subprocess.run([sys.executable, "-m", "trtops", "export", "cli_models:roi_head", "-o", str(onnx_path)],
+                   env=env, capture_output=True, text=True, timeout=600, check=True)
+    checked = subprocess.run([sys.executable, "-m", "trtops", "check", str(onnx_path), "--seed", "4"], env=env,
+                             capture_output=True, text=True, timeout=600)
+    assert checked.returncode == 1  # other seed, other weights: the report must catch it
+    assert "result     FAIL" in checked.stdout
+
+
+def test_export_rejects_unknown_models() -> None:
+    child = run_cli("export", "resnet_nonexistent")
+    assert child.returncode == 2
+    assert "unknown model 'resnet_nonexistent'" in child.stderr
+
+
+def test_detectors_refuse_dynamic_shapes() -> None:
+    child = run_cli("export", "fasterrcnn_resnet50_fpn", "--dynamic-batch")
+    assert child.returncode == 2
+    assert "deploy mode" in child.stderr

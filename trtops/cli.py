@@ -187,6 +187,61 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_spec(args: argparse.Namespace, recorded: Optional[dict] = None) -> Any:
+    from trtops import models
+
+    recorded = recorded or {}
+    spec = args.model if getattr(args, "model", None) else getattr(args, "against", None) or recorded.get("spec")
+    if spec is None:
+        raise ValueError("name the PyTorch model with --against (the ONNX file records none)")
+    image_size = models.parse_size(args.image_size) if args.image_size else recorded.get("image_size", (320, 320))
+    return models.load(
+        spec,
+        seed=args.seed if args.seed is not None else recorded.get("seed", 0),
+        weights=args.weights or recorded.get("weights"),
+        batch=args.batch if args.batch is not None else recorded.get("batch", 1),
+        image_size=image_size,
+    )
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from trtops import models
+
+    spec = _load_spec(args)
+    output = args.output or Path(f"{spec.name.replace(':', '_')}.onnx")
+    proto = models.export_spec(spec, output, dynamic_batch=args.dynamic_batch,
+                               dynamic_image_size=args.dynamic_image_size, opset=args.opset)
+    counts: dict[str, int] = {}
+    for node in proto.graph.node:
+        if node.domain == "trtops":
+            counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    exporter = {p.key: p.value for p in proto.metadata_props}.get("trtops.exporter", "?")
+    nodes = ", ".join(f"{n} x{c}" for n, c in sorted(counts.items())) or "none"
+    print(f"{output}: {spec.name}, inputs {[tuple(t.shape) for t in spec.inputs]}, exporter {exporter}, "
+          f"trtops nodes: {nodes}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import onnx
+
+    from trtops.accuracy import check
+
+    recorded: dict = {}
+    onnx_path = args.candidate if args.candidate.suffix == ".onnx" else args.onnx
+    if onnx_path is not None:
+        from trtops import models
+
+        recorded = models.from_onnx_metadata(onnx.load(str(onnx_path), load_external_data=False))
+    spec = _load_spec(args, recorded)
+    report = check(args.candidate, spec, engine=args.engine, runtime=args.runtime)
+    print(report.table())
+    json_path = args.json or args.candidate.with_suffix(args.candidate.suffix + ".check.json")
+    json_path.write_text(report.to_json())
+    print(f"report     {json_path}")
+    return 0 if report.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trtops", description="TensorRT plugins for torchvision.ops")
     parser.add_argument("--version", action="version", version=f"trtops {trtops.__version__}")
@@ -195,6 +250,31 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="versions, what was built, runtimes and registered plugins")
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
     info.set_defaults(run=cmd_info)
+
+    def model_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--seed", type=int, default=None, help="seeds random weights and example inputs (default 0)")
+        command.add_argument("--weights", help="local state_dict file (never downloaded)")
+        command.add_argument("--batch", type=int, default=None, help="example batch size (default 1)")
+        command.add_argument("--image-size", help="example image size HxW (detectors; default 320x320)")
+
+    export = commands.add_parser("export", help="export a PyTorch model to ONNX with trtops nodes")
+    export.add_argument("model", help="torchvision detector name (e.g. fasterrcnn_resnet50_fpn) or module:function")
+    export.add_argument("-o", "--output", type=Path, help="ONNX file (default: MODEL.onnx)")
+    model_options(export)
+    export.add_argument("--dynamic-batch", action="store_true", help="dynamic batch dimension (non-detectors)")
+    export.add_argument("--dynamic-image-size", action="store_true", help="dynamic H and W (non-detectors)")
+    export.add_argument("--opset", type=int, default=20)
+    export.set_defaults(run=cmd_export)
+
+    check = commands.add_parser("check", help="accuracy report of an ONNX export or engine versus PyTorch")
+    check.add_argument("candidate", type=Path, help="model.onnx (evaluated on CPU) or model.engine (run on a GPU)")
+    check.add_argument("--against", help="the PyTorch model (default: the one recorded by trtops export)")
+    model_options(check)
+    check.add_argument("--engine", type=Path, help="with an ONNX candidate: its engine, run instead where a GPU allows")
+    check.add_argument("--onnx", type=Path, help="with an engine candidate: the ONNX it came from (for its recorded model)")
+    check.add_argument("--runtime", choices=["tensorrt", "tensorrt_rtx"], help="runtime for engines")
+    check.add_argument("--json", type=Path, help="JSON report path (default: CANDIDATE.check.json)")
+    check.set_defaults(run=cmd_check)
 
     build = commands.add_parser("build", help="build an ONNX graph (trtops nodes allowed) into a TensorRT engine")
     build.add_argument("model", type=Path, help="ONNX file")

@@ -1,0 +1,30 @@
+"""Small models for CLI tests, loaded as ``cli_models:function`` (module:function specs)."""
+
+from __future__ import annotations
+
+import torch
+import torchvision
+from torch import nn
+
+
+class RoIHead(nn.Module):
+    """conv -> roi_align -> linear: a torchvision op between standard layers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 5 * 5, 4)
+
+    def forward(self, images: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        features = self.conv(images)
+        pooled = torchvision.ops.roi_align(features, rois, (5, 5), spatial_scale=0.5, sampling_ratio=2, aligned=True)
+        return self.fc(pooled.flatten(1))
+
+
+def roi_head():
+    model = RoIHead()
+    images = torch.rand(2, 3, 32, 48)
+    boxes = torch.rand(6, 4) * 40
+    boxes[:, 2:] += boxes[:, :2] + 1
+    rois = torch.cat([torch.tensor([0, 0, 0, 1, 1, 1.0]).unsqueeze(1), boxes], 1)
+    return model, (images, rois)

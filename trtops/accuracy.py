@@ -1,0 +1,330 @@
+"""Accuracy of a converted model or engine against PyTorch: per-output errors and, for
+detectors, detection-level agreement. Used by ``trtops check`` and the samples.
+
+Tolerances (:data:`TOLERANCES`) are stated in every report. What runs the candidate:
+
+* an engine, when a CUDA GPU and a TensorRT runtime that accepts it exist (:func:`run_engine`);
+* otherwise the converted ONNX graph, evaluated on CPU by :func:`trtops.converters.evaluate`
+  (standard ops by ONNX Runtime, trtops nodes by :mod:`trtops.reference`) — the report says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+
+from trtops.errors import TrtopsError
+
+#: Pass/fail limits. Tensor outputs: |a - b| <= atol + rtol |b| elementwise (float outputs; integer
+#: outputs must be equal); detector boxes, in pixels, use box_atol instead of atol: float32
+#: rounding differences between PyTorch and the candidate's convolutions reach ~1e-2 px after a
+#: ResNet-50 + box decoding. Detections: a reference detection is matched by the candidate
+#: detection of highest IoU >= match_iou; the run passes when at most `unmatched_fraction` of
+#: detections are unmatched on either side (random-weight detectors have near-tied scores whose
+#: order float rounding may flip), matched pairs have IoU >= min_iou (a 0.05 px shift of a 3 px
+#: box is IoU 0.97), equal labels and scores within score_atol.
+TOLERANCES = {
+    "atol": 1e-3,
+    "rtol": 1e-3,
+    "box_atol": 5e-2,
+    "match_iou": 0.5,
+    "min_iou": 0.95,
+    "score_atol": 1e-3,
+    "unmatched_fraction": 0.02,
+}
+
+
+@dataclasses.dataclass
+class TensorComparison:
+    name: str
+    shape: list[int]
+    max_abs: float
+    max_rel: float
+    passed: bool
+
+
+@dataclasses.dataclass
+class DetectionComparison:
+    image: int
+    reference: int  #: detections PyTorch made
+    candidate: int  #: detections the candidate made
+    matched: int
+    min_iou: float
+    max_score_delta: float
+    label_agreement: float  #: fraction of matched pairs with equal labels
+    passed: bool
+
+
+@dataclasses.dataclass
+class AccuracyReport:
+    model: str
+    candidate: str
+    #: what computed the candidate's outputs, in words
+    executed_by: str
+    tensors: list[TensorComparison]
+    detections: list[DetectionComparison]
+    tolerances: dict[str, float]
+    notes: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return all(t.passed for t in self.tensors) and all(d.passed for d in self.detections)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "passed": self.passed}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def table(self) -> str:
+        lines = [
+            f"model      {self.model}",
+            f"candidate  {self.candidate}",
+            f"executed   {self.executed_by}",
+            "",
+            f"{'output':<16} {'shape':<20} {'max abs err':>12} {'max rel err':>12}  result",
+        ]
+        for t in self.tensors:
+            lines.append(f"{t.name:<16} {str(t.shape):<20} {t.max_abs:>12.3e} {t.max_rel:>12.3e}  "
+                         f"{'ok' if t.passed else 'FAIL'}")
+        if self.detections:
+            lines += ["", f"{'image':<6} {'ref':>5} {'cand':>5} {'matched':>8} {'min IoU':>8} "
+                          f"{'max |dscore|':>13} {'labels':>7}  result"]
+            for d in self.detections:
+                lines.append(f"{d.image:<6} {d.reference:>5} {d.candidate:>5} {d.matched:>8} {d.min_iou:>8.4f} "
+                             f"{d.max_score_delta:>13.3e} {d.label_agreement:>7.1%}  {'ok' if d.passed else 'FAIL'}")
+        limits = ", ".join(f"{k}={v:g}" for k, v in self.tolerances.items())
+        lines += ["", f"tolerances {limits}"]
+        lines += [f"note       {n}" for n in self.notes]
+        lines.append(f"result     {'PASS' if self.passed else 'FAIL'}")
+        return "\n".join(lines)
+
+
+def compare_tensors(
+    reference: Mapping[str, Any],
+    candidate: Mapping[str, Any],
+    *,
+    atol: float,
+    rtol: float,
+    atol_by_name: Optional[Mapping[str, float]] = None,
+) -> list[TensorComparison]:
+    """Per-output max absolute / relative error (NaN where exactly one side is NaN counts as inf)."""
+    rows = []
+    for name, ref in reference.items():
+        output_atol = (atol_by_name or {}).get(name, atol)
+        ref_array = np.asarray(ref.detach().cpu() if isinstance(ref, torch.Tensor) else ref)
+        if name not in candidate:
+            rows.append(TensorComparison(name, list(ref_array.shape), float("inf"), float("inf"), False))
+            continue
+        cand_array = np.asarray(candidate[name])
+        if cand_array.shape != ref_array.shape:
+            rows.append(TensorComparison(name, list(cand_array.shape), float("inf"), float("inf"), False))
+            continue
+        a, b = cand_array.astype(np.float64), ref_array.astype(np.float64)
+        both_nan = np.isnan(a) & np.isnan(b)
+        diff = np.where(both_nan, 0.0, np.abs(a - b))
+        diff = np.where(np.isnan(diff), np.inf, diff)
+        finite = np.isfinite(b) & np.isfinite(a)
+        same_inf = (a == b) & ~finite
+        diff = np.where(same_inf, 0.0, diff)
+        rel = diff / np.maximum(np.abs(b), 1e-12)
+        exact = np.issubdtype(ref_array.dtype, np.integer) or ref_array.dtype == np.bool_
+        passed = bool(np.all(diff == 0)) if exact else bool(np.all(diff <= output_atol + rtol * np.abs(np.where(finite, b, 0))))
+        rows.append(TensorComparison(
+            name, list(ref_array.shape), float(diff.max(initial=0.0)), float(rel.max(initial=0.0)), passed
+        ))
+    return rows
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(rb - lt, 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+
+
+def _match(ref_boxes: np.ndarray, ref_scores: np.ndarray, ref_labels: np.ndarray, cand_boxes: np.ndarray,
+           cand_labels: np.ndarray, match_iou: float) -> list[tuple[int, int]]:
+    """Greedy one-to-one matching in the reference's score order: each reference detection takes
+    the free candidate of highest IoU >= match_iou, preferring one with the same label."""
+    if not len(ref_boxes) or not len(cand_boxes):
+        return []
+    iou = _box_iou(ref_boxes, cand_boxes)
+    taken = np.zeros(len(cand_boxes), dtype=bool)
+    pairs = []
+    for i in np.argsort(-ref_scores, kind="stable"):
+        eligible = (~taken) & (iou[i] >= match_iou)
+        if not eligible.any():
+            continue
+        preference = np.where(eligible, iou[i] + (cand_labels == ref_labels[i]), -1.0)
+        j = int(np.argmax(preference))
+        taken[j] = True
+        pairs.append((int(i), j))
+    return pairs
+
+
+def align_detector_outputs(
+    reference: Mapping[str, Any], candidate: Mapping[str, np.ndarray], match_iou: float
+) -> dict[str, np.ndarray]:
+    """The candidate's deploy outputs ([B, D, ...] per detection) reordered into the reference's
+    detection order, so near-tied scores that float rounding ordered differently compare
+    detection by detection; unmatched slots stay where they are."""
+    aligned = {name: np.array(value, copy=True) for name, value in candidate.items()}
+    ref = {k: np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in reference.items()}
+    per_detection = [n for n in ("boxes", "scores", "labels", "masks") if n in aligned]
+    for b in range(ref["boxes"].shape[0]):
+        n_ref, n_cand = int(ref["num_detections"][b]), int(candidate["num_detections"][b])
+        pairs = _match(ref["boxes"][b, :n_ref], ref["scores"][b, :n_ref], ref["labels"][b, :n_ref],
+                       np.asarray(candidate["boxes"])[b, :n_cand], np.asarray(candidate["labels"])[b, :n_cand], match_iou)
+        order = list(range(aligned["boxes"].shape[1]))
+        used = {j for _, j in pairs}
+        free = [j for j in range(n_cand) if j not in used]
+        for slot in range(n_cand):
+            order[slot] = -1
+        for i, j in pairs:
+            order[i] = j
+        for slot in range(n_cand):  # unmatched candidates fill the remaining slots in their order
+            if order[slot] == -1:
+                order[slot] = free.pop(0)
+        for name in per_detection:
+            aligned[name][b] = np.asarray(candidate[name])[b][order]
+    return aligned
+
+
+def compare_detections(
+    reference: Sequence[Mapping[str, Any]], candidate: Sequence[Mapping[str, Any]], tolerances: Mapping[str, float]
+) -> list[DetectionComparison]:
+    """Detection-level agreement per image (matching: :func:`_match`)."""
+    rows = []
+    for image, (ref, cand) in enumerate(zip(reference, candidate)):
+        rb, cb = (np.asarray(d["boxes"], dtype=np.float64).reshape(-1, 4) for d in (ref, cand))
+        rs, cs = (np.asarray(d["scores"], dtype=np.float64).reshape(-1) for d in (ref, cand))
+        rl, cl = (np.asarray(d["labels"]).reshape(-1) for d in (ref, cand))
+        pairs = _match(rb, rs, rl, cb, cl, tolerances["match_iou"])
+        iou = _box_iou(rb, cb) if pairs else None
+        ious = [iou[i, j] for i, j in pairs]
+        deltas = [abs(rs[i] - cs[j]) for i, j in pairs]
+        same_label = [rl[i] == cl[j] for i, j in pairs]
+        matched = len(pairs)
+        allowed = tolerances["unmatched_fraction"] * max(len(rb), len(cb))
+        min_iou = float(min(ious)) if ious else 1.0
+        max_delta = float(max(deltas)) if deltas else 0.0
+        agreement = float(np.mean(same_label)) if same_label else 1.0
+        passed = (
+            len(rb) - matched <= allowed
+            and len(cb) - matched <= allowed
+            and min_iou >= tolerances["min_iou"]
+            and max_delta <= tolerances["score_atol"]
+            and agreement == 1.0
+        )
+        rows.append(DetectionComparison(image, len(rb), len(cb), matched, min_iou, max_delta, agreement, passed))
+    return rows
+
+
+def run_engine(engine_path: Path, inputs: Mapping[str, torch.Tensor], runtime: Any = None) -> dict[str, np.ndarray]:
+    """Run a serialized engine once on a CUDA GPU with static output shapes; returns the outputs.
+
+    Raises TrtopsError when no GPU or no runtime that accepts the engine is available.
+    """
+    from trtops.plugins import import_runtime, load_plugins
+
+    if not torch.cuda.is_available():
+        raise TrtopsError("running an engine needs a CUDA GPU, and torch sees none")
+    trt = import_runtime(runtime)
+    load_plugins(trt)
+    logger = trt.Logger(trt.Logger.WARNING)
+    engine = trt.Runtime(logger).deserialize_cuda_engine(Path(engine_path).read_bytes())
+    if engine is None:
+        raise TrtopsError(f"{trt.__name__} could not deserialize {engine_path} (see its log above)")
+    context = engine.create_execution_context()
+    device_inputs = {name: t.contiguous().cuda() for name, t in inputs.items()}
+    for name, tensor in device_inputs.items():
+        context.set_input_shape(name, tuple(tensor.shape))
+        context.set_tensor_address(name, tensor.data_ptr())
+    outputs: dict[str, torch.Tensor] = {}
+    torch_types = {"FLOAT": torch.float32, "HALF": torch.float16, "BF16": torch.bfloat16,
+                   "INT32": torch.int32, "INT64": torch.int64, "BOOL": torch.bool}
+    for i in range(engine.num_io_tensors):
+        name = engine.get_tensor_name(i)
+        if engine.get_tensor_mode(name) != trt.TensorIOMode.OUTPUT:
+            continue
+        shape = tuple(context.get_tensor_shape(name))
+        if any(d < 0 for d in shape):
+            raise TrtopsError(f"output {name} has a data-dependent shape {shape}; export with static "
+                              "post-processing (detectors: deploy mode)")
+        dtype = torch_types[engine.get_tensor_dtype(name).name]
+        outputs[name] = torch.empty(shape, dtype=dtype, device="cuda")
+        context.set_tensor_address(name, outputs[name].data_ptr())
+    stream = torch.cuda.current_stream()
+    if not context.execute_async_v3(stream.cuda_stream):
+        raise TrtopsError("execute_async_v3 failed (see the TensorRT log above)")
+    stream.synchronize()
+    return {name: t.cpu().numpy() for name, t in outputs.items()}
+
+
+def check(candidate: Path, spec: Any, *, engine: Optional[Path] = None, runtime: Any = None) -> AccuracyReport:
+    """Compare a converted model (ONNX) or engine with PyTorch on ``spec``'s example inputs.
+
+    Args:
+        candidate: the ``.onnx`` produced by export, or a ``.engine``.
+        spec: a :class:`trtops.models.ModelSpec` (same model, weights and inputs as the export).
+        engine: with an ONNX candidate, an engine built from it, run instead when possible.
+        runtime: TensorRT module or name for running engines.
+    """
+    from trtops import converters
+
+    candidate = Path(candidate)
+    inputs = dict(zip(spec.input_names, spec.inputs))
+    notes: list[str] = []
+    engine_path = candidate if candidate.suffix in (".engine", ".plan") else engine
+    outputs: Optional[dict[str, np.ndarray]] = None
+    if engine_path is not None:
+        try:
+            outputs = run_engine(engine_path, inputs, runtime)
+            executed_by = f"TensorRT engine {engine_path} on {torch.cuda.get_device_name()}"
+        except (TrtopsError, ImportError) as exc:
+            if candidate == engine_path:
+                raise TrtopsError(f"cannot run {engine_path} here ({exc}); pass the ONNX file to check the "
+                                  "converted graph on CPU instead") from exc
+            notes.append(f"engine {engine_path} not run: {exc}")
+    if outputs is None:
+        outputs = converters.evaluate(candidate, inputs)
+        executed_by = ("the converted ONNX graph evaluated on CPU (standard ops: ONNX Runtime; trtops nodes: "
+                       "trtops.reference)")
+
+    with torch.no_grad():
+        if spec.detector:
+            deploy = converters.DeployRCNN(spec.model)
+            reference = dict(zip(deploy.output_names(), deploy(*spec.inputs)))
+            torchvision_detections = spec.model(list(spec.inputs[0]))
+        else:
+            result = spec.model(*spec.inputs)
+            result = result if isinstance(result, (tuple, list)) else (result,)
+            reference = dict(zip(list(outputs)[: len(result)], result))
+    if spec.detector:
+        outputs = align_detector_outputs(reference, outputs, TOLERANCES["match_iou"])
+        notes.append("detector outputs compared detection by detection (candidate rows reordered to the "
+                     "reference's matched order; near-tied scores may be ordered differently)")
+    tensors = compare_tensors(
+        reference, outputs, atol=TOLERANCES["atol"], rtol=TOLERANCES["rtol"],
+        atol_by_name={"boxes": TOLERANCES["box_atol"]} if spec.detector else None,
+    )
+    detections: list[DetectionComparison] = []
+    if spec.detector:
+        from trtops.converters.deploy import split_detections
+
+        candidate_detections = split_detections([outputs[n] for n in deploy.output_names()])
+        detections = compare_detections(torchvision_detections, candidate_detections, TOLERANCES)
+        notes.append("detections compared with the torchvision model itself; tensors with its static-shape "
+                     "deploy form (same weights)")
+        if "masks" in outputs:
+            notes.append("masks compared unpasted ([D, 1, 28, 28] probabilities)")
+    return AccuracyReport(spec.name, str(candidate), executed_by, tensors, detections, dict(TOLERANCES), notes)

@@ -1,0 +1,171 @@
+"""Models the CLI exports and checks: torchvision detectors by name (random or local weights,
+never a download) or ``module:function`` returning ``(model, inputs)``.
+
+The same spec + seed always gives the same weights and the same example inputs, so
+``trtops export`` and ``trtops check`` (possibly in different processes) agree on what PyTorch
+computes. The spec is recorded in the exported ONNX's metadata (``trtops.model`` etc.).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import torch
+
+#: torchvision detection models with R-CNN heads that export in deploy mode.
+RCNN_DETECTORS = (
+    "fasterrcnn_resnet50_fpn",
+    "fasterrcnn_resnet50_fpn_v2",
+    "fasterrcnn_mobilenet_v3_large_fpn",
+    "fasterrcnn_mobilenet_v3_large_320_fpn",
+    "maskrcnn_resnet50_fpn",
+    "maskrcnn_resnet50_fpn_v2",
+)
+
+
+@dataclasses.dataclass
+class ModelSpec:
+    """A model with example inputs, as export and check use it."""
+
+    name: str
+    model: torch.nn.Module
+    inputs: tuple[torch.Tensor, ...]
+    input_names: list[str]
+    #: torchvision R-CNN detector: exported in deploy mode, checked detection by detection
+    detector: bool
+    seed: int
+    weights: Optional[str]
+    batch: int
+    image_size: tuple[int, int]
+
+    def metadata(self) -> dict[str, str]:
+        return {
+            "trtops.model": self.name,
+            "trtops.seed": str(self.seed),
+            "trtops.weights": self.weights or "",
+            "trtops.batch": str(self.batch),
+            "trtops.image_size": f"{self.image_size[0]}x{self.image_size[1]}",
+        }
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"320x480"`` -> (320, 480) (height, width); ``"320"`` -> (320, 320)."""
+    parts = text.lower().split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"image size must be HxW or S, got {text!r}") from None
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2 or min(values) <= 0:
+        raise ValueError(f"image size must be HxW or S with positive sizes, got {text!r}")
+    return values[0], values[1]
+
+
+def load(
+    spec: str,
+    *,
+    seed: int = 0,
+    weights: Optional[str] = None,
+    batch: int = 1,
+    image_size: Sequence[int] = (320, 320),
+) -> ModelSpec:
+    """Build the model named by ``spec`` with example inputs.
+
+    Args:
+        spec: a torchvision detection model name (``fasterrcnn_resnet50_fpn``, ...) or
+            ``module:function`` where ``function()`` returns ``(model, inputs)``.
+        seed: seeds the random weights (when ``weights`` is None) and the example images.
+        weights: a local ``state_dict`` file (never downloaded).
+        batch, image_size: example input batch and (height, width) for torchvision detectors;
+            the detector's transform is set to keep that size (no resizing inside the model).
+    """
+    height, width = int(image_size[0]), int(image_size[1])
+    if ":" in spec:
+        module_name, _, function_name = spec.partition(":")
+        function = getattr(importlib.import_module(module_name), function_name, None)
+        if function is None:
+            raise ValueError(f"{spec!r}: module {module_name!r} has no {function_name!r}")
+        torch.manual_seed(seed)
+        model, inputs = function()
+        inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+        if weights:
+            model.load_state_dict(torch.load(weights, map_location="cpu"))
+        names = [f"input_{i}" for i in range(len(inputs))]
+        return ModelSpec(spec, model.eval(), inputs, names, False, seed, weights, batch, (height, width))
+    if spec not in RCNN_DETECTORS:
+        raise ValueError(
+            f"unknown model {spec!r}: use a torchvision detector ({', '.join(RCNN_DETECTORS)}) "
+            "or module:function returning (model, inputs)"
+        )
+    import torchvision
+
+    torch.manual_seed(seed)
+    builder = getattr(torchvision.models.detection, spec)
+    model = builder(
+        weights=None,
+        weights_backbone=None,
+        min_size=min(height, width),
+        max_size=max(height, width),
+    )
+    if weights:
+        model.load_state_dict(torch.load(weights, map_location="cpu"))
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.rand(batch, 3, height, width, generator=generator)
+    return ModelSpec(spec, model.eval(), (images,), ["images"], True, seed, weights, batch, (height, width))
+
+
+def from_onnx_metadata(model: Any) -> dict[str, Any]:
+    """The load() arguments recorded by ``trtops export`` in an ONNX model (empty if none)."""
+    props = {p.key: p.value for p in model.metadata_props}
+    if "trtops.model" not in props:
+        return {}
+    return {
+        "spec": props["trtops.model"],
+        "seed": int(props.get("trtops.seed", "0")),
+        "weights": props.get("trtops.weights") or None,
+        "batch": int(props.get("trtops.batch", "1")),
+        "image_size": parse_size(props.get("trtops.image_size", "320x320")),
+    }
+
+
+def export_spec(spec: ModelSpec, path: Path, *, dynamic_batch: bool = False, dynamic_image_size: bool = False,
+                opset: int = 20) -> Any:
+    """Export ``spec`` with trtops nodes (detectors in deploy mode) and record it in the metadata."""
+    from trtops import converters
+
+    if spec.detector:
+        if dynamic_batch or dynamic_image_size:
+            raise ValueError(
+                "torchvision detectors export in deploy mode, whose post-processing has static shapes: "
+                "choose the batch and image size with --batch / --image-size instead of dynamic dims"
+            )
+        deploy = converters.DeployRCNN(spec.model)
+        proto = converters.export(
+            deploy, spec.inputs, None, input_names=spec.input_names, output_names=deploy.output_names(),
+            deploy=True, opset=opset,
+        )
+    else:
+        dynamic_shapes = None
+        if dynamic_batch or dynamic_image_size:
+            from torch.export import Dim
+
+            first: dict[int, Any] = {}
+            if dynamic_batch:
+                first[0] = Dim("batch")
+            if dynamic_image_size and spec.inputs[0].dim() == 4:
+                first[2], first[3] = Dim("height"), Dim("width")
+            dynamic_shapes = (first,) + tuple(None for _ in spec.inputs[1:])
+        proto = converters.export(
+            spec.model, spec.inputs, None, dynamic_shapes=dynamic_shapes, input_names=spec.input_names, opset=opset
+        )
+    for key, value in spec.metadata().items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    import onnx
+
+    onnx.save(proto, str(path))
+    return proto
