@@ -120,3 +120,25 @@ def test_detectors_refuse_dynamic_shapes() -> None:
     child = run_cli("export", "fasterrcnn_resnet50_fpn", "--dynamic-batch")
     assert child.returncode == 2
     assert "deploy mode" in child.stderr
+
+
+@pytest.mark.gpu
+@pytest.mark.trt_build
+def test_check_runs_the_engine_on_a_gpu(tmp_path) -> None:
+    import importlib.util
+
+    import torch
+
+    if importlib.util.find_spec("tensorrt") is None and torch.cuda.get_device_capability() == (9, 0):
+        pytest.skip("only TensorRT-RTX is installed, and its runtime refuses compute capability 9.0")
+    env = _env_with_tests_on_path()
+    onnx_path, engine_path = tmp_path / "roi_head.onnx", tmp_path / "roi_head.engine"
+    for command in (["export", "cli_models:roi_head", "-o", str(onnx_path)],
+                    ["build", str(onnx_path), "-o", str(engine_path), "-q"]):
+        child = subprocess.run([sys.executable, "-m", "trtops", *command], env=env, capture_output=True, text=True,
+                               timeout=600)
+        assert child.returncode == 0, child.stderr
+    checked = subprocess.run([sys.executable, "-m", "trtops", "check", str(onnx_path), "--engine", str(engine_path)],
+                             env=env, capture_output=True, text=True, timeout=600)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "executed   TensorRT engine" in checked.stdout
