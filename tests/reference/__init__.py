@@ -1,0 +1,1 @@
+"""trtops.reference against torchvision.ops on CPU (tier 1: every machine)."""
