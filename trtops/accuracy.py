@@ -27,7 +27,10 @@ from trtops.errors import TrtopsError
 #: detection of highest IoU >= match_iou; the run passes when at most `unmatched_fraction` of
 #: detections are unmatched on either side (random-weight detectors have near-tied scores whose
 #: order float rounding may flip), matched pairs have IoU >= min_iou (a 0.05 px shift of a 3 px
-#: box is IoU 0.97), equal labels and scores within score_atol.
+#: box is IoU 0.97), equal labels and scores within score_atol. Mask R-CNN: the candidate's masks,
+#: pasted into the image with its own boxes as torchvision pastes them, must match torchvision's
+#: pasted masks within mask_atol (probabilities) for every matched pair (torchvision rounds box
+#: corners to whole pixels when pasting, so a box that moves across a pixel edge shifts its mask).
 TOLERANCES = {
     "atol": 1e-3,
     "rtol": 1e-3,
@@ -36,6 +39,15 @@ TOLERANCES = {
     "min_iou": 0.95,
     "score_atol": 1e-3,
     "unmatched_fraction": 0.02,
+    "mask_atol": 1e-2,
+}
+
+#: atol/rtol for graphs exported in a reduced precision (``trtops export --dtype``), replacing
+#: TOLERANCES' float32 limits. The reference is PyTorch in float64 on the float32 model and inputs,
+#: so the limit covers the rounding of weights, inputs and every intermediate to fp16 (unit
+#: roundoff 4.9e-4): a ResNet block in fp16 is typically within 4e-3 of float64 at values ~4.
+DTYPE_TOLERANCES = {
+    "float16": {"atol": 1e-2, "rtol": 1e-2},
 }
 
 
@@ -58,6 +70,14 @@ class DetectionComparison:
     max_score_delta: float
     label_agreement: float  #: fraction of matched pairs with equal labels
     passed: bool
+    #: Mask R-CNN: max |probability difference| of pasted masks over matched pairs (None: no masks)
+    mask_max_abs: Optional[float] = None
+    #: Mask R-CNN: lowest IoU of the pasted masks binarized at 0.5, over matched pairs where either
+    #: mask has a pixel >= 0.5 (reported, not a pass criterion: random weights give probabilities
+    #: near 0.5, where binarization amplifies tiny differences)
+    mask_min_iou: Optional[float] = None
+    #: matched pairs whose binarized masks are not both empty (those mask_min_iou covers)
+    mask_nonempty_pairs: Optional[int] = None
 
 
 @dataclasses.dataclass
@@ -93,11 +113,18 @@ class AccuracyReport:
             lines.append(f"{t.name:<16} {str(t.shape):<20} {t.max_abs:>12.3e} {t.max_rel:>12.3e}  "
                          f"{'ok' if t.passed else 'FAIL'}")
         if self.detections:
+            masks = any(d.mask_max_abs is not None for d in self.detections)
+            mask_head = f" {'mask |dp|':>10} {'mask IoU':>8}" if masks else ""
             lines += ["", f"{'image':<6} {'ref':>5} {'cand':>5} {'matched':>8} {'min IoU':>8} "
-                          f"{'max |dscore|':>13} {'labels':>7}  result"]
+                          f"{'max |dscore|':>13} {'labels':>7}{mask_head}  result"]
             for d in self.detections:
+                mask_cells = ""
+                if masks:
+                    mask_cells = (f" {d.mask_max_abs if d.mask_max_abs is not None else float('nan'):>10.3e}"
+                                  f" {d.mask_min_iou if d.mask_min_iou is not None else float('nan'):>8.4f}")
                 lines.append(f"{d.image:<6} {d.reference:>5} {d.candidate:>5} {d.matched:>8} {d.min_iou:>8.4f} "
-                             f"{d.max_score_delta:>13.3e} {d.label_agreement:>7.1%}  {'ok' if d.passed else 'FAIL'}")
+                             f"{d.max_score_delta:>13.3e} {d.label_agreement:>7.1%}{mask_cells}  "
+                             f"{'ok' if d.passed else 'FAIL'}")
         limits = ", ".join(f"{k}={v:g}" for k, v in self.tolerances.items())
         lines += ["", f"tolerances {limits}"]
         lines += [f"note       {n}" for n in self.notes]
@@ -225,8 +252,37 @@ def compare_detections(
             and max_delta <= tolerances["score_atol"]
             and agreement == 1.0
         )
-        rows.append(DetectionComparison(image, len(rb), len(cb), matched, min_iou, max_delta, agreement, passed))
+        mask_max_abs = mask_min_iou = mask_pairs = None
+        if "masks" in ref and "masks" in cand:
+            mask_max_abs, mask_min_iou, mask_pairs = _compare_pasted_masks(ref, cand, pairs)
+            passed = passed and mask_max_abs <= tolerances["mask_atol"]
+        rows.append(DetectionComparison(image, len(rb), len(cb), matched, min_iou, max_delta, agreement, passed,
+                                        mask_max_abs, mask_min_iou, mask_pairs))
     return rows
+
+
+def _compare_pasted_masks(ref: Mapping[str, Any], cand: Mapping[str, Any],
+                          pairs: Sequence[tuple[int, int]]) -> tuple[float, float, int]:
+    """torchvision's pasted masks ``[N, 1, H, W]`` versus the candidate's unpasted ``[D, 1, M, M]``
+    masks pasted with the candidate's boxes (as torchvision pastes them), over matched pairs:
+    (max |probability difference|, min IoU at 0.5 over pairs not both empty, that pair count)."""
+    from trtops.converters.deploy import paste_masks
+
+    if not pairs:
+        return 0.0, 1.0, 0
+    ref_masks = torch.as_tensor(np.asarray(ref["masks"]), dtype=torch.float32)
+    cand_masks = torch.as_tensor(np.asarray(cand["masks"]), dtype=torch.float32)
+    cand_boxes = torch.as_tensor(np.asarray(cand["boxes"]), dtype=torch.float32)
+    ri = torch.tensor([i for i, _ in pairs])
+    ci = torch.tensor([j for _, j in pairs])
+    pasted = paste_masks(cand_masks[ci], cand_boxes[ci], ref_masks.shape[-2:])
+    expected = ref_masks[ri]
+    max_abs = float((pasted - expected).abs().max())
+    a, b = (pasted >= 0.5).flatten(1), (expected >= 0.5).flatten(1)
+    union = (a | b).sum(1)
+    nonempty = union > 0
+    ious = (a & b).sum(1)[nonempty].double() / union[nonempty].double()
+    return max_abs, float(ious.min()) if len(ious) else 1.0, int(nonempty.sum())
 
 
 def run_engine(engine_path: Path, inputs: Mapping[str, torch.Tensor], runtime: Any = None) -> dict[str, np.ndarray]:
@@ -270,7 +326,8 @@ def run_engine(engine_path: Path, inputs: Mapping[str, torch.Tensor], runtime: A
     return {name: t.cpu().numpy() for name, t in outputs.items()}
 
 
-def check(candidate: Path, spec: Any, *, engine: Optional[Path] = None, runtime: Any = None) -> AccuracyReport:
+def check(candidate: Path, spec: Any, *, engine: Optional[Path] = None, runtime: Any = None,
+          tolerances: Optional[Mapping[str, float]] = None) -> AccuracyReport:
     """Compare a converted model (ONNX) or engine with PyTorch on ``spec``'s example inputs.
 
     Args:
@@ -278,11 +335,24 @@ def check(candidate: Path, spec: Any, *, engine: Optional[Path] = None, runtime:
         spec: a :class:`trtops.models.ModelSpec` (same model, weights and inputs as the export).
         engine: with an ONNX candidate, an engine built from it, run instead when possible.
         runtime: TensorRT module or name for running engines.
+        tolerances: overrides of :data:`TOLERANCES` keys for this check (stated in the report).
+
+    A graph exported in a reduced precision (``spec.dtype``, e.g. float16) gets the example inputs
+    cast to that dtype, and is compared with PyTorch in float64 on the float32 model and inputs
+    under :data:`DTYPE_TOLERANCES`.
     """
     from trtops import converters
 
     candidate = Path(candidate)
-    inputs = dict(zip(spec.input_names, spec.inputs))
+    dtype = getattr(spec, "dtype", "float32")
+    limits = dict(TOLERANCES)
+    limits.update(DTYPE_TOLERANCES.get(dtype, {}))
+    unknown = sorted(set(tolerances or {}) - set(TOLERANCES))
+    if unknown:
+        raise TrtopsError(f"unknown tolerance(s) {', '.join(unknown)}; known: {', '.join(TOLERANCES)}")
+    limits.update(tolerances or {})
+    exported_inputs = spec.export_inputs() if hasattr(spec, "export_inputs") else spec.inputs
+    inputs = dict(zip(spec.input_names, exported_inputs))
     notes: list[str] = []
     engine_path = candidate if candidate.suffix in (".engine", ".plan") else engine
     outputs: Optional[dict[str, np.ndarray]] = None
@@ -305,26 +375,41 @@ def check(candidate: Path, spec: Any, *, engine: Optional[Path] = None, runtime:
             deploy = converters.DeployRCNN(spec.model)
             reference = dict(zip(deploy.output_names(), deploy(*spec.inputs)))
             torchvision_detections = spec.model(list(spec.inputs[0]))
+        elif dtype != "float32":
+            import copy
+
+            model64 = copy.deepcopy(spec.model).double()
+            result = model64(*(t.double() if t.is_floating_point() else t for t in spec.inputs))
+            result = result if isinstance(result, (tuple, list)) else (result,)
+            notes.append(f"candidate is a {dtype} graph run on the inputs rounded to {dtype}; reference: PyTorch "
+                         f"in float64 on CPU (float32 weights and inputs); {dtype} limits atol/rtol "
+                         f"{limits['atol']:g}/{limits['rtol']:g}")
         else:
             result = spec.model(*spec.inputs)
             result = result if isinstance(result, (tuple, list)) else (result,)
+        if not spec.detector:
             reference = dict(zip(list(outputs)[: len(result)], result))
+    if tolerances:
+        notes.append("tolerances overridden for this check: " + ", ".join(f"{k}={v:g}" for k, v in tolerances.items()))
     if spec.detector:
-        outputs = align_detector_outputs(reference, outputs, TOLERANCES["match_iou"])
+        outputs = align_detector_outputs(reference, outputs, limits["match_iou"])
         notes.append("detector outputs compared detection by detection (candidate rows reordered to the "
                      "reference's matched order; near-tied scores may be ordered differently)")
     tensors = compare_tensors(
-        reference, outputs, atol=TOLERANCES["atol"], rtol=TOLERANCES["rtol"],
-        atol_by_name={"boxes": TOLERANCES["box_atol"]} if spec.detector else None,
+        reference, outputs, atol=limits["atol"], rtol=limits["rtol"],
+        atol_by_name={"boxes": limits["box_atol"]} if spec.detector else None,
     )
     detections: list[DetectionComparison] = []
     if spec.detector:
         from trtops.converters.deploy import split_detections
 
         candidate_detections = split_detections([outputs[n] for n in deploy.output_names()])
-        detections = compare_detections(torchvision_detections, candidate_detections, TOLERANCES)
+        detections = compare_detections(torchvision_detections, candidate_detections, limits)
         notes.append("detections compared with the torchvision model itself; tensors with its static-shape "
                      "deploy form (same weights)")
         if "masks" in outputs:
-            notes.append("masks compared unpasted ([D, 1, 28, 28] probabilities)")
-    return AccuracyReport(spec.name, str(candidate), executed_by, tensors, detections, dict(TOLERANCES), notes)
+            notes.append("masks: the `masks` tensor compares the unpasted [D, 1, 28, 28] probabilities; per image, "
+                         "the candidate's masks pasted with its own boxes are compared with torchvision's pasted "
+                         "masks (mask |dp|: max probability difference, pass limit mask_atol; mask IoU: lowest "
+                         "IoU at 0.5 over matched pairs not both empty, reported only)")
+    return AccuracyReport(spec.name, str(candidate), executed_by, tensors, detections, limits, notes)

@@ -201,7 +201,24 @@ def _load_spec(args: argparse.Namespace, recorded: Optional[dict] = None) -> Any
         weights=args.weights or recorded.get("weights"),
         batch=args.batch if args.batch is not None else recorded.get("batch", 1),
         image_size=image_size,
+        dtype=getattr(args, "dtype", None) or recorded.get("dtype", "float32"),
     )
+
+
+def parse_tolerances(items: Optional[Sequence[str]]) -> dict[str, float]:
+    """``["atol=2e-2", "rtol=1e-2"]`` -> {"atol": 0.02, "rtol": 0.01}; keys of trtops.accuracy.TOLERANCES."""
+    from trtops.accuracy import TOLERANCES
+
+    result: dict[str, float] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or key not in TOLERANCES:
+            raise ValueError(f"--tolerance {item!r}: use KEY=VALUE with KEY one of {', '.join(TOLERANCES)}")
+        try:
+            result[key] = float(value)
+        except ValueError:
+            raise ValueError(f"--tolerance {item!r}: {value!r} is not a number") from None
+    return result
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -234,7 +251,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         recorded = models.from_onnx_metadata(onnx.load(str(onnx_path), load_external_data=False))
     spec = _load_spec(args, recorded)
-    report = check(args.candidate, spec, engine=args.engine, runtime=args.runtime)
+    report = check(args.candidate, spec, engine=args.engine, runtime=args.runtime,
+                   tolerances=parse_tolerances(args.tolerance))
     print(report.table())
     json_path = args.json or args.candidate.with_suffix(args.candidate.suffix + ".check.json")
     json_path.write_text(report.to_json())
@@ -263,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     model_options(export)
     export.add_argument("--dynamic-batch", action="store_true", help="dynamic batch dimension (non-detectors)")
     export.add_argument("--dynamic-image-size", action="store_true", help="dynamic H and W (non-detectors)")
+    export.add_argument("--dtype", choices=["float32", "float16"], default=None,
+                        help="dtype of the exported graph: model and floating inputs are cast before export "
+                             "(module:function models; default float32)")
     export.add_argument("--opset", type=int, default=20)
     export.set_defaults(run=cmd_export)
 
@@ -274,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--onnx", type=Path, help="with an engine candidate: the ONNX it came from (for its recorded model)")
     check.add_argument("--runtime", choices=["tensorrt", "tensorrt_rtx"], help="runtime for engines")
     check.add_argument("--json", type=Path, help="JSON report path (default: CANDIDATE.check.json)")
+    check.add_argument("--tolerance", action="append", metavar="KEY=VALUE",
+                       help="override one pass/fail limit of the report (e.g. atol=2e-2); repeatable")
     check.set_defaults(run=cmd_check)
 
     build = commands.add_parser("build", help="build an ONNX graph (trtops nodes allowed) into a TensorRT engine")

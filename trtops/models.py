@@ -8,6 +8,7 @@ computes. The spec is recorded in the exported ONNX's metadata (``trtops.model``
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib
 from pathlib import Path
@@ -25,6 +26,10 @@ RCNN_DETECTORS = (
     "maskrcnn_resnet50_fpn_v2",
 )
 
+#: export dtypes (``--dtype``): the model and its floating-point inputs are cast before export.
+#: TensorRT-RTX builds strongly typed networks, so an fp16 engine needs an fp16 graph.
+DTYPES = {"float32": torch.float32, "float16": torch.float16}
+
 
 @dataclasses.dataclass
 class ModelSpec:
@@ -40,9 +45,25 @@ class ModelSpec:
     weights: Optional[str]
     batch: int
     image_size: tuple[int, int]
+    #: graph output names (module:function models may set ``model.output_names``); None: the exporter's
+    output_names: Optional[list[str]] = None
+    #: dtype of the exported graph (``DTYPES``); PyTorch's reference stays in float32/float64
+    dtype: str = "float32"
+
+    def export_inputs(self) -> tuple[torch.Tensor, ...]:
+        """The example inputs as the exported graph takes them (floating inputs cast to ``dtype``)."""
+        target = DTYPES[self.dtype]
+        return tuple(t.to(target) if t.is_floating_point() else t for t in self.inputs)
+
+    def export_model(self) -> torch.nn.Module:
+        """The model as exported: itself in float32, else a copy cast to ``dtype``."""
+        if self.dtype == "float32":
+            return self.model
+        return copy.deepcopy(self.model).to(DTYPES[self.dtype])
 
     def metadata(self) -> dict[str, str]:
         return {
+            "trtops.dtype": self.dtype,
             "trtops.model": self.name,
             "trtops.seed": str(self.seed),
             "trtops.weights": self.weights or "",
@@ -72,6 +93,7 @@ def load(
     weights: Optional[str] = None,
     batch: int = 1,
     image_size: Sequence[int] = (320, 320),
+    dtype: str = "float32",
 ) -> ModelSpec:
     """Build the model named by ``spec`` with example inputs.
 
@@ -82,7 +104,12 @@ def load(
         weights: a local ``state_dict`` file (never downloaded).
         batch, image_size: example input batch and (height, width) for torchvision detectors;
             the detector's transform is set to keep that size (no resizing inside the model).
+        dtype: dtype of the exported graph (``DTYPES``; float16 for module:function models only).
+            ``module:function`` models may name their graph inputs and outputs with
+            ``model.input_names`` / ``model.output_names`` (lists of str).
     """
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     height, width = int(image_size[0]), int(image_size[1])
     if ":" in spec:
         module_name, _, function_name = spec.partition(":")
@@ -94,13 +121,21 @@ def load(
         inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
         if weights:
             model.load_state_dict(torch.load(weights, map_location="cpu"))
-        names = [f"input_{i}" for i in range(len(inputs))]
-        return ModelSpec(spec, model.eval(), inputs, names, False, seed, weights, batch, (height, width))
+        names = list(getattr(model, "input_names", None) or [f"input_{i}" for i in range(len(inputs))])
+        if len(names) != len(inputs):
+            raise ValueError(f"{spec!r}: model.input_names names {len(names)} inputs, "
+                             f"the function returned {len(inputs)}")
+        output_names = getattr(model, "output_names", None)
+        return ModelSpec(spec, model.eval(), inputs, names, False, seed, weights, batch, (height, width),
+                         list(output_names) if output_names else None, dtype)
     if spec not in RCNN_DETECTORS:
         raise ValueError(
             f"unknown model {spec!r}: use a torchvision detector ({', '.join(RCNN_DETECTORS)}) "
             "or module:function returning (model, inputs)"
         )
+    if dtype != "float32":
+        raise ValueError(f"{spec}: torchvision detectors export in float32 only (deploy mode); "
+                         "--dtype float16 is for module:function models")
     import torchvision
 
     torch.manual_seed(seed)
@@ -129,6 +164,7 @@ def from_onnx_metadata(model: Any) -> dict[str, Any]:
         "weights": props.get("trtops.weights") or None,
         "batch": int(props.get("trtops.batch", "1")),
         "image_size": parse_size(props.get("trtops.image_size", "320x320")),
+        "dtype": props.get("trtops.dtype", "float32"),
     }
 
 
@@ -160,7 +196,8 @@ def export_spec(spec: ModelSpec, path: Path, *, dynamic_batch: bool = False, dyn
                 first[2], first[3] = Dim("height"), Dim("width")
             dynamic_shapes = (first,) + tuple(None for _ in spec.inputs[1:])
         proto = converters.export(
-            spec.model, spec.inputs, None, dynamic_shapes=dynamic_shapes, input_names=spec.input_names, opset=opset
+            spec.export_model(), spec.export_inputs(), None, dynamic_shapes=dynamic_shapes,
+            input_names=spec.input_names, output_names=spec.output_names, opset=opset,
         )
     for key, value in spec.metadata().items():
         entry = proto.metadata_props.add()

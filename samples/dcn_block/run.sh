@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Deformable ResNet bottleneck (DCNv2: DeformConv2d with offsets and mask predicted by a conv,
+# BN, ReLU, residual) in fp16: export an fp16 graph with a trtops DeformConv2d node -> TensorRT
+# engine -> accuracy report versus PyTorch in float64.
+#
+#   samples/dcn_block/run.sh [OUTPUT_DIR]     (default: out/dcn_block)
+#
+# The model is the spec `model:build` (samples/dcn_block/model.py), imported by module name: this
+# script puts its folder on PYTHONPATH, for export and for check (which rebuilds the same model).
+# Seed: TRTOPS_SEED (0).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:-out/dcn_block}
+trtops=${TRTOPS:-trtops}
+export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
+mkdir -p "$out"
+
+echo "== 1/3 export (float16): model:build -> $out/dcn_block.onnx"
+"$trtops" export model:build -o "$out/dcn_block.onnx" --dtype float16 --seed "${TRTOPS_SEED:-0}"
+
+echo "== 2/3 build: $out/dcn_block.engine"
+engine_args=()
+# prints nothing and fails without the plugin library; prints the build flags otherwise: the graph
+# is fp16 throughout, which TensorRT-RTX builds as typed; TensorRT (weakly typed) is allowed fp16
+if build_flags=$(python3 - "$trtops" <<'PY'
+import json, subprocess, sys
+info = json.loads(subprocess.run([sys.argv[1], "info", "--json"], capture_output=True, text=True, check=True).stdout)
+if not (info.get("build") or {}).get("plugins_built"):
+    sys.exit(1)
+print("--precision fp16" if (info["runtimes"].get("tensorrt") or {}).get("version") else "")
+PY
+); then
+  # shellcheck disable=SC2086  # build_flags is empty or two words
+  "$trtops" build "$out/dcn_block.onnx" -o "$out/dcn_block.engine" --timing-cache "$out/timing.cache" $build_flags
+  engine_args=(--engine "$out/dcn_block.engine")
+else
+  echo "engine build skipped: the trtops plugin library was not built (see 'trtops info')"
+fi
+
+echo "== 3/3 check against PyTorch (float64 reference, fp16 tolerance)"
+"$trtops" check "$out/dcn_block.onnx" "${engine_args[@]}" --json "$out/report.json"

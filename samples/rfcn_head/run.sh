@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# R-FCN-style head: position-sensitive score maps from a conv over a feature map, PS-RoIAlign over
+# given RoIs, average vote -> class scores and box deltas. Export with trtops PSRoIAlign nodes ->
+# TensorRT engine -> accuracy report versus PyTorch.
+#
+#   samples/rfcn_head/run.sh [OUTPUT_DIR]     (default: out/rfcn_head)
+#
+# The model is the spec `model:build` (samples/rfcn_head/model.py), imported by module name: this
+# script puts its folder on PYTHONPATH, for export and for check (which rebuilds the same model).
+# Seed: TRTOPS_SEED (0).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:-out/rfcn_head}
+trtops=${TRTOPS:-trtops}
+export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
+mkdir -p "$out"
+
+echo "== 1/3 export: model:build -> $out/rfcn_head.onnx"
+"$trtops" export model:build -o "$out/rfcn_head.onnx" --seed "${TRTOPS_SEED:-0}"
+
+echo "== 2/3 build: $out/rfcn_head.engine"
+engine_args=()
+if python3 - "$trtops" <<'PY'
+import json, subprocess, sys
+info = json.loads(subprocess.run([sys.argv[1], "info", "--json"], capture_output=True, text=True, check=True).stdout)
+sys.exit(0 if (info.get("build") or {}).get("plugins_built") else 1)
+PY
+then
+  "$trtops" build "$out/rfcn_head.onnx" -o "$out/rfcn_head.engine" --timing-cache "$out/timing.cache"
+  engine_args=(--engine "$out/rfcn_head.engine")
+else
+  echo "engine build skipped: the trtops plugin library was not built (see 'trtops info')"
+fi
+
+echo "== 3/3 check against PyTorch"
+"$trtops" check "$out/rfcn_head.onnx" "${engine_args[@]}" --json "$out/report.json"
