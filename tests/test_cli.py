@@ -142,3 +142,23 @@ def test_check_runs_the_engine_on_a_gpu(tmp_path) -> None:
                              env=env, capture_output=True, text=True, timeout=600)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "executed   TensorRT engine" in checked.stdout
+
+
+def test_check_tolerance_override_is_applied_and_validated(tmp_path) -> None:
+    pytest.importorskip("onnxruntime")
+    onnx_path = tmp_path / "roi_head.onnx"
+    env = _env_with_tests_on_path()
+    subprocess.run([sys.executable, "-m", "trtops", "export", "cli_models:roi_head", "-o", str(onnx_path)],
+                   env=env, capture_output=True, text=True, timeout=600, check=True)
+    tight = subprocess.run([sys.executable, "-m", "trtops", "check", str(onnx_path), "--tolerance", "atol=0",
+                            "--tolerance", "rtol=0"], env=env, capture_output=True, text=True, timeout=600)
+    assert "atol=0," in tight.stdout  # the override is stated in the report
+    bad = subprocess.run([sys.executable, "-m", "trtops", "check", str(onnx_path), "--tolerance", "nonsense=1"],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "nonsense" in bad.stderr
+
+
+def test_detectors_refuse_float16_export() -> None:
+    child = run_cli("export", "fasterrcnn_resnet50_fpn", "--dtype", "float16")
+    assert child.returncode == 2
+    assert "float16" in child.stderr

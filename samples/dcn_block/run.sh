@@ -5,7 +5,7 @@
 #
 #   samples/dcn_block/run.sh [OUTPUT_DIR]     (default: out/dcn_block)
 #
-# The model is the spec `model:build` (samples/dcn_block/model.py), imported by module name: this
+# The model is the spec `dcn_block:build` (samples/dcn_block/dcn_block.py), imported by module name: this
 # script puts its folder on PYTHONPATH, for export and for check (which rebuilds the same model).
 # Seed: TRTOPS_SEED (0).
 set -euo pipefail
@@ -15,8 +15,8 @@ trtops=${TRTOPS:-trtops}
 export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$out"
 
-echo "== 1/3 export (float16): model:build -> $out/dcn_block.onnx"
-"$trtops" export model:build -o "$out/dcn_block.onnx" --dtype float16 --seed "${TRTOPS_SEED:-0}"
+echo "== 1/3 export (float16): dcn_block:build -> $out/dcn_block.onnx"
+"$trtops" export dcn_block:build -o "$out/dcn_block.onnx" --dtype float16 --seed "${TRTOPS_SEED:-0}"
 
 echo "== 2/3 build: $out/dcn_block.engine"
 engine_args=()

@@ -5,7 +5,7 @@
 #
 #   samples/rfcn_head/run.sh [OUTPUT_DIR]     (default: out/rfcn_head)
 #
-# The model is the spec `model:build` (samples/rfcn_head/model.py), imported by module name: this
+# The model is the spec `rfcn_head:build` (samples/rfcn_head/rfcn_head.py), imported by module name: this
 # script puts its folder on PYTHONPATH, for export and for check (which rebuilds the same model).
 # Seed: TRTOPS_SEED (0).
 set -euo pipefail
@@ -15,8 +15,8 @@ trtops=${TRTOPS:-trtops}
 export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$out"
 
-echo "== 1/3 export: model:build -> $out/rfcn_head.onnx"
-"$trtops" export model:build -o "$out/rfcn_head.onnx" --seed "${TRTOPS_SEED:-0}"
+echo "== 1/3 export: rfcn_head:build -> $out/rfcn_head.onnx"
+"$trtops" export rfcn_head:build -o "$out/rfcn_head.onnx" --seed "${TRTOPS_SEED:-0}"
 
 echo "== 2/3 build: $out/rfcn_head.engine"
 engine_args=()

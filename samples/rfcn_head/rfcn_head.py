@@ -7,7 +7,7 @@
     average vote over the k x k bins -> class scores (softmax) [K, num_classes], deltas [K, 4]
 
 ``build()`` returns ``(model, (features, rois))`` with random weights seeded by the caller: the
-trtops CLI takes it as the model spec ``model:build`` with this folder on PYTHONPATH (see run.sh).
+trtops CLI takes it as the model spec ``rfcn_head:build`` with this folder on PYTHONPATH (see run.sh).
 """
 
 from __future__ import annotations

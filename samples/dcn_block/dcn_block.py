@@ -4,7 +4,7 @@
     conv), BN, ReLU -> 1x1 conv, BN -> + x -> ReLU
 
 ``build()`` returns ``(model, inputs)`` with random weights seeded by the caller: the trtops CLI
-takes it as the model spec ``model:build`` with this folder on PYTHONPATH (see run.sh). Batch
+takes it as the model spec ``dcn_block:build`` with this folder on PYTHONPATH (see run.sh). Batch
 norms get random running statistics so they are not identities.
 """
 
