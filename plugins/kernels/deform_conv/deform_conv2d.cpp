@@ -194,6 +194,15 @@ Status validateDeformConv2d(DeformConv2dParams const& p)
             p.outHeight, ", ", p.outWidth, ")");
     }
     // Index limits of the kernels: plane offsets and the pixel count are int32.
+    // Tap origins (out * stride - pad + tap * dilation) are int32; their intermediates are bounded
+    // by the padded extent.
+    int64_t const paddedHeight = p.height + 2 * static_cast<int64_t>(p.padH);
+    int64_t const paddedWidth = p.width + 2 * static_cast<int64_t>(p.padW);
+    if (paddedHeight > kINT32_LIMIT || paddedWidth > kINT32_LIMIT)
+    {
+        return unsupported(op, ": the padded input extent must be < 2^31, got height + 2 padH=", paddedHeight,
+            " width + 2 padW=", paddedWidth);
+    }
     if (p.height * p.width > kINT32_LIMIT)
     {
         return unsupported(op, ": height * width must be < 2^31, got ", p.height * p.width);

@@ -2,7 +2,8 @@
 //! Per-sample math of deform_conv2d shared by the CUDA kernels and the host implementation:
 //! where a kernel tap samples, the bilinear corner indices and weights, and the masked sample.
 //! Border rules are torchvision's: a point with y <= -1, y >= height, x <= -1 or x >= width
-//! samples zero; inside that band, corners that fall outside the map contribute zero.
+//! samples zero; inside that band, corners that fall outside the map contribute zero. A NaN
+//! coordinate reads nothing and samples NaN.
 #pragma once
 
 #include "core/numeric.cuh"
@@ -29,12 +30,17 @@ template <typename AccT>
 __host__ __device__ inline BilinearPoint<AccT> bilinearPoint(AccT y, AccT x, int32_t height, int32_t width)
 {
     BilinearPoint<AccT> point;
-    if (y <= AccT(-1) || y >= AccT(height) || x <= AccT(-1) || x >= AccT(width))
+    // Written as "not inside" so that a NaN coordinate also lands here: converting NaN to int is
+    // undefined (INT_MIN on x86 hosts, whose corner indices then overflow into arbitrary reads).
+    // A NaN point reads nothing but keeps NaN weights, so the sample is NaN as in torchvision's
+    // CUDA kernel; a point outside the band weighs exactly 0.
+    if (!(y > AccT(-1) && y < AccT(height) && x > AccT(-1) && x < AccT(width)))
     {
+        AccT const w = (y != y || x != x) ? y + x : AccT(0);
         for (int32_t k = 0; k < 4; ++k)
         {
             point.index[k] = -1;
-            point.weight[k] = AccT(0);
+            point.weight[k] = w;
         }
         return point;
     }
