@@ -849,6 +849,14 @@ Status nmsForward(NmsParams const& params, void const* boxes, void const* scores
         return invalidArgument(op, ": workspace of ", workspaceSize, " bytes", workspace == nullptr ? " (null)" : "",
             " is too small: ", layout.total, " bytes needed for ", params.numBoxes, " boxes (nmsWorkspaceSize)");
     }
+    // The carved buffers are aligned relative to the workspace start (Box<double> needs 32 bytes):
+    // a less aligned workspace would fault with a misaligned-address error in gatherBoxesKernel.
+    constexpr uintptr_t kWORKSPACE_ALIGN = alignof(nms::Box<double>);
+    if (reinterpret_cast<uintptr_t>(workspace) % kWORKSPACE_ALIGN != 0)
+    {
+        return invalidArgument(op, ": workspace must be ", kWORKSPACE_ALIGN, "-byte aligned (cudaMalloc and TensorRT "
+            "workspaces are 256-byte aligned)");
+    }
     return nms::runForward(params, boxes, scores, classIdxs, keepIndices, keepCount, workspace, layout, stream);
 }
 
