@@ -266,7 +266,8 @@ size_t NmsPlugin<kBATCHED>::getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc c
     guarded(kNAME, "getWorkspaceSize", [&]() -> Status {
         NmsParams params{};
         TRTOPS_RETURN_IF_ERROR(paramsAtLargest(inputs, nbInputs, nbOutputs, params));
-        size = nmsWorkspaceSize(params);
+        // Device-independent: the engine may run on another GPU than the one (if any) it was built on.
+        size = nmsWorkspaceSizeBound(params);
         return Status::ok();
     });
     return size;
@@ -279,7 +280,9 @@ int32_t NmsPlugin<kBATCHED>::onShapeChange(nvinfer1::PluginTensorDesc const* in,
     bool const ok = guarded(kNAME, "onShapeChange", [&]() -> Status {
         TRTOPS_RETURN_IF_ERROR(checkCounts(nbInputs, nbOutputs));
         TRTOPS_RETURN_IF_ERROR(makeParams(in, mParams));
-        mWorkspaceSize = nmsWorkspaceSize(mParams);
+        // What getWorkspaceSize promised for these shapes (monotone in the box count, so TensorRT's
+        // workspace, sized for the profile's largest shapes, holds at least this much).
+        mWorkspaceSize = nmsWorkspaceSizeBound(mParams);
         return Status::ok();
     });
     return ok ? 0 : -1;

@@ -538,6 +538,13 @@ int32_t classKeyBits(NmsParams const& params)
     return params.classType == DataType::kINT32 ? 32 : 64;
 }
 
+//! A device-independent upper bound of CUB's radix-sort temporary storage for n pairs (CUB needs
+//! per-tile digit counters, far below 16 bytes per item, plus fixed tables).
+size_t sortTempBytesBound(int32_t n)
+{
+    return 16 * static_cast<size_t>(n) + (size_t{8} << 20);
+}
+
 //! CUB's temporary storage for sorting n (key, int32) pairs over [0, endBit) on the current
 //! device; without a usable device an upper bound (CUB needs per-tile digit counters, far below
 //! 16 bytes per item, plus fixed tables).
@@ -559,7 +566,7 @@ size_t sortTempBytes(int32_t n, int32_t keyBytes, int32_t endBit)
     if (result != cudaSuccess)
     {
         cudaGetLastError();
-        bytes = 16 * static_cast<size_t>(n) + (size_t{8} << 20);
+        bytes = sortTempBytesBound(n);
     }
     return bytes;
 }
@@ -807,6 +814,15 @@ size_t nmsWorkspaceSize(NmsParams const& params)
         return 0;
     }
     return nms::computeLayout(params, nms::cubTempBytesFor(params)).total;
+}
+
+size_t nmsWorkspaceSizeBound(NmsParams const& params)
+{
+    if (!validateNms(params).isOk() || params.numBoxes == 0)
+    {
+        return 0;
+    }
+    return nms::computeLayout(params, nms::sortTempBytesBound(static_cast<int32_t>(params.numBoxes))).total;
 }
 
 Status nmsForward(NmsParams const& params, void const* boxes, void const* scores, void const* classIdxs,

@@ -74,6 +74,12 @@ Status validateNms(NmsParams const& params);
 //! (nmsForward re-queries and fails cleanly if the device needs more). 0 when numBoxes is 0.
 size_t nmsWorkspaceSize(NmsParams const& params);
 
+//! A workspace size that holds for any device: nmsWorkspaceSize with CUB's temporary storage
+//! replaced by a device-independent upper bound. Monotone in numBoxes. For callers that size the
+//! workspace on one machine and run on another (TensorRT engines built without a GPU or for a
+//! different one): nmsForward needs at most this.
+size_t nmsWorkspaceSizeBound(NmsParams const& params);
+
 //! Queues the whole NMS on `stream`: score keys, CUB radix sort(s), blocked greedy suppression in
 //! chunks of 4096 sorted boxes (IoU bitmask per chunk, one-warp resolve, parallel suppression of
 //! later boxes), ordered compaction, count. Device pointers; no allocation, no host synchronization,
