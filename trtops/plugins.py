@@ -6,7 +6,7 @@ import importlib
 import threading
 from pathlib import Path
 from types import ModuleType
-from typing import Optional, Union
+from typing import Union
 
 from trtops import _native
 from trtops.errors import TrtopsError
@@ -23,8 +23,9 @@ PLUGINS_BY_FAMILY = {
 RUNTIME_MODULES = ("tensorrt", "tensorrt_rtx")
 
 _lock = threading.Lock()
-# id(registry) -> plugin names registered by this process, so a second call does not load twice.
-_loaded: dict[int, list[str]] = {}
+# Runtime modules (by name: one plugin registry each) this process loaded the library into, so a
+# second call does not load it twice.
+_loaded: set[str] = set()
 
 
 def plugin_library_path() -> Path:
@@ -102,14 +103,14 @@ def load_plugins(trt: Union[None, str, ModuleType] = None) -> list[str]:
     path = plugin_library_path()
     registry = runtime.get_plugin_registry()
     with _lock:
-        if id(registry) not in _loaded:
+        if runtime.__name__ not in _loaded:
             handle = registry.load_library(str(path))
             if handle is None:
                 raise TrtopsError(
                     f"{runtime.__name__} {getattr(runtime, '__version__', '?')} refused to load {path} "
                     "(see the TensorRT log above for the reason)"
                 )
-            _loaded[id(registry)] = registered_plugins(runtime)
+            _loaded.add(runtime.__name__)
     return registered_plugins(runtime)
 
 
@@ -126,7 +127,3 @@ def plugin_fields(trt: Union[None, str, ModuleType] = None) -> dict[str, list[di
             for f in (collection if collection is not None else [])
         ]
     return fields
-
-
-def runtime_version(trt: Optional[ModuleType]) -> str:
-    return getattr(trt, "__version__", "?") if trt is not None else "?"

@@ -16,6 +16,12 @@ nvinfer1::IPluginCapability* PluginBase::getCapabilityInterface(nvinfer1::Plugin
     return nullptr;
 }
 
+bool isFeatureType(nvinfer1::DataType type)
+{
+    return type == nvinfer1::DataType::kFLOAT || type == nvinfer1::DataType::kHALF
+        || type == nvinfer1::DataType::kBF16;
+}
+
 std::optional<DataType> kernelType(nvinfer1::DataType type)
 {
     switch (type)

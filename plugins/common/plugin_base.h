@@ -48,6 +48,12 @@ bool guarded(char const* plugin, char const* method, Body&& body) noexcept
     return false;
 }
 
+//! Largest output_height / output_width the RoI plugins accept.
+constexpr int32_t kMAX_OUTPUT_SIZE = 4096;
+
+//! Feature-map types every trtops kernel takes: float32, float16, bfloat16.
+bool isFeatureType(nvinfer1::DataType type);
+
 //! The kernel DataType for a TensorRT type, if trtops kernels handle it.
 std::optional<DataType> kernelType(nvinfer1::DataType type);
 

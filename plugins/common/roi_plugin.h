@@ -38,8 +38,6 @@ struct RoIFields
     int32_t aligned{0};        //!< RoIAlign only; 0 or 1: half-pixel offset
 };
 
-constexpr int32_t kMAX_OUTPUT_SIZE = 4096;
-
 template <typename Op>
 class RoIPlugin : public PluginBase
 {
@@ -249,12 +247,6 @@ public:
 private:
     static constexpr int32_t kINPUT = 0;
     static constexpr int32_t kROIS = 1;
-
-    static bool isFeatureType(nvinfer1::DataType type)
-    {
-        return type == nvinfer1::DataType::kFLOAT || type == nvinfer1::DataType::kHALF
-            || type == nvinfer1::DataType::kBF16;
-    }
 
     static Status checkCounts(int32_t nbInputs, int32_t nbOutputs)
     {

@@ -9,12 +9,6 @@ namespace
 
 constexpr int32_t kMAX_GEOMETRY = 1 << 16;
 
-bool isFeatureType(nvinfer1::DataType type)
-{
-    return type == nvinfer1::DataType::kFLOAT || type == nvinfer1::DataType::kHALF
-        || type == nvinfer1::DataType::kBF16;
-}
-
 //! (size + 2 pad - (dilation (kernel - 1) + 1)) / stride + 1 as a shape expression.
 nvinfer1::IDimensionExpr const* outputExtent(nvinfer1::IExprBuilder& b, nvinfer1::IDimensionExpr const& size,
     nvinfer1::IDimensionExpr const& kernel, int32_t stride, int32_t pad, int32_t dilation)

@@ -7,18 +7,6 @@ namespace trtops
 {
 namespace plugin
 {
-namespace
-{
-
-constexpr int32_t kMAX_OUTPUT_SIZE = 4096;
-
-bool isFeatureType(nvinfer1::DataType type)
-{
-    return type == nvinfer1::DataType::kFLOAT || type == nvinfer1::DataType::kHALF
-        || type == nvinfer1::DataType::kBF16;
-}
-
-} // namespace
 
 std::vector<nvinfer1::PluginField> MultiScaleRoIAlignPlugin::fieldNames()
 {

@@ -83,13 +83,12 @@ struct AlignChunkOp
     {
         using Acc = AccumulatorT<T>;
         int32_t const bins = a.pooledH * a.pooledW;
-        int64_t const perRoi = bins * numChunks;
-        int64_t const n = index / perRoi;
-        int64_t const rest = index - n * perRoi;
-        int64_t const chunk = rest / bins;
-        int32_t const bin = static_cast<int32_t>(rest - chunk * bins);
-        int32_t const ph = bin / a.pooledW;
-        int32_t const pw = bin - ph * a.pooledW;
+        ChunkItem const item = chunkItem(index, a.pooledH, a.pooledW, numChunks);
+        int64_t const n = item.roi;
+        int64_t const chunk = item.chunk;
+        int32_t const bin = item.bin;
+        int32_t const ph = item.ph;
+        int32_t const pw = item.pw;
 
         int64_t const c0 = chunk * kCHANNELS; // first output channel
         int64_t const left = a.outChannels - c0;

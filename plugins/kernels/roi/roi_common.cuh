@@ -458,5 +458,31 @@ inline int64_t ceilDiv(int64_t a, int64_t b)
     return (a + b - 1) / b;
 }
 
+//! One work item of the NCHW chunk kernels (a RoI's output cell for a run of channels). Items
+//! vary fastest over the cell, then the channel chunk, then the RoI, so consecutive threads write
+//! consecutive output cells of one channel.
+struct ChunkItem
+{
+    int64_t roi;
+    int64_t chunk;
+    int32_t bin; //!< ph * pooledW + pw
+    int32_t ph;
+    int32_t pw;
+};
+
+TRTOPS_HD ChunkItem chunkItem(int64_t index, int32_t pooledH, int32_t pooledW, int64_t numChunks)
+{
+    int32_t const bins = pooledH * pooledW;
+    int64_t const perRoi = bins * numChunks;
+    ChunkItem item;
+    item.roi = index / perRoi;
+    int64_t const rest = index - item.roi * perRoi;
+    item.chunk = rest / bins;
+    item.bin = static_cast<int32_t>(rest - item.chunk * bins);
+    item.ph = item.bin / pooledW;
+    item.pw = item.bin - item.ph * pooledW;
+    return item;
+}
+
 } // namespace roi
 } // namespace trtops
