@@ -102,3 +102,20 @@ def build_onnx(rtx_builder):
     from trtops.testing import build_onnx as build
 
     return build
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """With TRTOPS_FAILURE_LOG set, append each failure to that file as it happens.
+
+    A GPU session runs under a hard time limit; pytest prints tracebacks only at the end, so a run
+    cut off by the limit would otherwise say that tests failed but not how."""
+    import os
+
+    path = os.environ.get("TRTOPS_FAILURE_LOG")
+    if not path or not report.failed:
+        return
+    text = report.longreprtext
+    if len(text) > 4000:  # keep the head (the call) and the tail (the assertion)
+        text = text[:1500] + "\n[...]\n" + text[-2500:]
+    with open(path, "a") as f:
+        f.write(f"=== {report.nodeid} ({report.when}, {report.duration:.1f} s)\n{text}\n")

@@ -182,8 +182,11 @@ def test_invalid_arguments(call, error, match):
 def test_gpu_matches_host(n, classes, dtype):
     boxes, scores, idxs = make_case(n, classes, n * 7 + classes)
     boxes, scores = boxes.to(dtype), scores.to(dtype)
+    # Threshold 1.0 keeps every box, which makes the O(n * kept) host path quadratic: it runs at the
+    # smaller sizes only, where it costs seconds rather than minutes.
+    thresholds = (0.0, 0.5, 1.0) if n <= 4097 else (0.0, 0.5)
     for class_dtype in (torch.int64, torch.int32):
-        for threshold in (0.0, 0.5, 1.0):
+        for threshold in thresholds:
             host = batched_nms(boxes, scores, idxs.to(class_dtype), threshold)
             device = batched_nms(boxes.cuda(), scores.cuda(), idxs.to(class_dtype).cuda(), threshold)
             assert torch.equal(device.cpu(), host), (n, classes, dtype, class_dtype, threshold)
