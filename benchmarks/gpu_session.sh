@@ -2,7 +2,8 @@
 # Everything a lent GPU machine should run in one call (device time is scarce): build trtops for
 # the visible GPU, run the GPU test tier (kernels and plugin runtime harness), every benchmark
 # against torchvision's CUDA ops, and one compute-sanitizer memcheck pass.
-# Results go to $OUT (or ./out): info.txt, gpu_tests.log, gpu_failures.log, bench.log, bench_*.json, sanitizer.log.
+# Results go to $OUT (or ./out): info.txt, gpu_tests.log, gpu_failures.log, bench.log, bench_*.json,
+# sanitizer.log (bench.log ends with the per-kernel profile). At most 8 files come back.
 #
 # Each phase runs under its own time limit so that one slow or hung phase cannot eat the whole
 # call; set PHASES to a subset ("build tests bench sanitizer") and PYTEST_ARGS to narrow the tests.
@@ -51,6 +52,8 @@ if has_phase bench; then
       ${BENCH_ARGS:-} >> "$out/bench.log" 2>&1
     echo "bench_$bench: exit $?"
   done
+  timeout "${BENCH_LIMIT:-120}" python3 "$repo/benchmarks/profile_kernels.py" >> "$out/bench.log" 2>&1
+  echo "profile_kernels: exit $?"
   cat "$out/bench.log"
 fi
 
@@ -61,7 +64,7 @@ if has_phase sanitizer; then
     python3 -m pytest -q -p no:cacheprovider \
     "$repo/tests/kernels/test_roi_align.py" "$repo/tests/kernels/test_nms.py" \
     "$repo/tests/kernels/test_deform_conv2d.py" "$repo/tests/plugins/test_plugin_runtime_gpu.py" \
-    -m gpu -k "${SANITIZER_K:-plugin_runtime or edge_cases or optional_fields or adversarial or misaligned or rois_in_feature_dtype or matches_host and deform}" > "$out/sanitizer.log" 2>&1
+    -m gpu -k "${SANITIZER_K:-plugin_runtime or edge_cases or optional_fields or adversarial or misaligned or rois_in_feature_dtype or paths or matches_host and deform}" > "$out/sanitizer.log" 2>&1
   echo "compute-sanitizer memcheck: exit $? in $(( $(date +%s) - start )) s (0 = clean; 9 = errors; 124 = time limit)"
   grep -E "ERROR SUMMARY|passed|failed" "$out/sanitizer.log" | tail -3
 fi

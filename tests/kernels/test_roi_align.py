@@ -352,3 +352,39 @@ def test_cuda_empty_and_graph_capture():
     graph.replay()
     torch.cuda.synchronize()
     torch.testing.assert_close(out, tv.roi_align(x, rois, 7, 1.0, 2, False), **tolerance(OP, torch.float32))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.float64])
+@pytest.mark.parametrize("channels", [3, 64, 260])
+def test_cuda_nchw_direct_and_channels_last_copy_paths(dtype, channels):
+    # NCHW input takes one of two paths: few RoIs on a large map gather straight from NCHW; many
+    # RoIs first copy the map to channels-last in the workspace. Both must equal float64 and each
+    # other, and a null workspace (C ABI) must force the direct path.
+    import ctypes
+
+    from trtops import _native
+    from trtops.ops import _tensor
+
+    gen = torch.Generator().manual_seed(channels)
+    n, h, w, scale = 2, 61, 83, 0.5
+    x = make_features(gen, (n, channels, h, w), dtype)
+    args = ((7, 7), scale, 2, True)
+    for k in (3, 900):  # 3 * 49 * 16 gathers < 2 * 61 * 83 pixels < 900 * 49 * 16
+        rois = adversarial_rois(gen, k, n, h, w, scale)
+        expected64 = oracle(x, rois, *args, dtype=torch.float64)
+        xd, rd = x.cuda(), rois.cuda()
+        out = poisoned_out(expected64.shape, dtype, "cuda")
+        actual = trt.roi_align(xd, rd, *args, _out=out)
+        torch.testing.assert_close(actual.cpu().double(), expected64, **tolerance(OP, dtype))
+
+        direct = poisoned_out(expected64.shape, dtype, "cuda")
+        status = trt._function("trtops_roi_align")(
+            _tensor.pointer(xd), _tensor.pointer(rd), _tensor.pointer(direct),
+            _tensor.dtype_code(xd, OP, "input"), _tensor.dtype_code(rd, OP, "rois"), _native.LAYOUT_CODES["NCHW"],
+            n, channels, h, w, rois.size(0), 7, 7, scale, 2, 1, ctypes.c_void_p(0), 1,
+            ctypes.c_void_p(torch.cuda.current_stream().cuda_stream),
+        )
+        assert status == 0
+        torch.testing.assert_close(direct.cpu().double(), expected64, **tolerance(OP, dtype))
+        torch.testing.assert_close(direct, actual, **tolerance(OP, dtype))

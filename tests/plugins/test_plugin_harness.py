@@ -95,7 +95,8 @@ def test_configure_accepts_valid_shapes_and_rejects_bad_rois(harness) -> None:
     skip_unless_built("RoIAlign")
     plugin = harness.create("RoIAlign", {"output_height": 7, "output_width": 5})
     good = [("float16", [2, 16, 50, 60], "linear"), ("float32", [100, 5], "linear")]
-    assert plugin.configure(good, [("float16", [100, 16, 7, 5], "linear")]) == 0
+    # Linear (NCHW) RoIAlign asks for one channels-last copy of the features as workspace.
+    assert plugin.configure(good, [("float16", [100, 16, 7, 5], "linear")]) == 2 * 16 * 50 * 60 * 2
     bad = [("float16", [2, 16, 50, 60], "linear"), ("float32", [100, 4], "linear")]
     with pytest.raises(TrtopsError, match="rois must be \\[K, 5\\]"):
         plugin.configure(bad, [("float16", [100, 16, 7, 5], "linear")])

@@ -53,7 +53,8 @@ _SINGLE_LEVEL_HEAD = [_c_void_p, _c_void_p, _c_void_p, _c_int32, _c_int32, _c_in
     _c_float,
 ]
 _ARGTYPES = {
-    "trtops_roi_align": _SINGLE_LEVEL_HEAD + [_c_int32, _c_int32, _c_int32, _c_void_p],
+    "trtops_roi_align": _SINGLE_LEVEL_HEAD + [_c_int32, _c_int32, _c_void_p, _c_int32, _c_void_p],
+    "trtops_roi_align_workspace_size": [_c_int32, _c_int32] + [_c_int64] * 4 + [ctypes.POINTER(ctypes.c_uint64)],
     "trtops_ps_roi_align": _SINGLE_LEVEL_HEAD + [_c_int32, _c_int32, _c_void_p],
     "trtops_roi_pool": _SINGLE_LEVEL_HEAD + [_c_int32, _c_void_p],
     "trtops_ps_roi_pool": _SINGLE_LEVEL_HEAD + [_c_int32, _c_void_p],
@@ -234,7 +235,12 @@ def roi_align(
 
     Returns:
         ``[K, C, ph, pw]`` in the input's dtype and memory format.
+
+    On CUDA a contiguous (NCHW) input gets a scratch buffer from torch's caching allocator, the size
+    of one channels-last copy of ``input``: with many RoIs the kernel transposes into it and reads
+    channels across 16-byte vectors, which is faster than gathering from NCHW.
     """
+    workspace = _roi_align_workspace(input)
     return _single_level(
         "roi_align",
         "trtops_roi_align",
@@ -242,10 +248,38 @@ def roi_align(
         boxes,
         output_size,
         spatial_scale,
-        (int(sampling_ratio), int(bool(aligned))),
+        (
+            int(sampling_ratio),
+            int(bool(aligned)),
+            _tensor.pointer(workspace) if workspace is not None else _c_void_p(0),
+        ),
         False,
         _out,
     )
+
+
+def _roi_align_workspace(input: Tensor) -> Optional[Tensor]:
+    """The optional device workspace of trtops_roi_align for `input`, or None (CPU, NHWC, or an
+    input the kernel will reject with its own message)."""
+    if not isinstance(input, Tensor) or not input.is_cuda or input.dim() != 4 or input.dtype not in _FEATURE_DTYPES:
+        return None
+    if _is_channels_last(input):
+        return None
+    size = ctypes.c_uint64(0)
+    n, c, h, w = input.shape
+    status = _function("trtops_roi_align_workspace_size")(
+        _tensor.dtype_code(input, "roi_align", "input"),
+        _native.LAYOUT_CODES["NCHW"],
+        n,
+        c,
+        h,
+        w,
+        ctypes.byref(size),
+    )
+    if status != 0 or size.value == 0:
+        return None
+    # torch's allocator returns blocks aligned to far more than the 16 bytes the kernel needs.
+    return torch.empty(size.value, dtype=torch.uint8, device=input.device)
 
 
 def ps_roi_align(

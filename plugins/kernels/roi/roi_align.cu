@@ -43,20 +43,40 @@ Status validateRoIAlign(RoIAlignParams const& p)
     return Status::ok();
 }
 
-size_t roiAlignWorkspaceSize(RoIAlignParams const&)
+size_t roiAlignWorkspaceSize(RoIAlignParams const& p)
 {
-    return 0;
+    if (p.layout != Layout::kNCHW || !validateRoIAlign(p).isOk())
+    {
+        return 0;
+    }
+    return roi::alignTransposeWorkspaceSize(p.batch, p.channels, p.height, p.width, static_cast<size_t>(elementSize(p.featureType)));
 }
 
-Status roiAlignForward(RoIAlignParams const& p, void const* input, void const* rois, void* output, void*,
+Status roiAlignForward(RoIAlignParams const& p, void const* input, void const* rois, void* output, void* workspace,
     cudaStream_t stream)
 {
     TRTOPS_RETURN_IF_ERROR(validateRoIAlign(p));
     TRTOPS_RETURN_IF_ERROR(checkPointers(p, input, rois, output));
+    if (p.numRois * p.channels == 0)
+    {
+        return Status::ok(); // empty output: nothing to launch
+    }
+    // NCHW with many samples per map pixel: gathering straight from NCHW reads one 32-byte sector
+    // per channel and tap, so a channels-last copy in the workspace read with 16-byte vectors is
+    // faster even counting the copy.
+    bool const viaChannelsLast = p.layout == Layout::kNCHW && workspace != nullptr
+        && p.batch * p.channels * p.height * p.width > 0
+        && roi::transposedPathPays(p.numRois, p.pooledHeight, p.pooledWidth, p.samplingRatio, p.batch, p.height,
+            p.width);
     return roi::dispatchFeatureAndRoi(p.featureType, p.roiType, kOP, [&](auto t, auto r) -> Status {
         using T = decltype(t);
         using RoiT = decltype(r);
-        return roi::launchAlign(makeArgs<T, RoiT>(p, input, rois, output), stream, "roi_align kernel");
+        auto const args = makeArgs<T, RoiT>(p, input, rois, output);
+        if (viaChannelsLast)
+        {
+            return roi::launchAlignViaChannelsLast(args, workspace, stream, "roi_align kernel");
+        }
+        return roi::launchAlign(args, stream, "roi_align kernel");
     });
 }
 

@@ -48,11 +48,17 @@ struct RoIAlignParams
 //! Checks every field; the message names roi_align, the field and its value.
 Status validateRoIAlign(RoIAlignParams const& params);
 
-//! Scratch memory roiAlignForward needs, in bytes (always 0).
+//! Scratch memory roiAlignForward can use, in bytes: for NCHW input, room for one channels-last
+//! copy of the input (N * C * H * W elements); 0 for NHWC input.
 size_t roiAlignWorkspaceSize(RoIAlignParams const& params);
 
-//! Queues the CUDA kernel on `stream`. Device pointers; no allocation, no synchronization, safe
+//! Queues the CUDA kernels on `stream`. Device pointers; no allocation, no synchronization, safe
 //! under CUDA graph capture. Nothing is launched when the output is empty.
+//!
+//! `workspace` (16-byte aligned, roiAlignWorkspaceSize bytes) or null. With NCHW input and many
+//! RoI samples per map pixel, the input is first copied to channels-last in the workspace and read
+//! with vector loads (the fast path); with a null workspace, or few RoIs, the kernel gathers from
+//! NCHW directly. Both paths compute the same per-element arithmetic.
 Status roiAlignForward(RoIAlignParams const& params, void const* input, void const* rois, void* output,
     void* workspace, cudaStream_t stream);
 

@@ -166,6 +166,58 @@ struct alignas(sizeof(T) * kVEC) Vec
     T v[kVEC];
 };
 
+//! Average of bin (ph, pw) of a resolved RoI for channels [c0, c0 + kVEC) of a channels-last
+//! input, read as kVEC-element vectors (kVEC = 1: scalars). Zeros for an invalid RoI.
+template <int32_t kVEC, typename T, typename RoiT, typename Acc>
+TRTOPS_HD void averageBinVec(AlignArgs<T, RoiT> const& a, ResolvedRoi<Acc> const& roi, int32_t ph, int32_t pw,
+    int64_t c0, Acc (&acc)[kVEC])
+{
+    using V = Vec<T, kVEC>;
+TRTOPS_UNROLL
+    for (int32_t j = 0; j < kVEC; ++j)
+    {
+        acc[j] = 0;
+    }
+    if (!roi.box.valid)
+    {
+        return;
+    }
+    int32_t const height = a.heights[roi.level];
+    int32_t const width = a.widths[roi.level];
+    int64_t const plane = static_cast<int64_t>(height) * width;
+    T const* base = a.inputs[roi.level] + roi.batchIndex * plane * a.channels + c0;
+    int64_t const pixelStride = a.channels;
+    AlignBox<Acc> const& box = roi.box;
+    for (int32_t iy = 0; iy < box.gridH; ++iy)
+    {
+        Acc const y = sampleCoordinate(box.startH, box.binH, ph, iy, box.gridH);
+        for (int32_t ix = 0; ix < box.gridW; ++ix)
+        {
+            Acc const x = sampleCoordinate(box.startW, box.binW, pw, ix, box.gridW);
+            BilinearTap<Acc> const t = bilinearTap(y, x, height, width);
+            if (!t.inside)
+            {
+                continue;
+            }
+            V const v1 = *reinterpret_cast<V const*>(base + t.p1 * pixelStride);
+            V const v2 = *reinterpret_cast<V const*>(base + t.p2 * pixelStride);
+            V const v3 = *reinterpret_cast<V const*>(base + t.p3 * pixelStride);
+            V const v4 = *reinterpret_cast<V const*>(base + t.p4 * pixelStride);
+TRTOPS_UNROLL
+            for (int32_t j = 0; j < kVEC; ++j)
+            {
+                acc[j] += t.w1 * convertTo<Acc>(v1.v[j]) + t.w2 * convertTo<Acc>(v2.v[j])
+                    + t.w3 * convertTo<Acc>(v3.v[j]) + t.w4 * convertTo<Acc>(v4.v[j]);
+            }
+        }
+    }
+TRTOPS_UNROLL
+    for (int32_t j = 0; j < kVEC; ++j)
+    {
+        acc[j] = acc[j] / box.count;
+    }
+}
+
 template <typename T, typename RoiT, int32_t kVEC>
 struct AlignVecOp
 {
@@ -192,48 +244,7 @@ struct AlignVecOp
 
         ResolvedRoi<Acc> const roi = resolveRoi(a, n);
         Acc acc[kVEC];
-TRTOPS_UNROLL
-        for (int32_t j = 0; j < kVEC; ++j)
-        {
-            acc[j] = 0;
-        }
-        if (roi.box.valid)
-        {
-            int32_t const height = a.heights[roi.level];
-            int32_t const width = a.widths[roi.level];
-            int64_t const plane = static_cast<int64_t>(height) * width;
-            T const* base = a.inputs[roi.level] + roi.batchIndex * plane * a.channels + c0;
-            int64_t const pixelStride = a.channels;
-            AlignBox<Acc> const& box = roi.box;
-            for (int32_t iy = 0; iy < box.gridH; ++iy)
-            {
-                Acc const y = sampleCoordinate(box.startH, box.binH, ph, iy, box.gridH);
-                for (int32_t ix = 0; ix < box.gridW; ++ix)
-                {
-                    Acc const x = sampleCoordinate(box.startW, box.binW, pw, ix, box.gridW);
-                    BilinearTap<Acc> const t = bilinearTap(y, x, height, width);
-                    if (!t.inside)
-                    {
-                        continue;
-                    }
-                    V const v1 = *reinterpret_cast<V const*>(base + t.p1 * pixelStride);
-                    V const v2 = *reinterpret_cast<V const*>(base + t.p2 * pixelStride);
-                    V const v3 = *reinterpret_cast<V const*>(base + t.p3 * pixelStride);
-                    V const v4 = *reinterpret_cast<V const*>(base + t.p4 * pixelStride);
-TRTOPS_UNROLL
-                    for (int32_t j = 0; j < kVEC; ++j)
-                    {
-                        acc[j] += t.w1 * convertTo<Acc>(v1.v[j]) + t.w2 * convertTo<Acc>(v2.v[j])
-                            + t.w3 * convertTo<Acc>(v3.v[j]) + t.w4 * convertTo<Acc>(v4.v[j]);
-                    }
-                }
-            }
-TRTOPS_UNROLL
-            for (int32_t j = 0; j < kVEC; ++j)
-            {
-                acc[j] = acc[j] / box.count;
-            }
-        }
+        averageBinVec<kVEC>(a, roi, ph, pw, c0, acc);
         V out;
 TRTOPS_UNROLL
         for (int32_t j = 0; j < kVEC; ++j)
@@ -315,6 +326,176 @@ Status launchAlign(AlignArgs<T, RoiT> const& a, cudaStream_t stream, char const*
         stream, name);
 }
 #endif
+
+#if defined(__CUDACC__)
+//! Unsigned integer of sizeof(T) bytes: the transpose moves bits, not values.
+template <int32_t kBYTES>
+struct BitsOf;
+template <>
+struct BitsOf<2>
+{
+    using Type = uint16_t;
+};
+template <>
+struct BitsOf<4>
+{
+    using Type = uint32_t;
+};
+template <>
+struct BitsOf<8>
+{
+    using Type = uint64_t;
+};
+
+constexpr int32_t kTRANSPOSE_TILE = 32;
+
+//! [batch, channels, pixels] -> [batch, pixels, channels] through 32 x 33 shared-memory tiles:
+//! reads coalesce along pixels, writes along channels.
+template <typename Bits>
+__global__ void __launch_bounds__(kTRANSPOSE_TILE * 8) nchwToNhwcKernel(
+    Bits const* __restrict__ in, Bits* __restrict__ out, int64_t batch, int64_t channels, int64_t pixels)
+{
+    __shared__ Bits tile[kTRANSPOSE_TILE][kTRANSPOSE_TILE + 1];
+    int64_t const p0 = static_cast<int64_t>(blockIdx.x) * kTRANSPOSE_TILE;
+    int64_t const c0 = static_cast<int64_t>(blockIdx.y) * kTRANSPOSE_TILE;
+    for (int64_t n = blockIdx.z; n < batch; n += gridDim.z)
+    {
+        Bits const* src = in + n * channels * pixels;
+        Bits* dst = out + n * channels * pixels;
+        for (int32_t r = threadIdx.y; r < kTRANSPOSE_TILE; r += blockDim.y)
+        {
+            int64_t const c = c0 + r;
+            int64_t const p = p0 + threadIdx.x;
+            if (c < channels && p < pixels)
+            {
+                tile[r][threadIdx.x] = src[c * pixels + p];
+            }
+        }
+        __syncthreads();
+        for (int32_t r = threadIdx.y; r < kTRANSPOSE_TILE; r += blockDim.y)
+        {
+            int64_t const p = p0 + r;
+            int64_t const c = c0 + threadIdx.x;
+            if (c < channels && p < pixels)
+            {
+                dst[p * channels + c] = tile[threadIdx.x][r];
+            }
+        }
+        __syncthreads(); // the tile is reused by the next batch item
+    }
+}
+
+//! Bins staged in shared memory per round of alignNhwcToNchwKernel.
+constexpr int32_t kSTAGE_BINS = 64;
+
+//! RoIAlign from a channels-last input (the transposed copy) into an NCHW output. One block per
+//! (RoI, tile of 32 * kVEC channels): warps take bins, lanes take kVEC-channel vectors, so each tap
+//! is one coalesced 16-byte-per-lane read across channels. Results are staged in shared memory as
+//! [channel][bin] and written out bin-contiguous per channel, so the NCHW stores coalesce too.
+template <typename T, typename RoiT, int32_t kVEC>
+__global__ void __launch_bounds__(kTHREADS_PER_BLOCK) alignNhwcToNchwKernel(__grid_constant__ AlignArgs<T, RoiT> const a)
+{
+    using Acc = AccumulatorT<T>;
+    constexpr int32_t kTILE = 32 * kVEC;         // channels per block
+    constexpr int32_t kROW = kSTAGE_BINS + 1;    // staged bins per channel, padded against bank conflicts
+    constexpr int32_t kWARPS = kTHREADS_PER_BLOCK / 32;
+    __shared__ alignas(16) unsigned char stageBytes[kTILE * kROW * sizeof(T)];
+    T* stage = reinterpret_cast<T*>(stageBytes);
+
+    int64_t const n = blockIdx.x;
+    int64_t const cTile = static_cast<int64_t>(blockIdx.y) * kTILE;
+    int32_t const lane = threadIdx.x % 32;
+    int32_t const warp = threadIdx.x / 32;
+    int32_t const bins = a.pooledH * a.pooledW;
+    int64_t const c0 = cTile + lane * kVEC; // this lane's channels
+    bool const laneActive = c0 < a.channels; // channels % kVEC == 0: a vector is all in or all out
+    int32_t const tileChannels = static_cast<int32_t>(a.channels - cTile < kTILE ? a.channels - cTile : kTILE);
+    ResolvedRoi<Acc> const roi = resolveRoi(a, n);
+
+    for (int32_t b0 = 0; b0 < bins; b0 += kSTAGE_BINS)
+    {
+        int32_t const stageBins = bins - b0 < kSTAGE_BINS ? bins - b0 : kSTAGE_BINS;
+        if (laneActive)
+        {
+            for (int32_t local = warp; local < stageBins; local += kWARPS)
+            {
+                int32_t const bin = b0 + local;
+                int32_t const ph = bin / a.pooledW;
+                int32_t const pw = bin - ph * a.pooledW;
+                Acc acc[kVEC];
+                averageBinVec<kVEC>(a, roi, ph, pw, c0, acc);
+TRTOPS_UNROLL
+                for (int32_t j = 0; j < kVEC; ++j)
+                {
+                    stage[(lane * kVEC + j) * kROW + local] = convertTo<T>(acc[j]);
+                }
+            }
+        }
+        __syncthreads();
+        T* out = a.output + (n * a.channels + cTile) * bins + b0;
+        int32_t const items = tileChannels * stageBins;
+        for (int32_t i = threadIdx.x; i < items; i += kTHREADS_PER_BLOCK)
+        {
+            int32_t const c = i / stageBins;
+            int32_t const local = i - c * stageBins;
+            out[static_cast<int64_t>(c) * bins + local] = stage[c * kROW + local];
+        }
+        __syncthreads(); // the stage is refilled by the next round
+    }
+}
+
+//! Whether transposing the whole NCHW map once and reading it channels-last beats gathering from
+//! NCHW directly. The direct gather costs about one 32-byte sector per channel and tap; the copy
+//! costs two passes over the map. Adaptive sampling (samplingRatio <= 0) is counted as 2 x 2.
+inline bool transposedPathPays(int64_t numRois, int32_t pooledH, int32_t pooledW, int32_t samplingRatio,
+    int64_t batch, int64_t height, int64_t width)
+{
+    int64_t const grid = samplingRatio > 0 ? samplingRatio : 2;
+    int64_t const gathers = numRois * pooledH * pooledW * grid * grid * 4;
+    return gathers >= batch * height * width;
+}
+
+//! NCHW RoIAlign through a channels-last copy of the input in `workspace`
+//! (alignTransposeWorkspaceSize bytes): transpose, then alignNhwcToNchwKernel.
+template <typename T, typename RoiT>
+Status launchAlignViaChannelsLast(AlignArgs<T, RoiT> a, void* workspace, cudaStream_t stream, char const* name)
+{
+    using Bits = typename BitsOf<sizeof(T)>::Type;
+    int64_t const pixels = static_cast<int64_t>(a.heights[0]) * a.widths[0];
+    int64_t const channelTiles = ceilDiv(a.channels, kTRANSPOSE_TILE);
+    if (channelTiles > 65535)
+    {
+        return launchAlign(a, stream, name); // grid.y limit; such maps take the direct path
+    }
+    dim3 const grid(static_cast<unsigned int>(ceilDiv(pixels, kTRANSPOSE_TILE)),
+        static_cast<unsigned int>(channelTiles), static_cast<unsigned int>(a.batch < 65535 ? a.batch : 65535));
+    nchwToNhwcKernel<Bits><<<grid, dim3(kTRANSPOSE_TILE, 8), 0, stream>>>(
+        reinterpret_cast<Bits const*>(a.inputs[0]), static_cast<Bits*>(workspace), a.batch, a.channels, pixels);
+    TRTOPS_RETURN_IF_ERROR(lastLaunchStatus(name));
+
+    a.inputs[0] = static_cast<T const*>(workspace);
+    a.channelsLast = true; // input only: the kernel writes NCHW
+    constexpr int32_t kV = vecWidth<T>();
+    if (a.channels % kV == 0 && isAligned16(workspace))
+    {
+        dim3 const blocks(static_cast<unsigned int>(a.numRois), static_cast<unsigned int>(ceilDiv(a.channels, 32 * kV)));
+        alignNhwcToNchwKernel<T, RoiT, kV><<<blocks, kTHREADS_PER_BLOCK, 0, stream>>>(a);
+    }
+    else
+    {
+        dim3 const blocks(static_cast<unsigned int>(a.numRois), static_cast<unsigned int>(ceilDiv(a.channels, 32)));
+        alignNhwcToNchwKernel<T, RoiT, 1><<<blocks, kTHREADS_PER_BLOCK, 0, stream>>>(a);
+    }
+    return lastLaunchStatus(name);
+}
+#endif
+
+//! Workspace for the transposed NCHW RoIAlign path: one channels-last copy of the input.
+inline size_t alignTransposeWorkspaceSize(
+    int64_t batch, int64_t channels, int64_t height, int64_t width, size_t elementBytes)
+{
+    return static_cast<size_t>(batch * channels * height * width) * elementBytes;
+}
 
 //! Host implementation: same per-element math, one output element per step.
 template <typename T, typename RoiT>

@@ -33,10 +33,26 @@ Params commonParams(int32_t featureDtype, int32_t roiDtype, int32_t layout, int6
 }
 } // namespace
 
+int32_t trtops_roi_align_workspace_size(int32_t feature_dtype, int32_t layout, int64_t batch, int64_t channels,
+    int64_t height, int64_t width, uint64_t* size)
+{
+    return trtops::runCApi("roi_align", [&]() -> trtops::Status {
+        if (size == nullptr)
+        {
+            return trtops::invalidArgument("roi_align: size must not be null");
+        }
+        auto const p = commonParams<trtops::RoIAlignParams>(
+            feature_dtype, static_cast<int32_t>(trtops::DataType::kFLOAT32), layout, batch, channels, height, width, 0, 1, 1, 1.F);
+        TRTOPS_RETURN_IF_ERROR(trtops::validateRoIAlign(p));
+        *size = trtops::roiAlignWorkspaceSize(p);
+        return trtops::Status::ok();
+    });
+}
+
 int32_t trtops_roi_align(void const* input, void const* rois, void* output, int32_t feature_dtype, int32_t roi_dtype,
     int32_t layout, int64_t batch, int64_t channels, int64_t height, int64_t width, int64_t num_rois,
     int32_t pooled_height, int32_t pooled_width, float spatial_scale, int32_t sampling_ratio, int32_t aligned,
-    int32_t device, void* stream)
+    void* workspace, int32_t device, void* stream)
 {
     return trtops::runCApi("roi_align", [&] {
         auto p = commonParams<trtops::RoIAlignParams>(feature_dtype, roi_dtype, layout, batch, channels, height, width,
@@ -44,7 +60,7 @@ int32_t trtops_roi_align(void const* input, void const* rois, void* output, int3
         p.samplingRatio = sampling_ratio;
         p.aligned = aligned != 0;
         return device != 0
-            ? trtops::roiAlignForward(p, input, rois, output, nullptr, static_cast<cudaStream_t>(stream))
+            ? trtops::roiAlignForward(p, input, rois, output, workspace, static_cast<cudaStream_t>(stream))
             : trtops::roiAlignForwardHost(p, input, rois, output);
     });
 }

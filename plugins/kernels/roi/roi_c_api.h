@@ -1,19 +1,26 @@
 /*! \file roi_c_api.h
  * C ABI of the RoI family (see core/c_api.h for the conventions). Dtypes and layouts are the
  * integer codes of trtops::DataType / trtops::Layout. `device` = 1 queues the CUDA kernel on
- * `stream` (device pointers), 0 runs the host implementation (host pointers). None of these
- * operators needs a workspace.
+ * `stream` (device pointers), 0 runs the host implementation (host pointers). Only roi_align takes
+ * a workspace (optional: it speeds up NCHW input; see trtops_roi_align_workspace_size).
  */
 #pragma once
 
 #include "core/c_api.h"
 
+/*! Bytes of the optional device workspace of trtops_roi_align: a channels-last copy of an NCHW
+ *  input (0 for NHWC). */
+TRTOPS_C_API int32_t trtops_roi_align_workspace_size(int32_t feature_dtype, int32_t layout, int64_t batch,
+    int64_t channels, int64_t height, int64_t width, uint64_t* size);
+
 /*! torchvision.ops.roi_align. input [N,C,H,W] (layout 0) or [N,H,W,C] (layout 1); rois [K,5];
- *  output [K,C,ph,pw] (layout 0) or [K,ph,pw,C] (layout 1). */
+ *  output [K,C,ph,pw] (layout 0) or [K,ph,pw,C] (layout 1). `workspace`: null, or (device = 1)
+ *  16-byte-aligned device memory of trtops_roi_align_workspace_size bytes, which lets NCHW input
+ *  with many RoIs take the faster channels-last path. */
 TRTOPS_C_API int32_t trtops_roi_align(void const* input, void const* rois, void* output, int32_t feature_dtype,
     int32_t roi_dtype, int32_t layout, int64_t batch, int64_t channels, int64_t height, int64_t width,
     int64_t num_rois, int32_t pooled_height, int32_t pooled_width, float spatial_scale, int32_t sampling_ratio,
-    int32_t aligned, int32_t device, void* stream);
+    int32_t aligned, void* workspace, int32_t device, void* stream);
 
 /*! torchvision.ops.ps_roi_align; output channels = channels / (pooled_height * pooled_width). */
 TRTOPS_C_API int32_t trtops_ps_roi_align(void const* input, void const* rois, void* output, int32_t feature_dtype,

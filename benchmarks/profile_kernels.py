@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Where the time goes: per-kernel CUDA time of one trtops call for the benchmark shapes that miss
+their targets, from torch.profiler (no Nsight needed). Prints one table per case.
+
+    python benchmarks/profile_kernels.py [--reps 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=20, help="calls profiled per case (times are per call)")
+    args = parser.parse_args()
+
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    if not torch.cuda.is_available():
+        print("profile_kernels: needs a CUDA GPU", file=sys.stderr)
+        return 2
+    sys.path.insert(0, __file__.rsplit("/", 1)[0])
+    from bench_nms import clustered
+
+    from trtops.ops import batched_nms, deform_conv2d, nms, ps_roi_pool, roi_pool
+
+    gen = torch.Generator().manual_seed(0)
+    cases = []
+    for n in (5000, 20000):
+        boxes, scores = clustered(n, gen, torch)
+        b, s = boxes.cuda(), scores.cuda()
+        cases.append((f"nms n={n}", lambda b=b, s=s: nms(b, s, 0.5)))
+    boxes, scores = clustered(20000, gen, torch)
+    idxs = torch.randint(0, 80, (20000,), generator=gen).cuda()
+    cases.append(("batched_nms n=20000 classes=80",
+                  lambda b=boxes.cuda(), s=scores.cuda(): batched_nms(b, s, idxs, 0.5)))
+    for dtype in (torch.float16, torch.float32):
+        x = torch.randn(2, 256, 100, 152, generator=gen).to("cuda", dtype)
+        off = (torch.randn(2, 18, 100, 152, generator=gen) * 2).to("cuda", dtype)
+        mask = torch.rand(2, 9, 100, 152, generator=gen).to("cuda", dtype)
+        wt = (torch.randn(256, 256, 3, 3, generator=gen) * 0.02).to("cuda", dtype)
+        cases.append((f"deform_conv2d 2x256x100x152 {dtype}",
+                      lambda x=x, off=off, wt=wt, mask=mask: deform_conv2d(x, off, wt, padding=1, mask=mask)))
+    x = torch.randn(1, 1029, 63, 38, generator=gen).cuda()
+    rois = torch.tensor([[0, 10, 10, 400, 300]] * 300, dtype=torch.float32).cuda()
+    cases.append(("ps_roi_pool 1x1029x63x38 K=300", lambda: ps_roi_pool(x, rois, 7, 0.0625)))
+    x = torch.randn(2, 512, 50, 68, generator=gen).cuda()
+    rois = torch.tensor([[1, 30, 40, 500, 600]] * 2000, dtype=torch.float32).cuda()
+    cases.append(("roi_pool 2x512x50x68 K=2000", lambda: roi_pool(x, rois, 7, 0.0625)))
+
+    for name, fn in cases:
+        for _ in range(3):
+            fn()
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(args.reps):
+                fn()
+            torch.cuda.synchronize()
+        rows = {}
+        for e in prof.key_averages():
+            if e.self_device_time_total > 0:
+                rows[e.key] = (e.self_device_time_total / args.reps / 1000.0, e.count / args.reps)
+        total = sum(ms for ms, _ in rows.values())
+        print(f"\n== {name}: {total:.4f} ms of kernels per call")
+        for key, (ms, count) in sorted(rows.items(), key=lambda kv: -kv[1][0])[:12]:
+            print(f"  {ms:9.4f} ms  x{count:4.1f}  {key[:110]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
