@@ -46,10 +46,10 @@ def main() -> int:
                       lambda x=x, off=off, wt=wt, mask=mask: deform_conv2d(x, off, wt, padding=1, mask=mask)))
     x = torch.randn(1, 1029, 63, 38, generator=gen).cuda()
     rois = torch.tensor([[0, 10, 10, 400, 300]] * 300, dtype=torch.float32).cuda()
-    cases.append(("ps_roi_pool 1x1029x63x38 K=300", lambda: ps_roi_pool(x, rois, 7, 0.0625)))
+    cases.append(("ps_roi_pool 1x1029x63x38 K=300", lambda x=x, rois=rois: ps_roi_pool(x, rois, 7, 0.0625)))
     x = torch.randn(2, 512, 50, 68, generator=gen).cuda()
     rois = torch.tensor([[1, 30, 40, 500, 600]] * 2000, dtype=torch.float32).cuda()
-    cases.append(("roi_pool 2x512x50x68 K=2000", lambda: roi_pool(x, rois, 7, 0.0625)))
+    cases.append(("roi_pool 2x512x50x68 K=2000", lambda x=x, rois=rois: roi_pool(x, rois, 7, 0.0625)))
 
     for name, fn in cases:
         for _ in range(3):

@@ -212,6 +212,14 @@ inline T atomicAdd(T* address, typename std::common_type<T>::type value)
 }
 
 template <typename T>
+inline T atomicOr(T* address, typename std::common_type<T>::type value)
+{
+    T const old = *address;
+    *address = old | value;
+    return old;
+}
+
+template <typename T>
 inline T __ldg(T const* address)
 {
     return *address;

@@ -102,11 +102,13 @@ __global__ void __launch_bounds__(kKEYS_THREADS) gatherBoxesKernel(T const* boxe
 //! Block (colBlock, rowBlock), 64 threads: thread t computes mask word `colBlock` of chunk row
 //! rowBlock * 64 + t (bit i: IoU with column colBlock * 64 + i, i after the row, above threshold).
 //! Rows that are not live (suppressed by an earlier chunk, not a candidate, past maxOutputBoxes)
-//! get a zero word without any test.
+//! get a zero word without any test. A row with bits right of its diagonal block also sets its bit
+//! in laterRows[rowBlock], so the resolve skips kept rows that suppress nothing later in the chunk
+//! (most rows when classes or sparse boxes rarely overlap).
 template <typename C, bool kHALF_ROUNDING, bool kBATCHED>
 __global__ void __launch_bounds__(64) chunkMaskKernel(Box<C> const* boxes, C const* areas, uint64_t const* classes,
     int32_t chunkBase, int32_t chunkLength, C threshold, uint32_t const* suppressWords, int32_t const* counters,
-    uint64_t* mask)
+    uint64_t* mask, uint64_t* laterRows)
 {
     int32_t const rowBlock = blockIdx.y;
     int32_t const colBlock = blockIdx.x;
@@ -169,6 +171,10 @@ __global__ void __launch_bounds__(64) chunkMaskKernel(Box<C> const* boxes, C con
     {
         mask[static_cast<int64_t>(rowLocal) * kCHUNK_WORDS + colBlock] = bits;
     }
+    if (bits != 0 && colBlock != rowBlock)
+    {
+        atomicOr(reinterpret_cast<unsigned long long*>(&laterRows[rowBlock]), 1ULL << threadIdx.x);
+    }
 }
 
 //! ORs mask word `word` of the kept rows of row block `block` (loads issued four at a time).
@@ -199,14 +205,21 @@ __device__ __forceinline__ uint64_t orKeptRows(uint64_t const* mask, int32_t blo
 //! One warp resolves one chunk. Lane l owns the "removed" words l and l + 32 of the chunk.
 template <bool kBATCHED>
 __global__ void __launch_bounds__(32) chunkResolveKernel(int32_t chunkBase, int32_t chunkLength, int32_t numBoxes,
-    int64_t maxOutputBoxes, uint32_t const* suppressWords, uint64_t const* mask, uint64_t* keepWords,
-    int32_t* chunkKept, int32_t* counters)
+    int64_t maxOutputBoxes, uint32_t const* suppressWords, uint64_t const* mask, uint64_t* laterRows,
+    uint64_t* keepWords, int32_t* chunkKept, int32_t* counters)
 {
     int32_t const lane = threadIdx.x;
     int32_t const numWords = (chunkLength + 63) / 64;
     int32_t const wordBase = chunkBase / 64;
+    // Leaves laterRows zeroed for the next chunk's mask kernel (after every lane has read it).
+    auto clearLaterRows = [&]() {
+        __syncwarp();
+        laterRows[lane] = 0;
+        laterRows[lane + 32] = 0;
+    };
     if (counters[kDONE] != 0)
     {
+        clearLaterRows();
         for (int32_t w = lane; w < numWords; w += 32)
         {
             keepWords[wordBase + w] = 0;
@@ -284,18 +297,21 @@ __global__ void __launch_bounds__(32) chunkResolveKernel(int32_t chunkBase, int3
         {
             keepWords[wordBase + b] = kept;
         }
-        if (kept != 0)
+        // Only kept rows with bits beyond this block can remove later boxes of the chunk.
+        uint64_t const spreading = kept & laterRows[b];
+        if (spreading != 0)
         {
             if (lane > b && lane < numWords)
             {
-                r0 |= orKeptRows(mask, b, kept, lane);
+                r0 |= orKeptRows(mask, b, spreading, lane);
             }
             if (lane + 32 > b && lane + 32 < numWords)
             {
-                r1 |= orKeptRows(mask, b, kept, lane + 32);
+                r1 |= orKeptRows(mask, b, spreading, lane + 32);
             }
         }
     }
+    clearLaterRows();
     if (lane == 0)
     {
         counters[kCHUNK_KEPT] = numKept;
@@ -602,6 +618,7 @@ WorkspaceLayout computeLayout(NmsParams const& params, size_t cubTempBytes)
     layout.suppressWords = take(static_cast<size_t>(ceilDiv(static_cast<int64_t>(n), 32)) * sizeof(uint32_t));
     layout.keepWords = take(static_cast<size_t>(ceilDiv(static_cast<int64_t>(n), 64)) * sizeof(uint64_t));
     layout.mask = take(chunkRows * kCHUNK_WORDS * sizeof(uint64_t));
+    layout.laterRows = take(kCHUNK_WORDS * sizeof(uint64_t));
     layout.chunkKept = take(chunkRows * sizeof(int32_t));
     layout.tileCounts = take(static_cast<size_t>(ceilDiv(static_cast<int64_t>(n), kCOMPACT_TILE)) * sizeof(int32_t));
     layout.cubTempBytes = cubTempBytes;
@@ -688,6 +705,7 @@ Status suppress(NmsParams const& params, void const* boxes, int32_t const* order
     uint32_t* suppressWords = at<uint32_t>(workspace, layout.suppressWords);
     uint64_t* keepWords = at<uint64_t>(workspace, layout.keepWords);
     uint64_t* mask = at<uint64_t>(workspace, layout.mask);
+    uint64_t* laterRows = at<uint64_t>(workspace, layout.laterRows);
     int32_t* chunkKept = at<int32_t>(workspace, layout.chunkKept);
 
     gatherBoxesKernel<T><<<static_cast<uint32_t>(ceilDiv(n, kKEYS_THREADS)), kKEYS_THREADS, 0, stream>>>(
@@ -701,10 +719,10 @@ Status suppress(NmsParams const& params, void const* boxes, int32_t const* order
         int32_t const chunkLength = std::min(kCHUNK, n - chunkBase);
         uint32_t const words = static_cast<uint32_t>(ceilDiv(chunkLength, 64));
         chunkMaskKernel<C, kHALF, kBATCHED><<<dim3(words, words), 64, 0, stream>>>(
-            sorted, areas, classes, chunkBase, chunkLength, threshold, suppressWords, counters, mask);
+            sorted, areas, classes, chunkBase, chunkLength, threshold, suppressWords, counters, mask, laterRows);
         TRTOPS_RETURN_IF_ERROR(lastLaunchStatus(kBATCHED ? "batched_nms: chunkMaskKernel" : "nms: chunkMaskKernel"));
         chunkResolveKernel<kBATCHED><<<1, 32, 0, stream>>>(chunkBase, chunkLength, n, params.maxOutputBoxes,
-            suppressWords, mask, keepWords, chunkKept, counters);
+            suppressWords, mask, laterRows, keepWords, chunkKept, counters);
         TRTOPS_RETURN_IF_ERROR(
             lastLaunchStatus(kBATCHED ? "batched_nms: chunkResolveKernel" : "nms: chunkResolveKernel"));
         int32_t const start = chunkBase + chunkLength;
@@ -775,6 +793,9 @@ Status runForward(NmsParams const& params, void const* boxes, void const* scores
     TRTOPS_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(counters, 0, kNUM_COUNTERS * sizeof(int32_t), stream));
     TRTOPS_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(
         at<void>(workspace, layout.suppressWords), 0, static_cast<size_t>(ceilDiv(n, 32)) * sizeof(uint32_t), stream));
+    // Each chunk's resolve clears what its mask kernel set, so one clear up front suffices.
+    TRTOPS_CUDA_RETURN_IF_ERROR(
+        cudaMemsetAsync(at<void>(workspace, layout.laterRows), 0, kCHUNK_WORDS * sizeof(uint64_t), stream));
 
     int32_t const* scoreOrder = nullptr;
     TRTOPS_RETURN_IF_ERROR(dispatchBoxes(params.scoreType, op, [&](auto tag) {

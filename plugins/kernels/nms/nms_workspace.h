@@ -46,6 +46,7 @@ struct WorkspaceLayout
     size_t suppressWords{0};
     size_t keepWords{0};
     size_t mask{0};
+    size_t laterRows{0}; //!< per row block of the chunk: rows whose mask has bits beyond the diagonal block
     size_t chunkKept{0};
     size_t flagsByIndex{0};
     size_t tileCounts{0};

@@ -385,62 +385,54 @@ __global__ void __launch_bounds__(kTRANSPOSE_TILE * 8) nchwToNhwcKernel(
     }
 }
 
-//! Bins staged in shared memory per round of alignNhwcToNchwKernel.
-constexpr int32_t kSTAGE_BINS = 64;
-
 //! RoIAlign from a channels-last input (the transposed copy) into an NCHW output. One block per
-//! (RoI, tile of 32 * kVEC channels): warps take bins, lanes take kVEC-channel vectors, so each tap
-//! is one coalesced 16-byte-per-lane read across channels. Results are staged in shared memory as
-//! [channel][bin] and written out bin-contiguous per channel, so the NCHW stores coalesce too.
+//! (RoI, tile of 32 * kVEC channels, group of kWARPS bins): each warp takes one bin, its lanes take
+//! kVEC-channel vectors, so each tap is one coalesced 16-byte-per-lane read across channels. That
+//! is the granularity of AlignVecOp (one thread per bin and vector), which keeps blocks short and
+//! balanced when adaptive sampling gives some RoIs hundreds of samples per bin. Results are staged
+//! in shared memory as [channel][bin] and written out bin-contiguous per channel, so the NCHW
+//! stores coalesce too.
 template <typename T, typename RoiT, int32_t kVEC>
 __global__ void __launch_bounds__(kTHREADS_PER_BLOCK) alignNhwcToNchwKernel(__grid_constant__ AlignArgs<T, RoiT> const a)
 {
     using Acc = AccumulatorT<T>;
-    constexpr int32_t kTILE = 32 * kVEC;         // channels per block
-    constexpr int32_t kROW = kSTAGE_BINS + 1;    // staged bins per channel, padded against bank conflicts
+    constexpr int32_t kTILE = 32 * kVEC; // channels per block
     constexpr int32_t kWARPS = kTHREADS_PER_BLOCK / 32;
+    constexpr int32_t kROW = kWARPS + 1; // staged bins per channel, padded against bank conflicts
     __shared__ alignas(16) unsigned char stageBytes[kTILE * kROW * sizeof(T)];
     T* stage = reinterpret_cast<T*>(stageBytes);
 
     int64_t const n = blockIdx.x;
     int64_t const cTile = static_cast<int64_t>(blockIdx.y) * kTILE;
+    int32_t const bins = a.pooledH * a.pooledW;
+    int32_t const b0 = static_cast<int32_t>(blockIdx.z) * kWARPS;
+    int32_t const groupBins = bins - b0 < kWARPS ? bins - b0 : kWARPS;
     int32_t const lane = threadIdx.x % 32;
     int32_t const warp = threadIdx.x / 32;
-    int32_t const bins = a.pooledH * a.pooledW;
-    int64_t const c0 = cTile + lane * kVEC; // this lane's channels
-    bool const laneActive = c0 < a.channels; // channels % kVEC == 0: a vector is all in or all out
-    int32_t const tileChannels = static_cast<int32_t>(a.channels - cTile < kTILE ? a.channels - cTile : kTILE);
-    ResolvedRoi<Acc> const roi = resolveRoi(a, n);
-
-    for (int32_t b0 = 0; b0 < bins; b0 += kSTAGE_BINS)
+    // This lane's channels; channels % kVEC == 0, so a vector is all inside or all outside.
+    int64_t const c0 = cTile + lane * kVEC;
+    if (warp < groupBins && c0 < a.channels)
     {
-        int32_t const stageBins = bins - b0 < kSTAGE_BINS ? bins - b0 : kSTAGE_BINS;
-        if (laneActive)
-        {
-            for (int32_t local = warp; local < stageBins; local += kWARPS)
-            {
-                int32_t const bin = b0 + local;
-                int32_t const ph = bin / a.pooledW;
-                int32_t const pw = bin - ph * a.pooledW;
-                Acc acc[kVEC];
-                averageBinVec<kVEC>(a, roi, ph, pw, c0, acc);
+        int32_t const bin = b0 + warp;
+        int32_t const ph = bin / a.pooledW;
+        int32_t const pw = bin - ph * a.pooledW;
+        Acc acc[kVEC];
+        averageBinVec<kVEC>(a, resolveRoi(a, n), ph, pw, c0, acc);
 TRTOPS_UNROLL
-                for (int32_t j = 0; j < kVEC; ++j)
-                {
-                    stage[(lane * kVEC + j) * kROW + local] = convertTo<T>(acc[j]);
-                }
-            }
-        }
-        __syncthreads();
-        T* out = a.output + (n * a.channels + cTile) * bins + b0;
-        int32_t const items = tileChannels * stageBins;
-        for (int32_t i = threadIdx.x; i < items; i += kTHREADS_PER_BLOCK)
+        for (int32_t j = 0; j < kVEC; ++j)
         {
-            int32_t const c = i / stageBins;
-            int32_t const local = i - c * stageBins;
-            out[static_cast<int64_t>(c) * bins + local] = stage[c * kROW + local];
+            stage[(lane * kVEC + j) * kROW + warp] = convertTo<T>(acc[j]);
         }
-        __syncthreads(); // the stage is refilled by the next round
+    }
+    __syncthreads();
+    int32_t const tileChannels = static_cast<int32_t>(a.channels - cTile < kTILE ? a.channels - cTile : kTILE);
+    T* out = a.output + (n * a.channels + cTile) * bins + b0;
+    int32_t const items = tileChannels * groupBins;
+    for (int32_t i = threadIdx.x; i < items; i += kTHREADS_PER_BLOCK)
+    {
+        int32_t const c = i / groupBins;
+        int32_t const local = i - c * groupBins;
+        out[static_cast<int64_t>(c) * bins + local] = stage[c * kROW + local];
     }
 }
 
@@ -463,9 +455,10 @@ Status launchAlignViaChannelsLast(AlignArgs<T, RoiT> a, void* workspace, cudaStr
     using Bits = typename BitsOf<sizeof(T)>::Type;
     int64_t const pixels = static_cast<int64_t>(a.heights[0]) * a.widths[0];
     int64_t const channelTiles = ceilDiv(a.channels, kTRANSPOSE_TILE);
-    if (channelTiles > 65535)
+    int64_t const binGroups = ceilDiv(static_cast<int64_t>(a.pooledH) * a.pooledW, kTHREADS_PER_BLOCK / 32);
+    if (channelTiles > 65535 || binGroups > 65535 || a.numRois > 0x7fffffff)
     {
-        return launchAlign(a, stream, name); // grid.y limit; such maps take the direct path
+        return launchAlign(a, stream, name); // beyond the grid's limits: the direct path
     }
     dim3 const grid(static_cast<unsigned int>(ceilDiv(pixels, kTRANSPOSE_TILE)),
         static_cast<unsigned int>(channelTiles), static_cast<unsigned int>(a.batch < 65535 ? a.batch : 65535));
@@ -476,14 +469,15 @@ Status launchAlignViaChannelsLast(AlignArgs<T, RoiT> a, void* workspace, cudaStr
     a.inputs[0] = static_cast<T const*>(workspace);
     a.channelsLast = true; // input only: the kernel writes NCHW
     constexpr int32_t kV = vecWidth<T>();
-    if (a.channels % kV == 0 && isAligned16(workspace))
+    bool const vectors = a.channels % kV == 0 && isAligned16(workspace);
+    dim3 const blocks(static_cast<unsigned int>(a.numRois),
+        static_cast<unsigned int>(ceilDiv(a.channels, 32 * (vectors ? kV : 1))), static_cast<unsigned int>(binGroups));
+    if (vectors)
     {
-        dim3 const blocks(static_cast<unsigned int>(a.numRois), static_cast<unsigned int>(ceilDiv(a.channels, 32 * kV)));
         alignNhwcToNchwKernel<T, RoiT, kV><<<blocks, kTHREADS_PER_BLOCK, 0, stream>>>(a);
     }
     else
     {
-        dim3 const blocks(static_cast<unsigned int>(a.numRois), static_cast<unsigned int>(ceilDiv(a.channels, 32)));
         alignNhwcToNchwKernel<T, RoiT, 1><<<blocks, kTHREADS_PER_BLOCK, 0, stream>>>(a);
     }
     return lastLaunchStatus(name);
