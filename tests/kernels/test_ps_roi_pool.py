@@ -202,3 +202,16 @@ def test_cuda_matches_torchvision(dtype, groups, channels_last):
     if dtype in (torch.float32, torch.float64):
         expected_tv = tv.ps_roi_pool(x.cuda(), rois[ok].to(dtype).cuda(), (ph, pw), scale)
         torch.testing.assert_close(actual[ok.cuda()], expected_tv, **tolerance(OP, dtype))
+
+
+@pytest.mark.gpu
+def test_cuda_many_rois_take_the_multi_channel_chunk_kernel():
+    # Small launches run one channel per thread; this one (8000 RoIs x 49 bins x 21 channels) is
+    # large enough for the kernel that shares each bin's geometry across several channels.
+    gen = torch.Generator().manual_seed(8000)
+    n, h, w, scale = 2, 63, 38, 0.0625
+    x = make_features(gen, (n, 21 * 49, h, w), torch.float32).cuda()
+    rois = make_rois(gen, 8000, n, h, w, scale).float().cuda()
+    actual = trt.ps_roi_pool(x, rois, 7, scale)
+    expected = tv.ps_roi_pool(x, rois, 7, scale)
+    torch.testing.assert_close(actual, expected, **tolerance(OP, torch.float32))

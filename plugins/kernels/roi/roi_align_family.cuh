@@ -321,6 +321,10 @@ Status launchAlign(AlignArgs<T, RoiT> const& a, cudaStream_t stream, char const*
         }
         return launchOp(AlignVecOp<T, RoiT, 1>{a, a.channels}, stream, name);
     }
+    if (!chunkPays(a.numRois * a.pooledH * a.pooledW * a.outChannels, kALIGN_CHANNELS_PER_THREAD))
+    {
+        return launchOp(AlignChunkOp<T, RoiT, 1>{a, a.outChannels}, stream, name);
+    }
     return launchOp(AlignChunkOp<T, RoiT, kALIGN_CHANNELS_PER_THREAD>{
                         a, ceilDiv(a.outChannels, kALIGN_CHANNELS_PER_THREAD)},
         stream, name);

@@ -169,6 +169,10 @@ PoolArgs<T, RoiT> poolArgs(void const* input, void const* rois, void* output, in
 template <typename T, typename RoiT>
 Status launchPool(PoolArgs<T, RoiT> const& a, cudaStream_t stream, char const* name)
 {
+    if (!chunkPays(a.numRois * a.pooledH * a.pooledW * a.outChannels, kPOOL_CHANNELS_PER_THREAD))
+    {
+        return launchOp(PoolChunkOp<T, RoiT, 1>{a, a.outChannels}, stream, name);
+    }
     return launchOp(
         PoolChunkOp<T, RoiT, kPOOL_CHANNELS_PER_THREAD>{a, ceilDiv(a.outChannels, kPOOL_CHANNELS_PER_THREAD)}, stream,
         name);
