@@ -81,11 +81,11 @@ def main() -> int:
         if op == "nms":
             tv = lambda i: torchvision.ops.nms(inputs[i][0], inputs[i][1], threshold)  # noqa: E731
             ours = lambda i: nms(inputs[i][0], inputs[i][1], threshold)  # noqa: E731
-            ours_padded = lambda i: nms(inputs[i][0], inputs[i][1], threshold, padded=True)  # noqa: E731
+            ours_padded = lambda i: nms(inputs[i][0], inputs[i][1], threshold, max_output_boxes=n, padded=True)  # noqa: E731
         else:
             tv = lambda i: torchvision.ops.batched_nms(*inputs[i], threshold)  # noqa: E731
             ours = lambda i: batched_nms(*inputs[i], threshold)  # noqa: E731
-            ours_padded = lambda i: batched_nms(*inputs[i], threshold, padded=True)  # noqa: E731
+            ours_padded = lambda i: batched_nms(*inputs[i], threshold, max_output_boxes=n, padded=True)  # noqa: E731
         # Same answer before timing: "exact", or "ties" when the kept sets are equal and only boxes
         # of equal score come in another order (torchvision's CUDA sort is not stable; trtops puts
         # the lower index first), else "DIFF" (quantization-free data may differ from torchvision

@@ -389,43 +389,58 @@ __global__ void __launch_bounds__(kTRANSPOSE_TILE * 8) nchwToNhwcKernel(
     }
 }
 
+//! Most bins one block of alignNhwcToNchwKernel stages.
+constexpr int32_t kMAX_STAGE_BINS = 32;
+
+//! Bins per block: with few samples per bin (sampling_ratio 1 or 2) a warp takes several bins so
+//! the per-block work (RoI decode, staging, barrier) is amortized; otherwise (larger or adaptive
+//! grids, where a bin can hold hundreds of samples) one bin per warp keeps blocks short and
+//! balanced.
+inline int32_t alignStageBins(int32_t samplingRatio)
+{
+    return samplingRatio > 0 && samplingRatio <= 2 ? kMAX_STAGE_BINS : kTHREADS_PER_BLOCK / 32;
+}
+
 //! RoIAlign from a channels-last input (the transposed copy) into an NCHW output. One block per
-//! (RoI, tile of 32 * kVEC channels, group of kWARPS bins): each warp takes one bin, its lanes take
-//! kVEC-channel vectors, so each tap is one coalesced 16-byte-per-lane read across channels. That
-//! is the granularity of AlignVecOp (one thread per bin and vector), which keeps blocks short and
-//! balanced when adaptive sampling gives some RoIs hundreds of samples per bin. Results are staged
-//! in shared memory as [channel][bin] and written out bin-contiguous per channel, so the NCHW
-//! stores coalesce too.
+//! (RoI, tile of 32 * kVEC channels, group of `stageBins` bins): warps take bins, lanes take
+//! kVEC-channel vectors, so each tap is one coalesced 16-byte-per-lane read across channels.
+//! Results are staged in shared memory as [channel][bin] and written out bin-contiguous per
+//! channel, so the NCHW stores coalesce too.
 template <typename T, typename RoiT, int32_t kVEC>
-__global__ void __launch_bounds__(kTHREADS_PER_BLOCK) alignNhwcToNchwKernel(__grid_constant__ AlignArgs<T, RoiT> const a)
+__global__ void __launch_bounds__(kTHREADS_PER_BLOCK) alignNhwcToNchwKernel(
+    __grid_constant__ AlignArgs<T, RoiT> const a, int32_t stageBins)
 {
     using Acc = AccumulatorT<T>;
     constexpr int32_t kTILE = 32 * kVEC; // channels per block
     constexpr int32_t kWARPS = kTHREADS_PER_BLOCK / 32;
-    constexpr int32_t kROW = kWARPS + 1; // staged bins per channel, padded against bank conflicts
+    constexpr int32_t kROW = kMAX_STAGE_BINS + 1; // staged bins per channel, padded against bank conflicts
     __shared__ alignas(16) unsigned char stageBytes[kTILE * kROW * sizeof(T)];
     T* stage = reinterpret_cast<T*>(stageBytes);
 
     int64_t const n = blockIdx.x;
     int64_t const cTile = static_cast<int64_t>(blockIdx.y) * kTILE;
     int32_t const bins = a.pooledH * a.pooledW;
-    int32_t const b0 = static_cast<int32_t>(blockIdx.z) * kWARPS;
-    int32_t const groupBins = bins - b0 < kWARPS ? bins - b0 : kWARPS;
+    int32_t const b0 = static_cast<int32_t>(blockIdx.z) * stageBins;
+    int32_t const groupBins = bins - b0 < stageBins ? bins - b0 : stageBins;
     int32_t const lane = threadIdx.x % 32;
     int32_t const warp = threadIdx.x / 32;
     // This lane's channels; channels % kVEC == 0, so a vector is all inside or all outside.
     int64_t const c0 = cTile + lane * kVEC;
-    if (warp < groupBins && c0 < a.channels)
+    if (c0 < a.channels)
     {
-        int32_t const bin = b0 + warp;
-        int32_t const ph = bin / a.pooledW;
-        int32_t const pw = bin - ph * a.pooledW;
-        Acc acc[kVEC];
-        averageBinVec<kVEC>(a, resolveRoi(a, n), ph, pw, c0, acc);
-TRTOPS_UNROLL
-        for (int32_t j = 0; j < kVEC; ++j)
+        ResolvedRoi<Acc> const roi = resolveRoi(a, n);
+        for (int32_t local = warp; local < groupBins; local += kWARPS)
         {
-            stage[(lane * kVEC + j) * kROW + warp] = convertTo<T>(acc[j]);
+            int32_t const bin = b0 + local;
+            int32_t const ph = bin / a.pooledW;
+            int32_t const pw = bin - ph * a.pooledW;
+            Acc acc[kVEC];
+            averageBinVec<kVEC>(a, roi, ph, pw, c0, acc);
+TRTOPS_UNROLL
+            for (int32_t j = 0; j < kVEC; ++j)
+            {
+                stage[(lane * kVEC + j) * kROW + local] = convertTo<T>(acc[j]);
+            }
         }
     }
     __syncthreads();
@@ -459,7 +474,8 @@ Status launchAlignViaChannelsLast(AlignArgs<T, RoiT> a, void* workspace, cudaStr
     using Bits = typename BitsOf<sizeof(T)>::Type;
     int64_t const pixels = static_cast<int64_t>(a.heights[0]) * a.widths[0];
     int64_t const channelTiles = ceilDiv(a.channels, kTRANSPOSE_TILE);
-    int64_t const binGroups = ceilDiv(static_cast<int64_t>(a.pooledH) * a.pooledW, kTHREADS_PER_BLOCK / 32);
+    int32_t const stageBins = alignStageBins(a.samplingRatio);
+    int64_t const binGroups = ceilDiv(static_cast<int64_t>(a.pooledH) * a.pooledW, stageBins);
     if (channelTiles > 65535 || binGroups > 65535 || a.numRois > 0x7fffffff)
     {
         return launchAlign(a, stream, name); // beyond the grid's limits: the direct path
@@ -478,11 +494,11 @@ Status launchAlignViaChannelsLast(AlignArgs<T, RoiT> a, void* workspace, cudaStr
         static_cast<unsigned int>(ceilDiv(a.channels, 32 * (vectors ? kV : 1))), static_cast<unsigned int>(binGroups));
     if (vectors)
     {
-        alignNhwcToNchwKernel<T, RoiT, kV><<<blocks, kTHREADS_PER_BLOCK, 0, stream>>>(a);
+        alignNhwcToNchwKernel<T, RoiT, kV><<<blocks, kTHREADS_PER_BLOCK, 0, stream>>>(a, stageBins);
     }
     else
     {
-        alignNhwcToNchwKernel<T, RoiT, 1><<<blocks, kTHREADS_PER_BLOCK, 0, stream>>>(a);
+        alignNhwcToNchwKernel<T, RoiT, 1><<<blocks, kTHREADS_PER_BLOCK, 0, stream>>>(a, stageBins);
     }
     return lastLaunchStatus(name);
 }
