@@ -17,6 +17,7 @@
 
 // The CUDA headers come first: they define __global__, __device__, ... as attributes the host
 // compiler does not know; the emulator redefines them below.
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
@@ -35,6 +36,8 @@
 #undef __host__
 #undef __forceinline__
 #undef __launch_bounds__
+#undef __grid_constant__
+#define __grid_constant__
 #define __global__
 #define __device__
 #define __host__

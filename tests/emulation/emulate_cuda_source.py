@@ -7,7 +7,10 @@ The device code itself is left as it is; only the constructs a host compiler can
 * ``__shared__ [__align__(N)] T name[dims];`` becomes a reference to the running block's
   instance, ``auto& name = ::emu::shared<T[dims]>(__COUNTER__[, N]);`` (one key per declaration);
 * ``extern __shared__ T name[];`` becomes a pointer to the block's dynamic shared memory;
-* ``#include <cub/...>`` becomes ``#include "emulated_cub.h"``.
+* ``#include <cub/...>`` becomes ``#include "emulated_cub.h"``;
+* with ``assume_cudacc``, ``defined(__CUDACC__)`` becomes ``1``: code that nvcc alone compiles
+  (kernels and their launchers guarded so that the host compiler skips them) is emulated too.
+  Headers holding such guards are rewritten the same way into a folder searched first.
 
 Every line keeps its number (a ``#line`` directive follows the emulator include), so compiler
 messages and the emulator's reports (which quote ``__LINE__``) point into the original file.
@@ -32,6 +35,7 @@ _DYNAMIC_SHARED_DECLARATION = re.compile(
     r"(?<![\w])extern\s+__shared__\s+(?P<type>[^;{}()]+?)\s+(?P<name>\w+)\s*\[\s*\]\s*;"
 )
 _CUB_INCLUDE = re.compile(r"^[ \t]*#[ \t]*include[ \t]*<cub/[^>]*>", re.MULTILINE)
+_DEFINED_CUDACC = re.compile(r"defined\s*\(\s*__CUDACC__\s*\)")
 
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = {")", "]", "}"}
@@ -178,10 +182,12 @@ def _keep_line_count(original: str, replacement: str) -> str:
     return replacement + "\n" * missing
 
 
-def rewrite(source: str, source_name: str) -> str:
+def rewrite(source: str, source_name: str, assume_cudacc: bool = False) -> str:
     """The emulator-ready text of ``source`` (``source_name`` is what #line reports)."""
     code = blank_comments_and_strings(source)
     edits: List[Tuple[int, int, str]] = []
+    if assume_cudacc:
+        edits += [(m.start(), m.end(), "1") for m in _DEFINED_CUDACC.finditer(code)]
 
     for match in _DYNAMIC_SHARED_DECLARATION.finditer(code):
         type_ = " ".join(source[match.start("type") : match.end("type")].split())
@@ -227,7 +233,8 @@ def rewrite(source: str, source_name: str) -> str:
     rewritten = "".join(out)
 
     leftover = blank_comments_and_strings(rewritten)
-    for token in ("__shared__", "<<<", "#include <cub/"):
+    tokens = ("__shared__", "<<<", "#include <cub/") + (("__CUDACC__",) if assume_cudacc else ())
+    for token in tokens:
         if token in leftover:
             line = leftover[: leftover.index(token)].count("\n") + 1
             raise EmulationRewriteError(f"{source_name}:{line}: {token} left that the rewrite does not handle")

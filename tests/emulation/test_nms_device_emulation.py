@@ -13,24 +13,28 @@ Any argument is passed to the test program (--stop-at-first-failure, --seed=N, -
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Sequence
 
 import pytest
 
+from emulated_build import (
+    EMULATION_DIR,
+    KERNELS_DIR,
+    RunResult,
+    compile_all,
+    link,
+    load_rewriter,
+    run_program,
+    toolchain_missing_reason,
+)
+
 pytestmark = [pytest.mark.kernels, pytest.mark.slow]
 
-EMULATION_DIR = Path(__file__).resolve().parent
-REPO_ROOT = EMULATION_DIR.parents[1]
-KERNELS_DIR = REPO_ROOT / "plugins" / "kernels"
 NMS_SOURCE = KERNELS_DIR / "nms" / "nms.cu"
 
 #: Host-side sources built as they are (nvcc would hand them to the same host compiler).
@@ -40,101 +44,16 @@ HOST_SOURCES = {
     "cuda_emulator": EMULATION_DIR / "cuda_emulator.cpp",
     "nms_emulation_test": EMULATION_DIR / "nms_emulation_test.cpp",
 }
-#: Headers the CUDA toolkit must provide for the emulated build.
-CUDA_HEADERS = ("cuda_runtime_api.h", "cuda_fp16.h", "cuda_bf16.h")
 #: The default run has about 540 cases; fewer means cases were dropped, not that NMS got simpler.
 MIN_DEFAULT_CASES = 500
-RUN_TIMEOUT_S = 300
-
-_SUMMARY = re.compile(r"^SUMMARY cases=(\d+) failed=(\d+) emulator_errors=(\d+)$", re.MULTILINE)
-
-
-def _load_rewriter():
-    spec = importlib.util.spec_from_file_location("emulate_cuda_source", EMULATION_DIR / "emulate_cuda_source.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def cuda_include_dir() -> Optional[Path]:
-    """The CUDA toolkit's include folder (the one nvcc uses), if it has every header we need."""
-    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH")]
-    nvcc = shutil.which("nvcc")
-    if nvcc is not None:
-        candidates.append(str(Path(os.path.realpath(nvcc)).parent.parent))
-    candidates.append("/usr/local/cuda")
-    for root in candidates:
-        if root and all((Path(root) / "include" / header).is_file() for header in CUDA_HEADERS):
-            return Path(root) / "include"
-    return None
-
-
-def toolchain_missing_reason() -> Optional[str]:
-    if shutil.which("g++") is None:
-        return "g++ not found on PATH (the CUDA emulation test builds device code for the host)"
-    if cuda_include_dir() is None:
-        return (
-            "CUDA headers (" + ", ".join(CUDA_HEADERS) + ") not found under $CUDA_HOME, $CUDA_PATH, nvcc's "
-            "toolkit or /usr/local/cuda; the emulated build needs the toolkit's include folder"
-        )
-    return None
-
-
-def compile_flags() -> List[str]:
-    return [
-        "-std=c++17",
-        "-O2",
-        "-Wall",
-        # The CUDA headers mark host/device functions with attributes g++ does not know, and the
-        # kernels' '#pragma unroll' means nothing to it: neither is a problem of the code.
-        "-Wno-attributes",
-        "-Wno-unknown-pragmas",
-        # Every operation rounded on its own, as the kernels' __f*_rn intrinsics do (baseline
-        # x86-64 has no FMA to fuse into; other hosts might, and would then round differently).
-        "-ffp-contract=off",
-        f"-I{EMULATION_DIR}",
-        f"-I{KERNELS_DIR}",
-        "-isystem",
-        str(cuda_include_dir()),
-    ]
-
-
-def compile_all(jobs: Sequence[Tuple[Path, Path, List[str]]]) -> None:
-    """Compiles (source, object, extra flags) jobs, as many at a time as there are CPUs."""
-    pending = list(jobs)
-    running: List[Tuple[subprocess.Popen, Path]] = []
-    errors: List[str] = []
-    width = max(1, os.cpu_count() or 1)
-    while pending or running:
-        while pending and len(running) < width:
-            source, obj, extra = pending.pop(0)
-            command = ["g++", *compile_flags(), *extra, "-c", str(source), "-o", str(obj)]
-            running.append(
-                (subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), source)
-            )
-        process, source = running.pop(0)
-        output, _ = process.communicate()
-        if process.returncode != 0:
-            errors.append(f"g++ failed on {source}:\n{output[-6000:]}")
-    if errors:
-        raise AssertionError("\n\n".join(errors))
 
 
 def rewrite_nms(build_dir: Path, name: str, source_text: str) -> Path:
     """Writes the emulator-ready form of nms.cu (possibly mutated) into build_dir."""
-    rewritten = _load_rewriter().rewrite(source_text, str(NMS_SOURCE))
+    rewritten = load_rewriter().rewrite(source_text, str(NMS_SOURCE))
     path = build_dir / f"{name}.cpp"
     path.write_text(rewritten)
     return path
-
-
-def link(objects: Sequence[Path], executable: Path) -> Path:
-    result = subprocess.run(
-        ["g++", *map(str, objects), "-o", str(executable)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"linking {executable.name} failed:\n{result.stdout[-6000:]}")
-    return executable
 
 
 @dataclass
@@ -160,31 +79,6 @@ def build(build_dir: Path) -> EmulatedBuild:
     host_objects = [build_dir / f"{name}.o" for name in HOST_SOURCES]
     executable = link([*host_objects, build_dir / "nms_emulated.o"], build_dir / "nms_emulation_test")
     return EmulatedBuild(build_dir, host_objects, executable)
-
-
-@dataclass
-class RunResult:
-    returncode: int
-    output: str
-    summary: Optional[Dict[str, int]]
-
-    def tail(self, characters: int = 8000) -> str:
-        return self.output[-characters:]
-
-
-def run_program(executable: Path, arguments: Sequence[str] = ()) -> RunResult:
-    result = subprocess.run(
-        [str(executable), *arguments],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-    )
-    match = _SUMMARY.search(result.stdout)
-    summary = None
-    if match is not None:
-        summary = dict(zip(("cases", "failed", "emulator_errors"), map(int, match.groups())))
-    return RunResult(result.returncode, result.stdout, summary)
 
 
 @pytest.fixture(scope="module")

@@ -45,8 +45,12 @@ constexpr int32_t kPOOL_CHANNELS_PER_THREAD = 4;
 constexpr int32_t kTHREADS_PER_BLOCK = 256;
 //! Below this many chunk work items a launch does not fill a large GPU (an H100 holds about 270k
 //! resident threads), so the chunk kernels fall back to one channel per thread: R-FCN's PS ops
-//! (300 RoIs x 49 bins x 21 channels) otherwise run on a third of the machine.
-constexpr int64_t kMIN_CHUNK_ITEMS = int64_t{1} << 20;
+//! (300 RoIs x 49 bins x 21 channels) otherwise run on a third of the machine. The CUDA emulation
+//! tests also build with TRTOPS_MIN_CHUNK_ITEMS=0, so that their small cases reach both widths.
+#ifndef TRTOPS_MIN_CHUNK_ITEMS
+#define TRTOPS_MIN_CHUNK_ITEMS (int64_t{1} << 20)
+#endif
+constexpr int64_t kMIN_CHUNK_ITEMS = TRTOPS_MIN_CHUNK_ITEMS;
 
 //! Whether `preferred` channels per thread still leave kMIN_CHUNK_ITEMS work items (else use 1).
 inline bool chunkPays(int64_t cellsTimesChannels, int32_t preferred)

@@ -1,0 +1,581 @@
+//! \file roi_emulation_test.cpp
+//! Runs the CUDA path of every RoI operator (RoIAlign, PS-RoIAlign, RoIPool, PS-RoIPool,
+//! MultiScaleRoIAlign) under the CUDA emulator and requires it to equal the host implementation
+//! value for value, on poisoned outputs and workspaces. The cases reach each kernel variant the
+//! launchers choose between: NCHW gathered directly (no workspace) or through the channels-last
+//! copy in the workspace, channels-last with 16-byte vectors or scalars (channel counts that are
+//! not a multiple of the vector width), every feature dtype, RoIs in float32 or the feature dtype,
+//! and RoIs outside the map, empty, inverted, with bad batch indices or non-finite coordinates.
+//!
+//! Prints one line per failed case and `SUMMARY cases=C failed=F emulator_errors=E`; the exit code
+//! is 0 only when every case matched and the emulator reported nothing.
+//! Options: --seed=N, --stop-at-first-failure, --verbose.
+
+#include "core/status.h"
+#include "core/types.h"
+#include "roi/multi_scale_roi_align.h"
+#include "roi/ps_roi_align.h"
+#include "roi/ps_roi_pool.h"
+#include "roi/roi_align.h"
+#include "roi/roi_pool.h"
+
+#include "cuda_emulator.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace
+{
+using trtops::DataType;
+using trtops::Layout;
+using trtops::Status;
+
+struct Options
+{
+    bool stopAtFirstFailure{false};
+    bool verbose{false};
+    uint64_t seed{11};
+};
+
+int64_t elementBytes(DataType type)
+{
+    return trtops::elementSize(type);
+}
+
+void store(DataType type, void* base, int64_t i, double value)
+{
+    switch (type)
+    {
+    case DataType::kFLOAT32: static_cast<float*>(base)[i] = static_cast<float>(value); break;
+    case DataType::kFLOAT64: static_cast<double*>(base)[i] = value; break;
+    case DataType::kFLOAT16: static_cast<__half*>(base)[i] = __float2half(static_cast<float>(value)); break;
+    case DataType::kBFLOAT16: static_cast<__nv_bfloat16*>(base)[i] = __float2bfloat16(static_cast<float>(value)); break;
+    default: std::abort();
+    }
+}
+
+double load(DataType type, void const* base, int64_t i)
+{
+    switch (type)
+    {
+    case DataType::kFLOAT32: return static_cast<float const*>(base)[i];
+    case DataType::kFLOAT64: return static_cast<double const*>(base)[i];
+    case DataType::kFLOAT16: return __half2float(static_cast<__half const*>(base)[i]);
+    case DataType::kBFLOAT16: return __bfloat162float(static_cast<__nv_bfloat16 const*>(base)[i]);
+    default: std::abort();
+    }
+}
+
+//! A typed buffer of `count` elements, allocated 16-byte aligned (as cudaMalloc and TensorRT do).
+struct Buffer
+{
+    DataType type{DataType::kFLOAT32};
+    int64_t count{0};
+    std::vector<double> storage; // double-aligned, generously sized
+
+    Buffer(DataType t, int64_t n)
+        : type(t)
+        , count(n)
+        , storage(static_cast<size_t>((n * elementBytes(t) + 15) / 8 + 2))
+    {
+    }
+
+    void* data()
+    {
+        auto const p = reinterpret_cast<uintptr_t>(storage.data());
+        return reinterpret_cast<void*>((p + 15) & ~uintptr_t{15});
+    }
+    void const* data() const
+    {
+        return const_cast<Buffer*>(this)->data();
+    }
+    size_t bytes() const
+    {
+        return static_cast<size_t>(count * elementBytes(type));
+    }
+};
+
+class Harness
+{
+public:
+    explicit Harness(Options const& options)
+        : mOptions(options)
+        , mRandom(options.seed)
+    {
+        emu::seed(options.seed * 104729 + 3);
+    }
+
+    bool stopped() const
+    {
+        return mOptions.stopAtFirstFailure && mFailed > 0;
+    }
+    int64_t cases() const
+    {
+        return mCases;
+    }
+    int64_t failed() const
+    {
+        return mFailed;
+    }
+
+    double uniform(double lo, double hi)
+    {
+        return std::uniform_real_distribution<double>(lo, hi)(mRandom);
+    }
+
+    //! Features in [-1, 1.5), never all zero.
+    Buffer features(DataType type, int64_t count)
+    {
+        Buffer b(type, count);
+        for (int64_t i = 0; i < count; ++i)
+        {
+            store(type, b.data(), i, uniform(-1.0, 1.5));
+        }
+        return b;
+    }
+
+    //! numRois rows (batch, x1, y1, x2, y2) in image coordinates (map * 1 / scale): random boxes
+    //! around and beyond the map, plus, when there is room, the adversarial rows.
+    Buffer rois(DataType type, int64_t numRois, int64_t batch, int64_t height, int64_t width, double scale)
+    {
+        Buffer b(type, numRois * 5);
+        double const h = static_cast<double>(height) / scale;
+        double const w = static_cast<double>(width) / scale;
+        double const nan = std::numeric_limits<double>::quiet_NaN();
+        double const inf = std::numeric_limits<double>::infinity();
+        std::vector<std::vector<double>> const special = {
+            {0, -3 * w, -3 * h, -2 * w, -2 * h},                   // outside the map
+            {static_cast<double>(batch - 1), 5, 5, 5, 5},          // zero area
+            {0, 0.8 * w, 0.8 * h, 0.1 * w, 0.2 * h},               // inverted
+            {static_cast<double>(batch - 1), -w, -h, 2 * w, 2 * h}, // larger than the map
+            {static_cast<double>(batch), 1, 1, 9, 9},              // batch index too large
+            {-1, 1, 1, 9, 9},                                      // negative batch index
+            {nan, 1, 1, 9, 9},
+            {0, nan, 1, 9, 9},
+            {0, 1, 1, inf, 9},
+        };
+        for (int64_t r = 0; r < numRois; ++r)
+        {
+            double row[5];
+            if (numRois >= 12 && r >= numRois - static_cast<int64_t>(special.size()))
+            {
+                std::vector<double> const& s = special[static_cast<size_t>(r - (numRois - special.size()))];
+                std::copy(s.begin(), s.end(), row);
+            }
+            else
+            {
+                double const x1 = uniform(-0.2, 1.0) * w;
+                double const y1 = uniform(-0.2, 1.0) * h;
+                row[0] = static_cast<double>(static_cast<int64_t>(uniform(0, static_cast<double>(batch))));
+                row[1] = x1;
+                row[2] = y1;
+                row[3] = x1 + uniform(-0.05, 0.9) * w;
+                row[4] = y1 + uniform(-0.05, 0.9) * h;
+            }
+            for (int32_t k = 0; k < 5; ++k)
+            {
+                store(type, b.data(), r * 5 + k, row[k]);
+            }
+        }
+        return b;
+    }
+
+    //! Runs `device` (emulated kernels) on a poisoned output and workspace and `host` on a
+    //! differently poisoned output; every element must be equal (NaN equal to NaN).
+    void compare(std::string const& name, DataType outType, int64_t outCount, size_t workspaceBytes,
+        std::function<Status(void* out, void* workspace, cudaStream_t stream)> const& device,
+        std::function<Status(void* out)> const& host)
+    {
+        ++mCases;
+        Buffer devOut(outType, outCount);
+        Buffer hostOut(outType, outCount);
+        emu::poison(devOut.data(), devOut.bytes());
+        emu::poison(hostOut.data(), hostOut.bytes());
+        std::vector<double> workspace((workspaceBytes + 15) / 8 + 2);
+        void* ws = workspaceBytes > 0
+            ? reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(workspace.data()) + 15) & ~uintptr_t{15})
+            : nullptr;
+        if (ws != nullptr)
+        {
+            emu::poison(ws, workspaceBytes);
+        }
+        cudaStream_t const stream = reinterpret_cast<cudaStream_t>(uintptr_t{0x7011});
+        emu::setExpectedStream(stream);
+        emu::clearLaunchLog();
+        int64_t const errorsBefore = emu::errorCount();
+        Status const d = device(devOut.data(), ws, stream);
+        Status const h = host(hostOut.data());
+        std::string failure;
+        if (!d.isOk() || !h.isOk())
+        {
+            failure = "status: device '" + d.message() + "' host '" + h.message() + "'";
+        }
+        else if (emu::errorCount() != errorsBefore)
+        {
+            failure = "emulator errors";
+        }
+        else
+        {
+            for (int64_t i = 0; i < outCount; ++i)
+            {
+                double const a = load(outType, devOut.data(), i);
+                double const b = load(outType, hostOut.data(), i);
+                if (!(a == b || (std::isnan(a) && std::isnan(b))))
+                {
+                    char text[160];
+                    std::snprintf(text, sizeof(text), "element %lld: device %.9g host %.9g", static_cast<long long>(i),
+                        a, b);
+                    failure = text;
+                    break;
+                }
+            }
+        }
+        if (!failure.empty())
+        {
+            ++mFailed;
+            std::printf("FAIL %s: %s\n", name.c_str(), failure.c_str());
+        }
+        else if (mOptions.verbose)
+        {
+            std::string launches;
+            for (std::string const& l : emu::launchLog())
+            {
+                launches += " " + l;
+            }
+            std::printf("ok   %s:%s\n", name.c_str(), launches.c_str());
+        }
+        std::fflush(stdout);
+    }
+
+private:
+    Options mOptions;
+    std::mt19937_64 mRandom;
+    int64_t mCases{0};
+    int64_t mFailed{0};
+};
+
+char const* typeName(DataType type)
+{
+    return trtops::dataTypeName(type);
+}
+
+DataType const kFEATURE_TYPES[] = {DataType::kFLOAT32, DataType::kFLOAT16, DataType::kBFLOAT16, DataType::kFLOAT64};
+
+//! RoIs come in float32 or in the feature dtype.
+std::vector<DataType> roiTypesFor(DataType feature)
+{
+    if (feature == DataType::kFLOAT32)
+    {
+        return {DataType::kFLOAT32};
+    }
+    return {DataType::kFLOAT32, feature};
+}
+
+struct Shape
+{
+    int64_t batch, channels, height, width, numRois;
+    int32_t pooledH, pooledW;
+};
+
+std::string describe(char const* op, Shape const& s, DataType f, DataType r, Layout layout, char const* extra)
+{
+    char text[256];
+    std::snprintf(text, sizeof(text), "%s N=%lld C=%lld H=%lld W=%lld K=%lld out=%dx%d %s rois=%s %s %s", op,
+        static_cast<long long>(s.batch), static_cast<long long>(s.channels), static_cast<long long>(s.height),
+        static_cast<long long>(s.width), static_cast<long long>(s.numRois), s.pooledH, s.pooledW, typeName(f),
+        typeName(r), layout == Layout::kNHWC ? "NHWC" : "NCHW", extra);
+    return text;
+}
+
+void roiAlignCases(Harness& harness)
+{
+    // Channel counts: 1, odd (scalar channels-last path), one vector of every dtype, several tiles.
+    Shape const shapes[] = {
+        {2, 1, 9, 11, 14, 3, 2},
+        {2, 3, 8, 13, 14, 2, 3},
+        {1, 8, 10, 7, 20, 3, 3},
+        {2, 16, 12, 9, 13, 2, 2},
+        {2, 40, 7, 10, 12, 3, 2},
+        {1, 264, 6, 5, 3, 2, 2},
+        {1, 64, 11, 13, 60, 7, 7},
+        {2, 24, 30, 40, 1, 2, 2}, // one RoI on a larger map: NCHW gathers directly despite a workspace
+        {2, 8, 9, 9, 0, 2, 2},    // no RoIs
+    };
+    struct Variant
+    {
+        int32_t samplingRatio;
+        bool aligned;
+        double scale;
+    };
+    Variant const variants[] = {{2, false, 0.5}, {0, false, 0.25}, {-1, true, 1.0}, {1, true, 0.5}, {3, false, 0.5}};
+    int32_t v = 0;
+    for (Shape const& s : shapes)
+    {
+        for (DataType f : kFEATURE_TYPES)
+        {
+            for (DataType r : roiTypesFor(f))
+            {
+                Variant const& var = variants[v++ % 5];
+                Buffer const x = harness.features(f, s.batch * s.channels * s.height * s.width);
+                Buffer const rois = harness.rois(r, s.numRois, s.batch, s.height, s.width, var.scale);
+                trtops::RoIAlignParams p;
+                p.batch = s.batch;
+                p.channels = s.channels;
+                p.height = s.height;
+                p.width = s.width;
+                p.numRois = s.numRois;
+                p.pooledHeight = s.pooledH;
+                p.pooledWidth = s.pooledW;
+                p.spatialScale = static_cast<float>(var.scale);
+                p.samplingRatio = var.samplingRatio;
+                p.aligned = var.aligned;
+                p.featureType = f;
+                p.roiType = r;
+                int64_t const outCount = s.numRois * s.channels * s.pooledH * s.pooledW;
+                for (Layout layout : {Layout::kNCHW, Layout::kNHWC})
+                {
+                    p.layout = layout;
+                    size_t const workspace = trtops::roiAlignWorkspaceSize(p);
+                    // NCHW: with the workspace (channels-last copy) and without (direct gather).
+                    for (bool useWorkspace : {true, false})
+                    {
+                        if (!useWorkspace && workspace == 0)
+                        {
+                            continue;
+                        }
+                        char extra[64];
+                        std::snprintf(extra, sizeof(extra), "sr=%d aligned=%d %s", var.samplingRatio, var.aligned,
+                            useWorkspace && workspace > 0 ? "workspace" : "no-workspace");
+                        harness.compare(
+                            describe("roi_align", s, f, r, layout, extra), f, outCount, useWorkspace ? workspace : 0,
+                            [&](void* out, void* ws, cudaStream_t stream) {
+                                return trtops::roiAlignForward(p, x.data(), rois.data(), out, ws, stream);
+                            },
+                            [&](void* out) { return trtops::roiAlignForwardHost(p, x.data(), rois.data(), out); });
+                        if (harness.stopped())
+                        {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+void positionSensitiveAndPoolCases(Harness& harness)
+{
+    Shape const shapes[] = {
+        {2, 2 * 6, 9, 11, 14, 3, 2},  // PS: 2 output channels
+        {1, 5 * 4, 8, 7, 13, 2, 2},   // PS: 5 output channels
+        {2, 9, 10, 12, 16, 3, 3},     // PS: 1 output channel
+    };
+    for (Shape const& s : shapes)
+    {
+        for (DataType f : kFEATURE_TYPES)
+        {
+            for (DataType r : roiTypesFor(f))
+            {
+                double const scale = 0.5;
+                Buffer const x = harness.features(f, s.batch * s.channels * s.height * s.width);
+                Buffer const rois = harness.rois(r, s.numRois, s.batch, s.height, s.width, scale);
+                int64_t const bins = static_cast<int64_t>(s.pooledH) * s.pooledW;
+                for (Layout layout : {Layout::kNCHW, Layout::kNHWC})
+                {
+                    trtops::PSRoIAlignParams pa;
+                    pa.batch = s.batch;
+                    pa.channels = s.channels;
+                    pa.height = s.height;
+                    pa.width = s.width;
+                    pa.numRois = s.numRois;
+                    pa.pooledHeight = s.pooledH;
+                    pa.pooledWidth = s.pooledW;
+                    pa.spatialScale = static_cast<float>(scale);
+                    pa.samplingRatio = r == f ? 2 : -1;
+                    pa.featureType = f;
+                    pa.roiType = r;
+                    pa.layout = layout;
+                    harness.compare(
+                        describe("ps_roi_align", s, f, r, layout, r == f ? "sr=2" : "sr=-1"), f,
+                        s.numRois * (s.channels / bins) * bins, trtops::psRoIAlignWorkspaceSize(pa),
+                        [&](void* out, void* ws, cudaStream_t stream) {
+                            return trtops::psRoIAlignForward(pa, x.data(), rois.data(), out, ws, stream);
+                        },
+                        [&](void* out) { return trtops::psRoIAlignForwardHost(pa, x.data(), rois.data(), out); });
+
+                    trtops::PSRoIPoolParams pp;
+                    pp.batch = s.batch;
+                    pp.channels = s.channels;
+                    pp.height = s.height;
+                    pp.width = s.width;
+                    pp.numRois = s.numRois;
+                    pp.pooledHeight = s.pooledH;
+                    pp.pooledWidth = s.pooledW;
+                    pp.spatialScale = static_cast<float>(scale);
+                    pp.featureType = f;
+                    pp.roiType = r;
+                    pp.layout = layout;
+                    harness.compare(
+                        describe("ps_roi_pool", s, f, r, layout, ""), f, s.numRois * (s.channels / bins) * bins,
+                        trtops::psRoIPoolWorkspaceSize(pp),
+                        [&](void* out, void* ws, cudaStream_t stream) {
+                            return trtops::psRoIPoolForward(pp, x.data(), rois.data(), out, ws, stream);
+                        },
+                        [&](void* out) { return trtops::psRoIPoolForwardHost(pp, x.data(), rois.data(), out); });
+
+                    trtops::RoIPoolParams rp;
+                    rp.batch = s.batch;
+                    rp.channels = s.channels;
+                    rp.height = s.height;
+                    rp.width = s.width;
+                    rp.numRois = s.numRois;
+                    rp.pooledHeight = s.pooledH;
+                    rp.pooledWidth = s.pooledW;
+                    rp.spatialScale = static_cast<float>(scale);
+                    rp.featureType = f;
+                    rp.roiType = r;
+                    rp.layout = layout;
+                    harness.compare(
+                        describe("roi_pool", s, f, r, layout, ""), f, s.numRois * s.channels * bins,
+                        trtops::roiPoolWorkspaceSize(rp),
+                        [&](void* out, void* ws, cudaStream_t stream) {
+                            return trtops::roiPoolForward(rp, x.data(), rois.data(), out, ws, stream);
+                        },
+                        [&](void* out) { return trtops::roiPoolForwardHost(rp, x.data(), rois.data(), out); });
+                    if (harness.stopped())
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+void multiScaleCases(Harness& harness)
+{
+    // Image 256 x 192; levels at 1/4 ... 1/32 so RoIs of every size map to every level.
+    for (int32_t numLevels : {1, 2, 4})
+    {
+        for (DataType f : kFEATURE_TYPES)
+        {
+            for (int64_t channels : {3, 16})
+            {
+                trtops::MultiScaleRoIAlignParams p;
+                p.numLevels = numLevels;
+                p.batch = 2;
+                p.channels = channels;
+                p.numRois = 24;
+                p.pooledHeight = 2;
+                p.pooledWidth = 3;
+                p.samplingRatio = numLevels == 2 ? 0 : 2;
+                p.aligned = numLevels == 4;
+                p.featureType = f;
+                p.roiType = numLevels == 2 ? f : DataType::kFLOAT32;
+                std::vector<Buffer> levels;
+                std::vector<void const*> pointers;
+                for (int32_t l = 0; l < numLevels; ++l)
+                {
+                    int64_t const stride = int64_t{4} << l;
+                    p.heights[l] = 256 / stride;
+                    p.widths[l] = 192 / stride;
+                    p.scales[l] = 1.F / static_cast<float>(stride);
+                    levels.push_back(harness.features(f, p.batch * channels * p.heights[l] * p.widths[l]));
+                }
+                for (Buffer const& b : levels)
+                {
+                    pointers.push_back(b.data());
+                }
+                Buffer const rois = harness.rois(p.roiType, p.numRois, p.batch, 256, 192, 1.0);
+                for (Layout layout : {Layout::kNCHW, Layout::kNHWC})
+                {
+                    p.layout = layout;
+                    Shape const s{p.batch, channels, 256, 192, p.numRois, p.pooledHeight, p.pooledWidth};
+                    char extra[32];
+                    std::snprintf(extra, sizeof(extra), "levels=%d", numLevels);
+                    harness.compare(
+                        describe("multi_scale_roi_align", s, f, p.roiType, layout, extra), f,
+                        p.numRois * channels * p.pooledHeight * p.pooledWidth,
+                        trtops::multiScaleRoIAlignWorkspaceSize(p),
+                        [&](void* out, void* ws, cudaStream_t stream) {
+                            return trtops::multiScaleRoIAlignForward(p, pointers.data(), rois.data(), out, ws, stream);
+                        },
+                        [&](void* out) {
+                            return trtops::multiScaleRoIAlignForwardHost(p, pointers.data(), rois.data(), out);
+                        });
+                    if (harness.stopped())
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+Options parseOptions(int argc, char** argv)
+{
+    Options options;
+    for (int i = 1; i < argc; ++i)
+    {
+        std::string const arg = argv[i];
+        if (arg == "--stop-at-first-failure")
+        {
+            options.stopAtFirstFailure = true;
+        }
+        else if (arg == "--verbose")
+        {
+            options.verbose = true;
+        }
+        else if (arg.rfind("--seed=", 0) == 0)
+        {
+            options.seed = std::stoull(arg.substr(7));
+        }
+        else
+        {
+            std::fprintf(stderr, "unknown option %s (--seed=N, --stop-at-first-failure, --verbose)\n", arg.c_str());
+            std::exit(2);
+        }
+    }
+    return options;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    Options const options = parseOptions(argc, argv);
+    Harness harness(options);
+    using Group = void (*)(Harness&);
+    std::pair<char const*, Group> const groups[] = {
+        {"roi_align", roiAlignCases},
+        {"ps_and_pool", positionSensitiveAndPoolCases},
+        {"multi_scale", multiScaleCases},
+    };
+    for (auto const& group : groups)
+    {
+        if (harness.stopped())
+        {
+            break;
+        }
+        int64_t const casesBefore = harness.cases();
+        int64_t const failedBefore = harness.failed();
+        group.second(harness);
+        std::printf("group %s: %lld cases, %lld failed\n", group.first,
+            static_cast<long long>(harness.cases() - casesBefore),
+            static_cast<long long>(harness.failed() - failedBefore));
+        std::fflush(stdout);
+    }
+    std::printf("SUMMARY cases=%lld failed=%lld emulator_errors=%lld\n", static_cast<long long>(harness.cases()),
+        static_cast<long long>(harness.failed()), static_cast<long long>(emu::errorCount()));
+    return harness.failed() == 0 && emu::errorCount() == 0 ? 0 : 1;
+}
