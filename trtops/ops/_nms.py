@@ -15,7 +15,7 @@ CPU tensors run the host implementation, CUDA tensors the kernels (one stream, n
 synchronization except reading the count to size an unpadded result, as torchvision does).
 
 IoU is computed as torchvision's CPU kernel does: ``inter / (area_a + area_b - inter)``, each
-operation rounded in the box dtype (float32 for float16 boxes), the same on CPU and GPU.
+operation rounded on its own (no fused multiply-add), the same on CPU and GPU.
 torchvision's CUDA kernel is compiled with fused multiply-adds. When an IoU lies within one ulp of
 the threshold, it can therefore decide the other way. Seen once on an H100: 1 box in 79,000,
 IoU 0.500000124 against threshold 0.5, kept by torchvision CUDA and suppressed by trtops. Inputs
