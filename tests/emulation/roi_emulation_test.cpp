@@ -344,8 +344,18 @@ void roiAlignCases(Harness& harness)
                 for (Layout layout : {Layout::kNCHW, Layout::kNHWC})
                 {
                     p.layout = layout;
-                    size_t const workspace = trtops::roiAlignWorkspaceSize(p);
-                    // NCHW: with the workspace (channels-last copy) and without (direct gather).
+                    // NCHW runs twice: with room for the channels-last copy (as a TensorRT workspace
+                    // sized for more RoIs would give; the launcher still gathers directly when few
+                    // RoIs make the copy not pay) and without a workspace (always the direct gather).
+                    size_t const copyBytes = static_cast<size_t>(s.batch * s.channels * s.height * s.width
+                        * trtops::elementSize(f));
+                    size_t const workspace = layout == Layout::kNCHW ? copyBytes : 0;
+                    size_t const asked = trtops::roiAlignWorkspaceSize(p);
+                    if (asked != 0 && asked != workspace)
+                    {
+                        std::printf("FAIL roi_align workspace size %zu, expected 0 or %zu\n", asked, workspace);
+                        std::exit(1);
+                    }
                     for (bool useWorkspace : {true, false})
                     {
                         if (!useWorkspace && workspace == 0)
@@ -354,7 +364,8 @@ void roiAlignCases(Harness& harness)
                         }
                         char extra[64];
                         std::snprintf(extra, sizeof(extra), "sr=%d aligned=%d %s", var.samplingRatio, var.aligned,
-                            useWorkspace && workspace > 0 ? "workspace" : "no-workspace");
+                            useWorkspace && workspace > 0 ? (asked > 0 ? "copy" : "workspace-unused")
+                                                          : "no-workspace");
                         harness.compare(
                             describe("roi_align", s, f, r, layout, extra), f, outCount, useWorkspace ? workspace : 0,
                             [&](void* out, void* ws, cudaStream_t stream) {

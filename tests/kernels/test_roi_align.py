@@ -388,3 +388,34 @@ def test_cuda_nchw_direct_and_channels_last_copy_paths(dtype, channels):
         assert status == 0
         torch.testing.assert_close(direct.cpu().double(), expected64, **tolerance(OP, dtype))
         torch.testing.assert_close(direct, actual, **tolerance(OP, dtype))
+
+
+@pytest.mark.kernels
+def test_workspace_size_covers_the_channels_last_copy_only_when_it_pays():
+    # The C ABI asks for one channels-last copy of an NCHW map when enough RoI samples land on it,
+    # nothing for few RoIs or NHWC input, and never less for more RoIs (TensorRT sizes the
+    # workspace at the largest RoI count).
+    import ctypes
+
+    from trtops import _native
+
+    fn = trt._function("trtops_roi_align_workspace_size")
+    fp16 = _native.DTYPE_CODES["float16"]
+
+    def size(layout: str, num_rois: int, sampling_ratio: int = 2, dtype: int = fp16) -> int:
+        out = ctypes.c_uint64(12345)
+        assert fn(dtype, _native.LAYOUT_CODES[layout], 2, 256, 200, 304, num_rois, 7, 7, sampling_ratio,
+                  ctypes.byref(out)) == 0
+        return out.value
+
+    copy_bytes = 2 * 256 * 200 * 304 * 2
+    assert size("NCHW", 1000) == copy_bytes
+    assert size("NCHW", 1000, sampling_ratio=0) == copy_bytes
+    assert size("NCHW", 10) == 0
+    assert size("NHWC", 1000) == 0
+    sizes = [size("NCHW", k) for k in range(0, 200, 7)]
+    assert sizes == sorted(sizes) and sizes[0] == 0 and sizes[-1] == copy_bytes
+    bad = ctypes.c_uint64(0)
+    status = fn(fp16, _native.LAYOUT_CODES["NCHW"], 2, 256, 200, 304, 10, 0, 7, 2, ctypes.byref(bad))
+    with pytest.raises(ValueError, match="roi_align"):
+        _native.check_status(status)

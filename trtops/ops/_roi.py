@@ -54,7 +54,10 @@ _SINGLE_LEVEL_HEAD = [_c_void_p, _c_void_p, _c_void_p, _c_int32, _c_int32, _c_in
 ]
 _ARGTYPES = {
     "trtops_roi_align": _SINGLE_LEVEL_HEAD + [_c_int32, _c_int32, _c_void_p, _c_int32, _c_void_p],
-    "trtops_roi_align_workspace_size": [_c_int32, _c_int32] + [_c_int64] * 4 + [ctypes.POINTER(ctypes.c_uint64)],
+    "trtops_roi_align_workspace_size": [_c_int32, _c_int32]
+    + [_c_int64] * 5
+    + [_c_int32] * 3
+    + [ctypes.POINTER(ctypes.c_uint64)],
     "trtops_ps_roi_align": _SINGLE_LEVEL_HEAD + [_c_int32, _c_int32, _c_void_p],
     "trtops_roi_pool": _SINGLE_LEVEL_HEAD + [_c_int32, _c_void_p],
     "trtops_ps_roi_pool": _SINGLE_LEVEL_HEAD + [_c_int32, _c_void_p],
@@ -236,11 +239,11 @@ def roi_align(
     Returns:
         ``[K, C, ph, pw]`` in the input's dtype and memory format.
 
-    On CUDA a contiguous (NCHW) input gets a scratch buffer from torch's caching allocator, the size
-    of one channels-last copy of ``input``: with many RoIs the kernel transposes into it and reads
-    channels across 16-byte vectors, which is faster than gathering from NCHW.
+    On CUDA, a contiguous (NCHW) input with many RoIs gets a scratch buffer from torch's caching
+    allocator, the size of one channels-last copy of ``input``. The kernel transposes into it and
+    reads channels as 16-byte vectors, which is faster than gathering from NCHW.
     """
-    workspace = _roi_align_workspace(input)
+    workspace = _roi_align_workspace(input, boxes, output_size, sampling_ratio)
     return _single_level(
         "roi_align",
         "trtops_roi_align",
@@ -258,12 +261,24 @@ def roi_align(
     )
 
 
-def _roi_align_workspace(input: Tensor) -> Optional[Tensor]:
-    """The optional device workspace of trtops_roi_align for `input`, or None (CPU, NHWC, or an
-    input the kernel will reject with its own message)."""
+def _roi_align_workspace(
+    input: Tensor, boxes: BoxesType, output_size: SizeType, sampling_ratio: int
+) -> Optional[Tensor]:
+    """The optional device workspace of trtops_roi_align for these arguments, or None (CPU, NHWC,
+    few RoIs, or arguments the kernel will reject with its own message)."""
     if not isinstance(input, Tensor) or not input.is_cuda or input.dim() != 4 or input.dtype not in _FEATURE_DTYPES:
         return None
     if _is_channels_last(input):
+        return None
+    try:
+        ph, pw = _pair("roi_align", output_size)
+    except (TypeError, ValueError):
+        return None  # _single_level raises the same error
+    if isinstance(boxes, Tensor):
+        num_rois = boxes.size(0) if boxes.dim() == 2 else 0
+    elif isinstance(boxes, (list, tuple)):
+        num_rois = sum(b.size(0) for b in boxes if isinstance(b, Tensor) and b.dim() == 2)
+    else:
         return None
     size = ctypes.c_uint64(0)
     n, c, h, w = input.shape
@@ -274,6 +289,10 @@ def _roi_align_workspace(input: Tensor) -> Optional[Tensor]:
         c,
         h,
         w,
+        num_rois,
+        ph,
+        pw,
+        int(sampling_ratio),
         ctypes.byref(size),
     )
     if status != 0 or size.value == 0:

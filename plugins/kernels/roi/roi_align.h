@@ -48,8 +48,10 @@ struct RoIAlignParams
 //! Checks every field; the message names roi_align, the field and its value.
 Status validateRoIAlign(RoIAlignParams const& params);
 
-//! Scratch memory roiAlignForward can use, in bytes: for NCHW input, room for one channels-last
-//! copy of the input (N * C * H * W elements); 0 for NHWC input.
+//! Scratch memory roiAlignForward can use, in bytes: for NCHW input with enough RoI samples per
+//! map pixel to take the channels-last copy path, room for that copy (N * C * H * W elements);
+//! else (NHWC, or few RoIs) 0. Non-decreasing in numRois, so the size for the largest RoI count
+//! serves every smaller one.
 size_t roiAlignWorkspaceSize(RoIAlignParams const& params);
 
 //! Queues the CUDA kernels on `stream`. Device pointers; no allocation, no synchronization, safe

@@ -389,13 +389,15 @@ __global__ void __launch_bounds__(kTRANSPOSE_TILE * 8) nchwToNhwcKernel(
     }
 }
 
-//! Most bins one block of alignNhwcToNchwKernel stages.
-constexpr int32_t kMAX_STAGE_BINS = 32;
+//! Most bins one block of alignNhwcToNchwKernel stages (a 7x7 RoI fits one block).
+constexpr int32_t kMAX_STAGE_BINS = 64;
 
 //! Bins per block: with few samples per bin (sampling_ratio 1 or 2) a warp takes several bins so
 //! the per-block work (RoI decode, staging, barrier) is amortized; otherwise (larger or adaptive
 //! grids, where a bin can hold hundreds of samples) one bin per warp keeps blocks short and
-//! balanced.
+//! balanced. Measured on an H100 (2x256x200x304, 1000 RoIs, 7x7, fp32): sampling_ratio 2 took
+//! 0.257 ms with a whole RoI per block, 0.286 ms with 32 bins and 0.361 ms with 8; adaptive
+//! sampling took 1.84 ms with a whole RoI per block and 1.18 ms with 8 bins.
 inline int32_t alignStageBins(int32_t samplingRatio)
 {
     return samplingRatio > 0 && samplingRatio <= 2 ? kMAX_STAGE_BINS : kTHREADS_PER_BLOCK / 32;
@@ -455,17 +457,6 @@ TRTOPS_UNROLL
     }
 }
 
-//! Whether transposing the whole NCHW map once and reading it channels-last beats gathering from
-//! NCHW directly. The direct gather costs about one 32-byte sector per channel and tap; the copy
-//! costs two passes over the map. Adaptive sampling (samplingRatio <= 0) is counted as 2 x 2.
-inline bool transposedPathPays(int64_t numRois, int32_t pooledH, int32_t pooledW, int32_t samplingRatio,
-    int64_t batch, int64_t height, int64_t width)
-{
-    int64_t const grid = samplingRatio > 0 ? samplingRatio : 2;
-    int64_t const gathers = numRois * pooledH * pooledW * grid * grid * 4;
-    return gathers >= batch * height * width;
-}
-
 //! NCHW RoIAlign through a channels-last copy of the input in `workspace`
 //! (alignTransposeWorkspaceSize bytes): transpose, then alignNhwcToNchwKernel.
 template <typename T, typename RoiT>
@@ -503,6 +494,17 @@ Status launchAlignViaChannelsLast(AlignArgs<T, RoiT> a, void* workspace, cudaStr
     return lastLaunchStatus(name);
 }
 #endif
+
+//! Whether transposing the whole NCHW map once and reading it channels-last beats gathering from
+//! NCHW directly. The direct gather costs about one 32-byte sector per channel and tap; the copy
+//! costs two passes over the map. Adaptive sampling (samplingRatio <= 0) is counted as 2 x 2.
+inline bool transposedPathPays(int64_t numRois, int32_t pooledH, int32_t pooledW, int32_t samplingRatio,
+    int64_t batch, int64_t height, int64_t width)
+{
+    int64_t const grid = samplingRatio > 0 ? samplingRatio : 2;
+    int64_t const gathers = numRois * pooledH * pooledW * grid * grid * 4;
+    return gathers >= batch * height * width;
+}
 
 //! Workspace for the transposed NCHW RoIAlign path: one channels-last copy of the input.
 inline size_t alignTransposeWorkspaceSize(

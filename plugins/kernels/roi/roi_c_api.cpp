@@ -34,15 +34,17 @@ Params commonParams(int32_t featureDtype, int32_t roiDtype, int32_t layout, int6
 } // namespace
 
 int32_t trtops_roi_align_workspace_size(int32_t feature_dtype, int32_t layout, int64_t batch, int64_t channels,
-    int64_t height, int64_t width, uint64_t* size)
+    int64_t height, int64_t width, int64_t num_rois, int32_t pooled_height, int32_t pooled_width,
+    int32_t sampling_ratio, uint64_t* size)
 {
     return trtops::runCApi("roi_align", [&]() -> trtops::Status {
         if (size == nullptr)
         {
             return trtops::invalidArgument("roi_align: size must not be null");
         }
-        auto const p = commonParams<trtops::RoIAlignParams>(
-            feature_dtype, static_cast<int32_t>(trtops::DataType::kFLOAT32), layout, batch, channels, height, width, 0, 1, 1, 1.F);
+        auto p = commonParams<trtops::RoIAlignParams>(feature_dtype, static_cast<int32_t>(trtops::DataType::kFLOAT32),
+            layout, batch, channels, height, width, num_rois, pooled_height, pooled_width, 1.F);
+        p.samplingRatio = sampling_ratio;
         TRTOPS_RETURN_IF_ERROR(trtops::validateRoIAlign(p));
         *size = trtops::roiAlignWorkspaceSize(p);
         return trtops::Status::ok();

@@ -8,10 +8,11 @@
 
 #include "core/c_api.h"
 
-/*! Bytes of the optional device workspace of trtops_roi_align: a channels-last copy of an NCHW
- *  input (0 for NHWC). */
+/*! Bytes of the optional device workspace of trtops_roi_align for these arguments: a channels-last
+ *  copy of an NCHW input when enough RoIs make that path pay, else 0. */
 TRTOPS_C_API int32_t trtops_roi_align_workspace_size(int32_t feature_dtype, int32_t layout, int64_t batch,
-    int64_t channels, int64_t height, int64_t width, uint64_t* size);
+    int64_t channels, int64_t height, int64_t width, int64_t num_rois, int32_t pooled_height, int32_t pooled_width,
+    int32_t sampling_ratio, uint64_t* size);
 
 /*! torchvision.ops.roi_align. input [N,C,H,W] (layout 0) or [N,H,W,C] (layout 1); rois [K,5];
  *  output [K,C,ph,pw] (layout 0) or [K,ph,pw,C] (layout 1). `workspace`: null, or (device = 1)
