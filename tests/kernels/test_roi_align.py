@@ -419,3 +419,16 @@ def test_workspace_size_covers_the_channels_last_copy_only_when_it_pays():
     status = fn(fp16, _native.LAYOUT_CODES["NCHW"], 2, 256, 200, 304, 10, 0, 7, 2, ctypes.byref(bad))
     with pytest.raises(ValueError, match="roi_align"):
         _native.check_status(status)
+
+
+@pytest.mark.kernels
+def test_torch_wrapper_sizes_the_workspace_from_the_call():
+    # What roi_align allocates on CUDA, computed the same way for CPU tensors.
+    x = torch.randn(2, 16, 50, 60)
+    many = torch.tensor([[0, 1.0, 1.0, 30.0, 30.0]] * 100)
+    assert trt._roi_align_workspace_bytes(x, many, 7, 2) == 2 * 16 * 50 * 60 * 4
+    assert trt._roi_align_workspace_bytes(x.half(), [many[:, 1:], many[:, 1:]], (7, 5), 0) == 2 * 16 * 50 * 60 * 2
+    assert trt._roi_align_workspace_bytes(x, many[:2], 7, 2) == 0  # few RoIs: direct gather
+    assert trt._roi_align_workspace_bytes(x.to(memory_format=torch.channels_last), many, 7, 2) == 0
+    assert trt._roi_align_workspace_bytes(x, many, (0, 7), 2) == 0  # invalid: roi_align raises later
+    assert trt._roi_align_workspace(x, many, 7, 2) is None  # CPU tensors never get one

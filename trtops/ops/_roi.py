@@ -264,22 +264,33 @@ def roi_align(
 def _roi_align_workspace(
     input: Tensor, boxes: BoxesType, output_size: SizeType, sampling_ratio: int
 ) -> Optional[Tensor]:
-    """The optional device workspace of trtops_roi_align for these arguments, or None (CPU, NHWC,
-    few RoIs, or arguments the kernel will reject with its own message)."""
-    if not isinstance(input, Tensor) or not input.is_cuda or input.dim() != 4 or input.dtype not in _FEATURE_DTYPES:
+    """The optional device workspace of trtops_roi_align for these arguments, or None (CPU input,
+    or no workspace needed)."""
+    if not isinstance(input, Tensor) or not input.is_cuda:
         return None
+    size = _roi_align_workspace_bytes(input, boxes, output_size, sampling_ratio)
+    # torch's allocator returns blocks aligned to far more than the 16 bytes the kernel needs.
+    return torch.empty(size, dtype=torch.uint8, device=input.device) if size > 0 else None
+
+
+def _roi_align_workspace_bytes(input: Tensor, boxes: BoxesType, output_size: SizeType, sampling_ratio: int) -> int:
+    """Bytes of the workspace trtops_roi_align can use for these arguments on any device: one
+    channels-last copy of an NCHW input when enough RoIs make that path pay, else 0 (also for
+    arguments the op itself will reject with its own message)."""
+    if not isinstance(input, Tensor) or input.dim() != 4 or input.dtype not in _FEATURE_DTYPES:
+        return 0
     if _is_channels_last(input):
-        return None
+        return 0
     try:
         ph, pw = _pair("roi_align", output_size)
     except (TypeError, ValueError):
-        return None  # _single_level raises the same error
+        return 0
     if isinstance(boxes, Tensor):
         num_rois = boxes.size(0) if boxes.dim() == 2 else 0
     elif isinstance(boxes, (list, tuple)):
         num_rois = sum(b.size(0) for b in boxes if isinstance(b, Tensor) and b.dim() == 2)
     else:
-        return None
+        return 0
     size = ctypes.c_uint64(0)
     n, c, h, w = input.shape
     status = _function("trtops_roi_align_workspace_size")(
@@ -295,10 +306,7 @@ def _roi_align_workspace(
         int(sampling_ratio),
         ctypes.byref(size),
     )
-    if status != 0 or size.value == 0:
-        return None
-    # torch's allocator returns blocks aligned to far more than the 16 bytes the kernel needs.
-    return torch.empty(size.value, dtype=torch.uint8, device=input.device)
+    return int(size.value) if status == 0 else 0
 
 
 def ps_roi_align(
