@@ -24,6 +24,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -193,16 +194,18 @@ public:
     //! differently poisoned output; every element must be equal (NaN equal to NaN).
     void compare(std::string const& name, DataType outType, int64_t outCount, size_t workspaceBytes,
         std::function<Status(void* out, void* workspace, cudaStream_t stream)> const& device,
-        std::function<Status(void* out)> const& host)
+        std::function<Status(void* out)> const& host, size_t workspaceMisalignment = 0,
+        char const* forbiddenKernel = nullptr)
     {
         ++mCases;
         Buffer devOut(outType, outCount);
         Buffer hostOut(outType, outCount);
         emu::poison(devOut.data(), devOut.bytes());
         emu::poison(hostOut.data(), hostOut.bytes());
-        std::vector<double> workspace((workspaceBytes + 15) / 8 + 2);
+        std::vector<double> workspace((workspaceBytes + workspaceMisalignment + 15) / 8 + 2);
         void* ws = workspaceBytes > 0
-            ? reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(workspace.data()) + 15) & ~uintptr_t{15})
+            ? reinterpret_cast<void*>(
+                ((reinterpret_cast<uintptr_t>(workspace.data()) + 15) & ~uintptr_t{15}) + workspaceMisalignment)
             : nullptr;
         if (ws != nullptr)
         {
@@ -222,6 +225,12 @@ public:
         else if (emu::errorCount() != errorsBefore)
         {
             failure = "emulator errors";
+        }
+        else if (forbiddenKernel != nullptr
+            && std::find(emu::launchLog().begin(), emu::launchLog().end(), std::string(forbiddenKernel))
+                != emu::launchLog().end())
+        {
+            failure = std::string("launched ") + forbiddenKernel;
         }
         else
         {
@@ -376,6 +385,17 @@ void roiAlignCases(Harness& harness)
                         {
                             return;
                         }
+                    }
+                    if (workspace > 0 && f == DataType::kFLOAT64)
+                    {
+                        // A workspace off 16-byte alignment is ignored (direct gather), never misused.
+                        harness.compare(
+                            describe("roi_align", s, f, r, layout, "misaligned-workspace"), f, outCount, workspace,
+                            [&](void* out, void* ws, cudaStream_t stream) {
+                                return trtops::roiAlignForward(p, x.data(), rois.data(), out, ws, stream);
+                            },
+                            [&](void* out) { return trtops::roiAlignForwardHost(p, x.data(), rois.data(), out); }, 4,
+                            "nchwToNhwcKernel<Bits>");
                     }
                 }
             }

@@ -68,7 +68,9 @@ Status roiAlignForward(RoIAlignParams const& p, void const* input, void const* r
     // NCHW with many samples per map pixel: gathering straight from NCHW reads one 32-byte sector
     // per channel and tap, so a channels-last copy in the workspace read with 16-byte vectors is
     // faster even counting the copy.
-    bool const viaChannelsLast = p.layout == Layout::kNCHW && workspace != nullptr
+    // A workspace that is not 16-byte aligned (TensorRT's and torch's always are) is not used
+    // rather than risking misaligned stores.
+    bool const viaChannelsLast = p.layout == Layout::kNCHW && workspace != nullptr && roi::isAligned16(workspace)
         && p.batch * p.channels * p.height * p.width > 0
         && roi::transposedPathPays(p.numRois, p.pooledHeight, p.pooledWidth, p.samplingRatio, p.batch, p.height,
             p.width);

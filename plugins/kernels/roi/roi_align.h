@@ -57,10 +57,11 @@ size_t roiAlignWorkspaceSize(RoIAlignParams const& params);
 //! Queues the CUDA kernels on `stream`. Device pointers; no allocation, no synchronization, safe
 //! under CUDA graph capture. Nothing is launched when the output is empty.
 //!
-//! `workspace` (16-byte aligned, roiAlignWorkspaceSize bytes) or null. With NCHW input and many
-//! RoI samples per map pixel, the input is first copied to channels-last in the workspace and read
-//! with vector loads (the fast path); with a null workspace, or few RoIs, the kernel gathers from
-//! NCHW directly. Both paths compute the same per-element arithmetic.
+//! `workspace`: roiAlignWorkspaceSize bytes, 16-byte aligned, or null (an unaligned one is not
+//! used). With NCHW input and many RoI samples per map pixel, the input is first copied to
+//! channels-last in the workspace and read with vector loads (the fast path); with no usable
+//! workspace, or few RoIs, the kernel gathers from NCHW directly. Both paths compute the same
+//! per-element arithmetic.
 Status roiAlignForward(RoIAlignParams const& params, void const* input, void const* rois, void* output,
     void* workspace, cudaStream_t stream);
 
