@@ -295,6 +295,25 @@ struct Shape
     int32_t pooledH, pooledW;
 };
 
+//! Fills the fields every single-level params struct shares.
+template <typename Params>
+Params singleLevelParams(Shape const& s, double scale, DataType f, DataType r, Layout layout)
+{
+    Params p;
+    p.batch = s.batch;
+    p.channels = s.channels;
+    p.height = s.height;
+    p.width = s.width;
+    p.numRois = s.numRois;
+    p.pooledHeight = s.pooledH;
+    p.pooledWidth = s.pooledW;
+    p.spatialScale = static_cast<float>(scale);
+    p.featureType = f;
+    p.roiType = r;
+    p.layout = layout;
+    return p;
+}
+
 std::string describe(char const* op, Shape const& s, DataType f, DataType r, Layout layout, char const* extra)
 {
     char text[256];
@@ -336,19 +355,9 @@ void roiAlignCases(Harness& harness)
                 Variant const& var = variants[v++ % 5];
                 Buffer const x = harness.features(f, s.batch * s.channels * s.height * s.width);
                 Buffer const rois = harness.rois(r, s.numRois, s.batch, s.height, s.width, var.scale);
-                trtops::RoIAlignParams p;
-                p.batch = s.batch;
-                p.channels = s.channels;
-                p.height = s.height;
-                p.width = s.width;
-                p.numRois = s.numRois;
-                p.pooledHeight = s.pooledH;
-                p.pooledWidth = s.pooledW;
-                p.spatialScale = static_cast<float>(var.scale);
+                auto p = singleLevelParams<trtops::RoIAlignParams>(s, var.scale, f, r, Layout::kNCHW);
                 p.samplingRatio = var.samplingRatio;
                 p.aligned = var.aligned;
-                p.featureType = f;
-                p.roiType = r;
                 int64_t const outCount = s.numRois * s.channels * s.pooledH * s.pooledW;
                 for (Layout layout : {Layout::kNCHW, Layout::kNHWC})
                 {
@@ -422,19 +431,8 @@ void positionSensitiveAndPoolCases(Harness& harness)
                 int64_t const bins = static_cast<int64_t>(s.pooledH) * s.pooledW;
                 for (Layout layout : {Layout::kNCHW, Layout::kNHWC})
                 {
-                    trtops::PSRoIAlignParams pa;
-                    pa.batch = s.batch;
-                    pa.channels = s.channels;
-                    pa.height = s.height;
-                    pa.width = s.width;
-                    pa.numRois = s.numRois;
-                    pa.pooledHeight = s.pooledH;
-                    pa.pooledWidth = s.pooledW;
-                    pa.spatialScale = static_cast<float>(scale);
+                    auto pa = singleLevelParams<trtops::PSRoIAlignParams>(s, scale, f, r, layout);
                     pa.samplingRatio = r == f ? 2 : -1;
-                    pa.featureType = f;
-                    pa.roiType = r;
-                    pa.layout = layout;
                     harness.compare(
                         describe("ps_roi_align", s, f, r, layout, r == f ? "sr=2" : "sr=-1"), f,
                         s.numRois * (s.channels / bins) * bins, trtops::psRoIAlignWorkspaceSize(pa),
@@ -443,18 +441,7 @@ void positionSensitiveAndPoolCases(Harness& harness)
                         },
                         [&](void* out) { return trtops::psRoIAlignForwardHost(pa, x.data(), rois.data(), out); });
 
-                    trtops::PSRoIPoolParams pp;
-                    pp.batch = s.batch;
-                    pp.channels = s.channels;
-                    pp.height = s.height;
-                    pp.width = s.width;
-                    pp.numRois = s.numRois;
-                    pp.pooledHeight = s.pooledH;
-                    pp.pooledWidth = s.pooledW;
-                    pp.spatialScale = static_cast<float>(scale);
-                    pp.featureType = f;
-                    pp.roiType = r;
-                    pp.layout = layout;
+                    auto pp = singleLevelParams<trtops::PSRoIPoolParams>(s, scale, f, r, layout);
                     harness.compare(
                         describe("ps_roi_pool", s, f, r, layout, ""), f, s.numRois * (s.channels / bins) * bins,
                         trtops::psRoIPoolWorkspaceSize(pp),
@@ -463,18 +450,7 @@ void positionSensitiveAndPoolCases(Harness& harness)
                         },
                         [&](void* out) { return trtops::psRoIPoolForwardHost(pp, x.data(), rois.data(), out); });
 
-                    trtops::RoIPoolParams rp;
-                    rp.batch = s.batch;
-                    rp.channels = s.channels;
-                    rp.height = s.height;
-                    rp.width = s.width;
-                    rp.numRois = s.numRois;
-                    rp.pooledHeight = s.pooledH;
-                    rp.pooledWidth = s.pooledW;
-                    rp.spatialScale = static_cast<float>(scale);
-                    rp.featureType = f;
-                    rp.roiType = r;
-                    rp.layout = layout;
+                    auto rp = singleLevelParams<trtops::RoIPoolParams>(s, scale, f, r, layout);
                     harness.compare(
                         describe("roi_pool", s, f, r, layout, ""), f, s.numRois * s.channels * bins,
                         trtops::roiPoolWorkspaceSize(rp),

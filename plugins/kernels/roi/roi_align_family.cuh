@@ -188,29 +188,18 @@ TRTOPS_UNROLL
     T const* base = a.inputs[roi.level] + roi.batchIndex * plane * a.channels + c0;
     int64_t const pixelStride = a.channels;
     AlignBox<Acc> const& box = roi.box;
-    for (int32_t iy = 0; iy < box.gridH; ++iy)
-    {
-        Acc const y = sampleCoordinate(box.startH, box.binH, ph, iy, box.gridH);
-        for (int32_t ix = 0; ix < box.gridW; ++ix)
-        {
-            Acc const x = sampleCoordinate(box.startW, box.binW, pw, ix, box.gridW);
-            BilinearTap<Acc> const t = bilinearTap(y, x, height, width);
-            if (!t.inside)
-            {
-                continue;
-            }
-            V const v1 = *reinterpret_cast<V const*>(base + t.p1 * pixelStride);
-            V const v2 = *reinterpret_cast<V const*>(base + t.p2 * pixelStride);
-            V const v3 = *reinterpret_cast<V const*>(base + t.p3 * pixelStride);
-            V const v4 = *reinterpret_cast<V const*>(base + t.p4 * pixelStride);
+    forEachBinTap(box, ph, pw, height, width, [&](BilinearTap<Acc> const& t) {
+        V const v1 = *reinterpret_cast<V const*>(base + t.p1 * pixelStride);
+        V const v2 = *reinterpret_cast<V const*>(base + t.p2 * pixelStride);
+        V const v3 = *reinterpret_cast<V const*>(base + t.p3 * pixelStride);
+        V const v4 = *reinterpret_cast<V const*>(base + t.p4 * pixelStride);
 TRTOPS_UNROLL
-            for (int32_t j = 0; j < kVEC; ++j)
-            {
-                acc[j] += t.w1 * convertTo<Acc>(v1.v[j]) + t.w2 * convertTo<Acc>(v2.v[j])
-                    + t.w3 * convertTo<Acc>(v3.v[j]) + t.w4 * convertTo<Acc>(v4.v[j]);
-            }
+        for (int32_t j = 0; j < kVEC; ++j)
+        {
+            acc[j] += t.w1 * convertTo<Acc>(v1.v[j]) + t.w2 * convertTo<Acc>(v2.v[j]) + t.w3 * convertTo<Acc>(v3.v[j])
+                + t.w4 * convertTo<Acc>(v4.v[j]);
         }
-    }
+    });
 TRTOPS_UNROLL
     for (int32_t j = 0; j < kVEC; ++j)
     {

@@ -295,6 +295,27 @@ TRTOPS_HD Acc interpolate(BilinearTap<Acc> const& t, T const* base, int64_t pixe
     return t.w1 * v1 + t.w2 * v2 + t.w3 * v3 + t.w4 * v4;
 }
 
+//! Calls fn(tap) for each bilinear tap of bin (ph, pw) that lies on the map, in torchvision's
+//! sample order (rows, then columns). Samples off the map are skipped: torchvision adds an exact 0
+//! for them.
+template <typename Acc, typename Fn>
+TRTOPS_HD void forEachBinTap(AlignBox<Acc> const& box, int32_t ph, int32_t pw, int32_t height, int32_t width, Fn&& fn)
+{
+    for (int32_t iy = 0; iy < box.gridH; ++iy)
+    {
+        Acc const y = sampleCoordinate(box.startH, box.binH, ph, iy, box.gridH);
+        for (int32_t ix = 0; ix < box.gridW; ++ix)
+        {
+            Acc const x = sampleCoordinate(box.startW, box.binW, pw, ix, box.gridW);
+            BilinearTap<Acc> const t = bilinearTap(y, x, height, width);
+            if (t.inside)
+            {
+                fn(t);
+            }
+        }
+    }
+}
+
 //! Sums the samples of bin (ph, pw) for up to kCHANNELS channels at once: the sample positions and
 //! weights are computed once and reused across the channels. Channel k lives at
 //! `base + k * channelStep`. Per channel the additions happen in torchvision's order.
@@ -307,27 +328,16 @@ TRTOPS_UNROLL
     {
         acc[k] = 0;
     }
-    for (int32_t iy = 0; iy < box.gridH; ++iy)
-    {
-        Acc const y = sampleCoordinate(box.startH, box.binH, ph, iy, box.gridH);
-        for (int32_t ix = 0; ix < box.gridW; ++ix)
-        {
-            Acc const x = sampleCoordinate(box.startW, box.binW, pw, ix, box.gridW);
-            BilinearTap<Acc> const t = bilinearTap(y, x, height, width);
-            if (!t.inside)
-            {
-                continue; // torchvision adds an exact 0 here
-            }
+    forEachBinTap(box, ph, pw, height, width, [&](BilinearTap<Acc> const& t) {
 TRTOPS_UNROLL
-            for (int32_t k = 0; k < kCHANNELS; ++k)
+        for (int32_t k = 0; k < kCHANNELS; ++k)
+        {
+            if (k < numChannels)
             {
-                if (k < numChannels)
-                {
-                    acc[k] += interpolate(t, base + k * channelStep, pixelStride);
-                }
+                acc[k] += interpolate(t, base + k * channelStep, pixelStride);
             }
         }
-    }
+    });
 }
 
 // ----- FPN level mapping ------------------------------------------------------------------------
