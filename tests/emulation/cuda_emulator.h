@@ -222,6 +222,13 @@ inline T atomicOr(T* address, typename std::common_type<T>::type value)
     return old;
 }
 
+//! Only the inline PTX of sm_80+ paths takes shared-memory addresses, and the emulated build never
+//! compiles those paths; the stand-in lets the helpers that wrap them compile.
+inline size_t __cvta_generic_to_shared(void const* pointer)
+{
+    return reinterpret_cast<size_t>(pointer);
+}
+
 template <typename T>
 inline T __ldg(T const* address)
 {

@@ -1,0 +1,321 @@
+//! \file dcn_emulation_test.cpp
+//! Runs the CUDA path of deform_conv2d (weight packing, then the tiled implicit-GEMM kernel) under
+//! the CUDA emulator and compares it with the host implementation, on poisoned outputs and
+//! workspaces. The host build of the tensor-core kernel multiplies on its FFMA path (the same
+//! fragments from the same shared-memory tiles, no inline PTX), so this checks what the kernels
+//! sample, stage, synchronise and write; the mma instructions themselves are checked on a GPU.
+//!
+//! The column values are rounded to the storage type on both sides, so the only difference is the
+//! order of the K accumulation: every output must lie within a few units of rounding of the host
+//! value, scaled by the sum of the magnitudes that produced it.
+//!
+//! Prints one line per failed case and `SUMMARY cases=C failed=F emulator_errors=E`.
+//! Options: --seed=N, --stop-at-first-failure, --verbose.
+
+#include "core/status.h"
+#include "core/types.h"
+#include "deform_conv/deform_conv2d.h"
+
+#include "cuda_emulator.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace
+{
+using trtops::DataType;
+using trtops::DeformConv2dParams;
+using trtops::Status;
+
+struct Options
+{
+    bool stopAtFirstFailure{false};
+    bool verbose{false};
+    uint64_t seed{5};
+};
+
+void store(DataType type, void* base, int64_t i, double value)
+{
+    switch (type)
+    {
+    case DataType::kFLOAT32: static_cast<float*>(base)[i] = static_cast<float>(value); break;
+    case DataType::kFLOAT64: static_cast<double*>(base)[i] = value; break;
+    case DataType::kFLOAT16: static_cast<__half*>(base)[i] = __float2half(static_cast<float>(value)); break;
+    case DataType::kBFLOAT16: static_cast<__nv_bfloat16*>(base)[i] = __float2bfloat16(static_cast<float>(value)); break;
+    default: std::abort();
+    }
+}
+
+double load(DataType type, void const* base, int64_t i)
+{
+    switch (type)
+    {
+    case DataType::kFLOAT32: return static_cast<float const*>(base)[i];
+    case DataType::kFLOAT64: return static_cast<double const*>(base)[i];
+    case DataType::kFLOAT16: return __half2float(static_cast<__half const*>(base)[i]);
+    case DataType::kBFLOAT16: return __bfloat162float(static_cast<__nv_bfloat16 const*>(base)[i]);
+    default: std::abort();
+    }
+}
+
+//! Unit roundoff of the accumulation (float for every storage type but float64).
+double accumulationRoundoff(DataType type)
+{
+    return type == DataType::kFLOAT64 ? 0x1p-53 : 0x1p-24;
+}
+
+//! Unit roundoff of the storage type (the final conversion of each output).
+double storageRoundoff(DataType type)
+{
+    switch (type)
+    {
+    case DataType::kFLOAT64: return 0x1p-53;
+    case DataType::kFLOAT16: return 0x1p-11;
+    case DataType::kBFLOAT16: return 0x1p-8;
+    default: return 0x1p-24;
+    }
+}
+
+//! 256-byte aligned storage (as deformConv2dForward requires of its workspace).
+struct Buffer
+{
+    DataType type;
+    int64_t count;
+    std::vector<double> storage;
+
+    Buffer(DataType t, int64_t n)
+        : type(t)
+        , count(n)
+        , storage(static_cast<size_t>((n * trtops::elementSize(t) + 255) / 8 + 40))
+    {
+    }
+    void* data()
+    {
+        return reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(storage.data()) + 255) & ~uintptr_t{255});
+    }
+    void const* data() const
+    {
+        return const_cast<Buffer*>(this)->data();
+    }
+    size_t bytes() const
+    {
+        return static_cast<size_t>(count * trtops::elementSize(type));
+    }
+};
+
+struct Case
+{
+    char const* name;
+    int64_t batch, inChannels, height, width, outChannels;
+    int32_t kernel, stride, pad, dilation, groups, offsetGroups;
+    bool mask, bias;
+    double offsetScale; //!< offsets are uniform in +-offsetScale pixels
+};
+
+class Harness
+{
+public:
+    explicit Harness(Options const& options)
+        : mOptions(options)
+        , mRandom(options.seed)
+    {
+        emu::seed(options.seed * 6151 + 9);
+    }
+
+    bool stopped() const
+    {
+        return mOptions.stopAtFirstFailure && mFailed > 0;
+    }
+    int64_t cases() const
+    {
+        return mCases;
+    }
+    int64_t failed() const
+    {
+        return mFailed;
+    }
+
+    Buffer random(DataType type, int64_t count, double lo, double hi)
+    {
+        Buffer b(type, count);
+        std::uniform_real_distribution<double> u(lo, hi);
+        for (int64_t i = 0; i < count; ++i)
+        {
+            store(type, b.data(), i, u(mRandom));
+        }
+        return b;
+    }
+
+    void run(Case const& c, DataType type)
+    {
+        ++mCases;
+        DeformConv2dParams p;
+        p.batch = c.batch;
+        p.inChannels = c.inChannels;
+        p.height = c.height;
+        p.width = c.width;
+        p.outChannels = c.outChannels;
+        p.kernelHeight = p.kernelWidth = c.kernel;
+        p.strideH = p.strideW = c.stride;
+        p.padH = p.padW = c.pad;
+        p.dilationH = p.dilationW = c.dilation;
+        p.groups = c.groups;
+        p.offsetGroups = c.offsetGroups;
+        p.hasMask = c.mask;
+        p.hasBias = c.bias;
+        p.outHeight = trtops::deformConv2dOutputSize(c.height, c.kernel, c.stride, c.pad, c.dilation);
+        p.outWidth = trtops::deformConv2dOutputSize(c.width, c.kernel, c.stride, c.pad, c.dilation);
+        p.dataType = type;
+        int64_t const taps = static_cast<int64_t>(c.kernel) * c.kernel;
+        int64_t const outPlane = p.outHeight * p.outWidth;
+        Buffer const input = random(type, c.batch * c.inChannels * c.height * c.width, -1.0, 1.5);
+        Buffer const offset = random(type, c.batch * 2 * c.offsetGroups * taps * outPlane, -c.offsetScale, c.offsetScale);
+        Buffer const mask = random(type, c.batch * c.offsetGroups * taps * outPlane, 0.0, 1.0);
+        Buffer const weight = random(type, c.outChannels * (c.inChannels / c.groups) * taps, -0.5, 0.5);
+        Buffer const bias = random(type, c.outChannels, -1.0, 1.0);
+        int64_t const outCount = c.batch * c.outChannels * outPlane;
+        Buffer devOut(type, outCount);
+        Buffer hostOut(type, outCount);
+        emu::poison(devOut.data(), devOut.bytes());
+        emu::poison(hostOut.data(), hostOut.bytes());
+        size_t const workspaceBytes = trtops::deformConv2dWorkspaceSize(p);
+        Buffer workspace(DataType::kFLOAT64, static_cast<int64_t>((workspaceBytes + 7) / 8));
+        emu::poison(workspace.data(), workspace.bytes());
+
+        cudaStream_t const stream = reinterpret_cast<cudaStream_t>(uintptr_t{0xDC2});
+        emu::setExpectedStream(stream);
+        emu::clearLaunchLog();
+        int64_t const errorsBefore = emu::errorCount();
+        Status const d = trtops::deformConv2dForward(p, input.data(), offset.data(), c.mask ? mask.data() : nullptr,
+            weight.data(), c.bias ? bias.data() : nullptr, devOut.data(), workspace.data(), stream);
+        Status const h = trtops::deformConv2dForwardHost(p, input.data(), offset.data(),
+            c.mask ? mask.data() : nullptr, weight.data(), c.bias ? bias.data() : nullptr, hostOut.data());
+
+        char label[200];
+        std::snprintf(label, sizeof(label), "%s %s", c.name, trtops::dataTypeName(type));
+        std::string failure;
+        if (!d.isOk() || !h.isOk())
+        {
+            failure = "status: device '" + d.message() + "' host '" + h.message() + "'";
+        }
+        else if (emu::errorCount() != errorsBefore)
+        {
+            failure = "emulator errors";
+        }
+        else
+        {
+            // Both sides sum the same rounded products in a different order (at most
+            // 2 K u_acc * sum |terms|, with sum |terms| <= K * 1.5 * 0.5 + |bias|), then round to
+            // the storage type (each side within u_out of the exact sum: 2 u_out |result| apart).
+            double const k = static_cast<double>(c.inChannels / c.groups * taps);
+            double const accumulation = 2.0 * (k + 1.0) * accumulationRoundoff(type) * (k * 0.75 + 1.0);
+            for (int64_t i = 0; i < outCount; ++i)
+            {
+                double const a = load(type, devOut.data(), i);
+                double const b = load(type, hostOut.data(), i);
+                double const bound = 2.0 * accumulation + 2.0 * storageRoundoff(type) * std::fabs(b) * 1.01;
+                if (!(std::fabs(a - b) <= bound))
+                {
+                    char text[160];
+                    std::snprintf(text, sizeof(text), "element %lld: device %.9g host %.9g (bound %.3g)",
+                        static_cast<long long>(i), a, b, bound);
+                    failure = text;
+                    break;
+                }
+            }
+        }
+        if (!failure.empty())
+        {
+            ++mFailed;
+            std::printf("FAIL %s: %s\n", label, failure.c_str());
+        }
+        else if (mOptions.verbose)
+        {
+            std::string launches;
+            for (std::string const& l : emu::launchLog())
+            {
+                launches += " " + l;
+            }
+            std::printf("ok   %s:%s\n", label, launches.c_str());
+        }
+        std::fflush(stdout);
+    }
+
+private:
+    Options mOptions;
+    std::mt19937_64 mRandom;
+    int64_t mCases{0};
+    int64_t mFailed{0};
+};
+
+Options parseOptions(int argc, char** argv)
+{
+    Options options;
+    for (int i = 1; i < argc; ++i)
+    {
+        std::string const arg = argv[i];
+        if (arg == "--stop-at-first-failure")
+        {
+            options.stopAtFirstFailure = true;
+        }
+        else if (arg == "--verbose")
+        {
+            options.verbose = true;
+        }
+        else if (arg.rfind("--seed=", 0) == 0)
+        {
+            options.seed = std::stoull(arg.substr(7));
+        }
+        else
+        {
+            std::fprintf(stderr, "unknown option %s (--seed=N, --stop-at-first-failure, --verbose)\n", arg.c_str());
+            std::exit(2);
+        }
+    }
+    return options;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    Options const options = parseOptions(argc, argv);
+    Harness harness(options);
+    // Each case reaches a corner of the tiling: several pixel tiles (128 pixels), both output
+    // channel tiles (64 and 128 rows, partial), padded channel runs, offset groups narrower than
+    // a sampler's run (uncached sampling), weight groups, strides, dilation, 1x1 and 5x5 kernels,
+    // offsets that sample far outside the map, v1 (no mask) and no bias.
+    Case const cases[] = {
+        {"v2 3x3", 2, 8, 7, 6, 12, 3, 1, 1, 1, 1, 1, true, true, 2.0},
+        {"v2 3x3 three pixel tiles", 2, 16, 12, 12, 72, 3, 1, 1, 1, 1, 1, true, true, 1.5},
+        {"v1 groups=2 no bias", 1, 12, 9, 8, 8, 3, 1, 1, 1, 2, 1, false, false, 1.0},
+        {"offset groups=4 (runs cross them)", 1, 16, 6, 7, 10, 3, 1, 1, 1, 1, 4, true, true, 1.0},
+        {"groups=2 offset groups=2", 1, 40, 5, 6, 6, 3, 1, 1, 1, 2, 2, true, false, 1.0},
+        {"stride 2 dilation 2", 1, 8, 11, 13, 9, 3, 2, 2, 2, 1, 1, true, true, 1.0},
+        {"1x1", 2, 5, 6, 5, 7, 1, 1, 0, 1, 1, 1, true, true, 0.7},
+        {"5x5 pad 2", 1, 6, 8, 9, 5, 5, 1, 2, 1, 1, 1, true, true, 1.0},
+        {"far offsets", 1, 8, 6, 6, 8, 3, 1, 1, 1, 1, 1, true, true, 12.0},
+        {"130 output channels", 1, 4, 5, 4, 130, 3, 1, 1, 1, 1, 1, true, true, 1.0},
+    };
+    DataType const types[] = {DataType::kFLOAT32, DataType::kFLOAT16, DataType::kBFLOAT16, DataType::kFLOAT64};
+    for (Case const& c : cases)
+    {
+        for (DataType type : types)
+        {
+            if (!harness.stopped())
+            {
+                harness.run(c, type);
+            }
+        }
+    }
+    std::printf("SUMMARY cases=%lld failed=%lld emulator_errors=%lld\n", static_cast<long long>(harness.cases()),
+        static_cast<long long>(harness.failed()), static_cast<long long>(emu::errorCount()));
+    return harness.failed() == 0 && emu::errorCount() == 0 ? 0 : 1;
+}

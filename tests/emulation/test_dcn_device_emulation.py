@@ -1,0 +1,134 @@
+"""Tier 1: the CUDA path of deform_conv2d, run on the CPU by the CUDA emulator in this folder.
+
+plugins/kernels/deform_conv/deform_conv2d.cu is rewritten with emulate_cuda_source.py into
+pytest's temporary directory and built with the host implementation and dcn_emulation_test.cpp,
+which runs deformConv2dForward (weight packing, then the tiled kernel: FFMA/DFMA for float32 and
+float64; for float16/bfloat16 the tensor-core kernel with its FFMA fallback in place of the
+inline-PTX mma, which a host build cannot run) against deformConv2dForwardHost over 40 cases.
+Sampling, staging, double buffering, barriers and the epilogue are the code that runs on a GPU;
+the mma fragment instructions are checked on a GPU only. The mutation tests break the kernel on
+purpose and require the program to notice.
+
+By hand:
+    python tests/emulation/test_dcn_device_emulation.py [--seed=N] [--verbose]
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Sequence
+
+import pytest
+
+from emulated_build import (
+    EMULATION_DIR,
+    KERNELS_DIR,
+    compile_all,
+    link,
+    load_rewriter,
+    run_program,
+    toolchain_missing_reason,
+)
+
+pytestmark = [pytest.mark.kernels, pytest.mark.slow]
+
+DCN_SOURCE = KERNELS_DIR / "deform_conv" / "deform_conv2d.cu"
+HOST_SOURCES = {
+    "deform_conv2d_host": KERNELS_DIR / "deform_conv" / "deform_conv2d.cpp",
+    "status": KERNELS_DIR / "core" / "status.cpp",
+    "cuda_emulator": EMULATION_DIR / "cuda_emulator.cpp",
+    "dcn_emulation_test": EMULATION_DIR / "dcn_emulation_test.cpp",
+}
+#: The program runs 40 cases (10 shapes x 4 dtypes).
+MIN_CASES = 40
+
+
+@dataclass
+class EmulatedDcnBuild:
+    build_dir: Path
+
+    def build(self, name: str, source_text: str | None = None) -> Path:
+        folder = self.build_dir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        rewritten = folder / "deform_conv2d_emulated.cpp"
+        text = DCN_SOURCE.read_text() if source_text is None else source_text
+        rewritten.write_text(load_rewriter().rewrite(text, str(DCN_SOURCE)))
+        jobs = [(rewritten, folder / "deform_conv2d_emulated.o", [])]
+        jobs += [(s, folder / f"{n}.o", ["-x", "c++"]) for n, s in HOST_SOURCES.items()]
+        compile_all(jobs)
+        return link([obj for _, obj, _ in jobs], folder / "dcn_emulation_test")
+
+
+@pytest.fixture(scope="module")
+def emulated_dcn(tmp_path_factory: pytest.TempPathFactory) -> EmulatedDcnBuild:
+    reason = toolchain_missing_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    return EmulatedDcnBuild(tmp_path_factory.mktemp("dcn_emulation"))
+
+
+def test_device_path_matches_host(emulated_dcn: EmulatedDcnBuild) -> None:
+    result = run_program(emulated_dcn.build("release"))
+    assert result.summary is not None, f"the test program ended without a summary:\n{result.tail()}"
+    assert result.returncode == 0 and result.summary["failed"] == 0 and result.summary["emulator_errors"] == 0, (
+        f"emulated deform_conv2d differs from the host implementation:\n{result.tail()}"
+    )
+    assert result.summary["cases"] >= MIN_CASES, result.tail()
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """A one-place break of deform_conv2d.cu that a real GPU would punish."""
+
+    name: str
+    original: str
+    broken: str
+
+
+MUTATIONS = [
+    # The tensor-core kernel refills a buffer that other warps still multiply from.
+    Mutation(
+        "mma-loop-missing-barrier",
+        "        copyWaitAll();\n        __syncthreads();\n    }\n",
+        "        copyWaitAll();\n    }\n",
+    ),
+    # The FFMA kernel samples its K tiles at the wrong kernel tap.
+    Mutation(
+        "simt-wrong-tap",
+        "        AccT v[Cfg::kRUN];\n        sampler.sample(geo, tap, ",
+        "        AccT v[Cfg::kRUN];\n        sampler.sample(geo, (tap + 1) % geo.taps, ",
+    ),
+]
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.name for m in MUTATIONS])
+def test_emulation_catches_broken_device_code(emulated_dcn: EmulatedDcnBuild, mutation: Mutation) -> None:
+    source = DCN_SOURCE.read_text()
+    occurrences = source.count(mutation.original)
+    if occurrences != 1:
+        pytest.fail(
+            f"mutation {mutation.name!r} expects its snippet exactly once in {DCN_SOURCE.name}, found "
+            f"{occurrences}; the source changed: update the snippet in {Path(__file__).name}"
+        )
+    executable = emulated_dcn.build(f"mutant_{mutation.name}", source.replace(mutation.original, mutation.broken))
+    result = run_program(executable, ["--stop-at-first-failure"])
+    assert result.returncode != 0, f"broken device code ({mutation.name}) passed the emulated run:\n{result.tail()}"
+    assert "FAIL" in result.output, result.tail()
+
+
+def main(arguments: Sequence[str]) -> int:
+    reason = toolchain_missing_reason()
+    if reason is not None:
+        print(f"cannot run: {reason}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="dcn_emulation_") as build_dir:
+        executable = EmulatedDcnBuild(Path(build_dir)).build("release")
+        return subprocess.run([str(executable), *arguments]).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
