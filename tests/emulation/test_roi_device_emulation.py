@@ -1,6 +1,7 @@
 """Tier 1: the CUDA path of the RoI family, run on the CPU by the CUDA emulator in this folder.
 
-Every .cu source of plugins/kernels/roi and the headers holding its kernels are rewritten with
+Every .cu source of plugins/kernels/roi, the headers holding its kernels and core/transpose.cuh
+are rewritten with
 emulate_cuda_source.py (``assume_cudacc``: the kernels and launchers that only nvcc compiles are
 emulated) into pytest's temporary directory, which is searched before the sources. The program
 roi_emulation_test.cpp runs each operator's device entry point against its host implementation on
@@ -37,8 +38,10 @@ from emulated_build import (
 pytestmark = [pytest.mark.kernels, pytest.mark.slow]
 
 ROI_DIR = KERNELS_DIR / "roi"
-#: Sources and headers with device code, rewritten for the emulator.
-DEVICE_FILES = sorted(p for p in ROI_DIR.iterdir() if p.suffix in (".cu", ".cuh"))
+#: Sources and headers with device code, rewritten for the emulator (RoI family + shared kernels).
+DEVICE_FILES = sorted(p for p in ROI_DIR.iterdir() if p.suffix in (".cu", ".cuh")) + [
+    KERNELS_DIR / "core" / "transpose.cuh"
+]
 #: Compiled as they are.
 HOST_SOURCES = {
     "status": KERNELS_DIR / "core" / "status.cpp",
@@ -55,16 +58,17 @@ def write_rewritten(folder: Path, overrides: Dict[str, str]) -> List[Path]:
     """Rewrites every device file into folder/roi/ (text from `overrides` when given); returns the
     rewritten .cu sources (now .cpp)."""
     rewriter = load_rewriter()
-    (folder / "roi").mkdir(parents=True, exist_ok=True)
     sources = []
     for path in DEVICE_FILES:
         text = overrides.get(path.name, path.read_text())
         rewritten = rewriter.rewrite(text, str(path), assume_cudacc=True)
+        subfolder = folder / path.parent.relative_to(KERNELS_DIR)  # roi/ or core/, as included
+        subfolder.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".cu":
-            target = folder / "roi" / f"{path.stem}.cpp"
+            target = subfolder / f"{path.stem}.cpp"
             sources.append(target)
         else:
-            target = folder / "roi" / path.name
+            target = subfolder / path.name
         target.write_text(rewritten)
     return sources
 
@@ -122,9 +126,9 @@ MUTATIONS = [
     # The transpose reads its tile before the other rows of threads have written it.
     Mutation(
         "transpose-missing-barrier",
-        "roi_align_family.cuh",
-        "        __syncthreads();\n        for (int32_t r = threadIdx.y; r < kTRANSPOSE_TILE; r += blockDim.y)\n        {\n            int64_t const p = p0 + r;",
-        "        for (int32_t r = threadIdx.y; r < kTRANSPOSE_TILE; r += blockDim.y)\n        {\n            int64_t const p = p0 + r;",
+        "transpose.cuh",
+        "        __syncthreads();\n        for (int32_t r = threadIdx.y; r < kTILE; r += blockDim.y)\n        {\n            int64_t const p = p0 + r;",
+        "        for (int32_t r = threadIdx.y; r < kTILE; r += blockDim.y)\n        {\n            int64_t const p = p0 + r;",
     ),
     # The channel-chunk kernel writes one channel too few.
     Mutation(
@@ -138,7 +142,8 @@ MUTATIONS = [
 
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.name for m in MUTATIONS])
 def test_emulation_catches_broken_device_code(emulated_roi: EmulatedRoiBuild, mutation: Mutation) -> None:
-    source = (ROI_DIR / mutation.file).read_text()
+    path = next(p for p in DEVICE_FILES if p.name == mutation.file)
+    source = path.read_text()
     occurrences = source.count(mutation.original)
     if occurrences != 1:
         pytest.fail(

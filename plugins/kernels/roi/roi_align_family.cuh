@@ -14,6 +14,10 @@
 #include "roi/multi_scale_roi_align.h"
 #include "roi/roi_common.cuh"
 
+#if defined(__CUDACC__)
+#include "core/transpose.cuh" // device code: nvcc builds only
+#endif
+
 namespace trtops
 {
 namespace roi
@@ -321,63 +325,6 @@ Status launchAlign(AlignArgs<T, RoiT> const& a, cudaStream_t stream, char const*
 #endif
 
 #if defined(__CUDACC__)
-//! Unsigned integer of sizeof(T) bytes: the transpose moves bits, not values.
-template <int32_t kBYTES>
-struct BitsOf;
-template <>
-struct BitsOf<2>
-{
-    using Type = uint16_t;
-};
-template <>
-struct BitsOf<4>
-{
-    using Type = uint32_t;
-};
-template <>
-struct BitsOf<8>
-{
-    using Type = uint64_t;
-};
-
-constexpr int32_t kTRANSPOSE_TILE = 32;
-
-//! [batch, channels, pixels] -> [batch, pixels, channels] through 32 x 33 shared-memory tiles:
-//! reads coalesce along pixels, writes along channels.
-template <typename Bits>
-__global__ void __launch_bounds__(kTRANSPOSE_TILE * 8) nchwToNhwcKernel(
-    Bits const* __restrict__ in, Bits* __restrict__ out, int64_t batch, int64_t channels, int64_t pixels)
-{
-    __shared__ Bits tile[kTRANSPOSE_TILE][kTRANSPOSE_TILE + 1];
-    int64_t const p0 = static_cast<int64_t>(blockIdx.x) * kTRANSPOSE_TILE;
-    int64_t const c0 = static_cast<int64_t>(blockIdx.y) * kTRANSPOSE_TILE;
-    for (int64_t n = blockIdx.z; n < batch; n += gridDim.z)
-    {
-        Bits const* src = in + n * channels * pixels;
-        Bits* dst = out + n * channels * pixels;
-        for (int32_t r = threadIdx.y; r < kTRANSPOSE_TILE; r += blockDim.y)
-        {
-            int64_t const c = c0 + r;
-            int64_t const p = p0 + threadIdx.x;
-            if (c < channels && p < pixels)
-            {
-                tile[r][threadIdx.x] = src[c * pixels + p];
-            }
-        }
-        __syncthreads();
-        for (int32_t r = threadIdx.y; r < kTRANSPOSE_TILE; r += blockDim.y)
-        {
-            int64_t const p = p0 + r;
-            int64_t const c = c0 + threadIdx.x;
-            if (c < channels && p < pixels)
-            {
-                dst[p * channels + c] = tile[threadIdx.x][r];
-            }
-        }
-        __syncthreads(); // the tile is reused by the next batch item
-    }
-}
-
 //! Most bins one block of alignNhwcToNchwKernel stages (a 7x7 RoI fits one block).
 constexpr int32_t kMAX_STAGE_BINS = 64;
 
@@ -451,20 +398,15 @@ TRTOPS_UNROLL
 template <typename T, typename RoiT>
 Status launchAlignViaChannelsLast(AlignArgs<T, RoiT> a, void* workspace, cudaStream_t stream, char const* name)
 {
-    using Bits = typename BitsOf<sizeof(T)>::Type;
     int64_t const pixels = static_cast<int64_t>(a.heights[0]) * a.widths[0];
-    int64_t const channelTiles = ceilDiv(a.channels, kTRANSPOSE_TILE);
     int32_t const stageBins = alignStageBins(a.samplingRatio);
     int64_t const binGroups = ceilDiv(static_cast<int64_t>(a.pooledH) * a.pooledW, stageBins);
-    if (channelTiles > 65535 || binGroups > 65535 || a.numRois > 0x7fffffff)
+    if (ceilDiv(a.channels, 32) > 65535 || binGroups > 65535 || a.numRois > 0x7fffffff)
     {
         return launchAlign(a, stream, name); // beyond the grid's limits: the direct path
     }
-    dim3 const grid(static_cast<unsigned int>(ceilDiv(pixels, kTRANSPOSE_TILE)),
-        static_cast<unsigned int>(channelTiles), static_cast<unsigned int>(a.batch < 65535 ? a.batch : 65535));
-    nchwToNhwcKernel<Bits><<<grid, dim3(kTRANSPOSE_TILE, 8), 0, stream>>>(
-        reinterpret_cast<Bits const*>(a.inputs[0]), static_cast<Bits*>(workspace), a.batch, a.channels, pixels);
-    TRTOPS_RETURN_IF_ERROR(lastLaunchStatus(name));
+    TRTOPS_RETURN_IF_ERROR(
+        transpose::nchwToNhwc(a.inputs[0], workspace, a.batch, a.channels, pixels, sizeof(T), stream, name));
 
     a.inputs[0] = static_cast<T const*>(workspace);
     a.channelsLast = true; // input only: the kernel writes NCHW
