@@ -5,6 +5,8 @@ pytest's temporary directory and built with the host implementation and dcn_emul
 which runs deformConv2dForward (weight packing, then the tiled kernel: FFMA/DFMA for float32 and
 float64; for float16/bfloat16 the tensor-core kernel with its FFMA fallback in place of the
 inline-PTX mma, which a host build cannot run) against deformConv2dForwardHost over 40 cases.
+The input is first copied channels-last (core/transpose.cuh), and the sampler reads it with
+16-byte vectors where the channel runs allow.
 Sampling, staging, double buffering, barriers and the epilogue are the code that runs on a GPU;
 the mma fragment instructions are checked on a GPU only. The mutation tests break the kernel on
 purpose and require the program to notice.
@@ -37,6 +39,8 @@ from emulated_build import (
 pytestmark = [pytest.mark.kernels, pytest.mark.slow]
 
 DCN_SOURCE = KERNELS_DIR / "deform_conv" / "deform_conv2d.cu"
+#: Headers with device code that the source includes, rewritten into a folder searched first.
+DEVICE_HEADERS = [KERNELS_DIR / "core" / "transpose.cuh"]
 HOST_SOURCES = {
     "deform_conv2d_host": KERNELS_DIR / "deform_conv" / "deform_conv2d.cpp",
     "status": KERNELS_DIR / "core" / "status.cpp",
@@ -51,15 +55,25 @@ MIN_CASES = 40
 class EmulatedDcnBuild:
     build_dir: Path
 
-    def build(self, name: str, source_text: str | None = None) -> Path:
+    def build(self, name: str, overrides: Dict[str, str] | None = None) -> Path:
+        """An executable; `overrides` maps a path under plugins/kernels to the text to use instead
+        (a mutated header is written into the folder searched first)."""
+        overrides = overrides or {}
         folder = self.build_dir / name
         folder.mkdir(parents=True, exist_ok=True)
+        rewriter = load_rewriter()
+        shadowed = set(overrides) | {str(h.relative_to(KERNELS_DIR)) for h in DEVICE_HEADERS}
+        for relative in shadowed - {str(DCN_SOURCE.relative_to(KERNELS_DIR))}:
+            header = KERNELS_DIR / relative
+            target = folder / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(rewriter.rewrite(overrides.get(relative, header.read_text()), str(header)))
         rewritten = folder / "deform_conv2d_emulated.cpp"
-        text = DCN_SOURCE.read_text() if source_text is None else source_text
-        rewritten.write_text(load_rewriter().rewrite(text, str(DCN_SOURCE)))
+        text = overrides.get(str(DCN_SOURCE.relative_to(KERNELS_DIR)), DCN_SOURCE.read_text())
+        rewritten.write_text(rewriter.rewrite(text, str(DCN_SOURCE)))
         jobs = [(rewritten, folder / "deform_conv2d_emulated.o", [])]
         jobs += [(s, folder / f"{n}.o", ["-x", "c++"]) for n, s in HOST_SOURCES.items()]
-        compile_all(jobs)
+        compile_all(jobs, include_first=[folder])
         return link([obj for _, obj, _ in jobs], folder / "dcn_emulation_test")
 
 
@@ -85,6 +99,7 @@ class Mutation:
     """A one-place break of deform_conv2d.cu that a real GPU would punish."""
 
     name: str
+    file: str  #: under plugins/kernels
     original: str
     broken: str
 
@@ -93,28 +108,47 @@ MUTATIONS = [
     # The tensor-core kernel refills a buffer that other warps still multiply from.
     Mutation(
         "mma-loop-missing-barrier",
+        "deform_conv/deform_conv2d.cu",
         "        copyWaitAll();\n        __syncthreads();\n    }\n",
         "        copyWaitAll();\n    }\n",
     ),
     # The FFMA kernel samples its K tiles at the wrong kernel tap.
     Mutation(
         "simt-wrong-tap",
+        "deform_conv/deform_conv2d.cu",
         "        AccT v[Cfg::kRUN];\n        sampler.sample(geo, tap, ",
         "        AccT v[Cfg::kRUN];\n        sampler.sample(geo, (tap + 1) % geo.taps, ",
+    ),
+    # The vector sampler of the channels-last copy weighs the first corner wrongly.
+    Mutation(
+        "vector-sample-wrong-weight",
+        "deform_conv/deform_conv2d_math.cuh",
+        "AccT const value = point.weight[0] * v[0][j]",
+        "AccT const value = point.weight[1] * v[0][j]",
+    ),
+    # The channels-last copy transposes through its tile without waiting for the other rows.
+    Mutation(
+        "transpose-missing-barrier",
+        "core/transpose.cuh",
+        "        __syncthreads();\n        for (int32_t r = threadIdx.y; r < kTILE; r += blockDim.y)\n        {\n"
+        "            int64_t const p = p0 + r;",
+        "        for (int32_t r = threadIdx.y; r < kTILE; r += blockDim.y)\n        {\n"
+        "            int64_t const p = p0 + r;",
     ),
 ]
 
 
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.name for m in MUTATIONS])
 def test_emulation_catches_broken_device_code(emulated_dcn: EmulatedDcnBuild, mutation: Mutation) -> None:
-    source = DCN_SOURCE.read_text()
+    source = (KERNELS_DIR / mutation.file).read_text()
     occurrences = source.count(mutation.original)
     if occurrences != 1:
         pytest.fail(
-            f"mutation {mutation.name!r} expects its snippet exactly once in {DCN_SOURCE.name}, found "
+            f"mutation {mutation.name!r} expects its snippet exactly once in {mutation.file}, found "
             f"{occurrences}; the source changed: update the snippet in {Path(__file__).name}"
         )
-    executable = emulated_dcn.build(f"mutant_{mutation.name}", source.replace(mutation.original, mutation.broken))
+    broken = {mutation.file: source.replace(mutation.original, mutation.broken)}
+    executable = emulated_dcn.build(f"mutant_{mutation.name}", broken)
     result = run_program(executable, ["--stop-at-first-failure"])
     assert result.returncode != 0, f"broken device code ({mutation.name}) passed the emulated run:\n{result.tail()}"
     assert "FAIL" in result.output, result.tail()

@@ -228,10 +228,9 @@ size_t deformConv2dWorkspaceSize(DeformConv2dParams const& p)
     {
         return 0;
     }
-    int64_t const taps = static_cast<int64_t>(p.kernelHeight) * p.kernelWidth;
-    int64_t const bytes
-        = p.outChannels * taps * deform::paddedChannels(p.inChannels / p.groups) * elementSize(p.dataType);
-    return static_cast<size_t>(deform::roundUp(bytes, deform::kWORKSPACE_ALIGNMENT));
+    int64_t const channelsLastBytes = p.batch * p.inChannels * p.height * p.width * elementSize(p.dataType);
+    return static_cast<size_t>(
+        deform::packedWeightsBytes(p) + deform::roundUp(channelsLastBytes, deform::kWORKSPACE_ALIGNMENT));
 }
 
 Status deformConv2dForwardHost(DeformConv2dParams const& params, void const* input, void const* offset,

@@ -61,8 +61,9 @@ int64_t deformConv2dOutputSize(int64_t inputSize, int32_t kernelSize, int32_t st
 //! the kernels. Messages name deform_conv2d, the field and its value.
 Status validateDeformConv2d(DeformConv2dParams const& params);
 
-//! Bytes of device workspace deformConv2dForward needs (the weights rearranged tap-major and
-//! padded for the tiled kernels); 0 when nothing is computed.
+//! Bytes of device workspace deformConv2dForward needs: the weights rearranged tap-major and
+//! padded for the tiled kernels, then a channels-last copy of the input (batch * inChannels *
+//! height * width elements); 0 when nothing is computed.
 size_t deformConv2dWorkspaceSize(DeformConv2dParams const& params);
 
 //! Queues the CUDA kernels on `stream`: device pointers, no synchronization, no allocation

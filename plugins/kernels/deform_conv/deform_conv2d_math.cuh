@@ -83,18 +83,61 @@ __host__ __device__ inline AccT samplePosition(int32_t origin, AccT offset)
     return AccT(origin) + offset;
 }
 
-//! mask * bilinear(plane, point), evaluated in AccT in torchvision's order.
+//! mask * bilinear(plane, point), evaluated in AccT in torchvision's order. Corner index i reads
+//! plane[i * pixelStride]: 1 for an NCHW plane, the channel count for one channel of an NHWC image.
 template <typename T, typename AccT>
-__host__ __device__ inline AccT maskedSample(T const* plane, BilinearPoint<AccT> const& point, AccT mask)
+__host__ __device__ inline AccT maskedSample(
+    T const* plane, BilinearPoint<AccT> const& point, AccT mask, int64_t pixelStride = 1)
 {
     AccT v[4];
     for (int32_t k = 0; k < 4; ++k)
     {
-        v[k] = point.index[k] >= 0 ? convertTo<AccT>(plane[point.index[k]]) : AccT(0);
+        v[k] = point.index[k] >= 0 ? convertTo<AccT>(plane[point.index[k] * pixelStride]) : AccT(0);
     }
     AccT const value
         = point.weight[0] * v[0] + point.weight[1] * v[1] + point.weight[2] * v[2] + point.weight[3] * v[3];
     return mask * value;
+}
+
+//! kVEC contiguous elements moved as one aligned load.
+template <typename T, int32_t kVEC>
+struct alignas(sizeof(T) * kVEC) Vec
+{
+    T v[kVEC];
+};
+
+//! maskedSample for kVEC consecutive channels of an NHWC image at once: each corner is one
+//! kVEC-element vector load at base + index * pixelStride (16-byte aligned: the caller checks),
+//! and each channel is evaluated with exactly maskedSample's arithmetic.
+template <int32_t kVEC, typename T, typename AccT>
+__host__ __device__ inline void maskedSampleVec(
+    T const* base, BilinearPoint<AccT> const& point, AccT mask, int64_t pixelStride, AccT* values)
+{
+    AccT v[4][kVEC];
+    for (int32_t k = 0; k < 4; ++k)
+    {
+        if (point.index[k] >= 0)
+        {
+            Vec<T, kVEC> const corner = *reinterpret_cast<Vec<T, kVEC> const*>(base + point.index[k] * pixelStride);
+            for (int32_t j = 0; j < kVEC; ++j)
+            {
+                v[k][j] = convertTo<AccT>(corner.v[j]);
+            }
+        }
+        else
+        {
+            for (int32_t j = 0; j < kVEC; ++j)
+            {
+                v[k][j] = AccT(0);
+            }
+        }
+    }
+    for (int32_t j = 0; j < kVEC; ++j)
+    {
+        AccT const value = point.weight[0] * v[0][j] + point.weight[1] * v[1][j] + point.weight[2] * v[2][j]
+            + point.weight[3] * v[3][j];
+        values[j] = mask * value;
+    }
 }
 
 } // namespace deform

@@ -2,6 +2,9 @@
 //! Tiling constants shared by the workspace size (host) and the kernels (device).
 #pragma once
 
+#include "core/types.h"
+#include "deform_conv/deform_conv2d.h"
+
 #include <cstdint>
 
 namespace trtops
@@ -22,6 +25,15 @@ constexpr int64_t roundUp(int64_t value, int64_t multiple)
 constexpr int64_t paddedChannels(int64_t channelsPerGroup)
 {
     return roundUp(channelsPerGroup, kCHANNEL_PAD);
+}
+
+//! Bytes of the rearranged weights at the start of the workspace, rounded up to
+//! kWORKSPACE_ALIGNMENT; the channels-last copy of the input follows them.
+inline int64_t packedWeightsBytes(DeformConv2dParams const& p)
+{
+    int64_t const taps = static_cast<int64_t>(p.kernelHeight) * p.kernelWidth;
+    return roundUp(p.outChannels * taps * paddedChannels(p.inChannels / p.groups) * elementSize(p.dataType),
+        kWORKSPACE_ALIGNMENT);
 }
 
 } // namespace deform
