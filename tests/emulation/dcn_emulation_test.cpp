@@ -17,9 +17,7 @@
 #include "deform_conv/deform_conv2d.h"
 
 #include "cuda_emulator.h"
-
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
+#include "emulation_harness.h"
 
 #include <cmath>
 #include <cstdio>
@@ -34,36 +32,9 @@ using trtops::DataType;
 using trtops::DeformConv2dParams;
 using trtops::Status;
 
-struct Options
-{
-    bool stopAtFirstFailure{false};
-    bool verbose{false};
-    uint64_t seed{5};
-};
-
-void store(DataType type, void* base, int64_t i, double value)
-{
-    switch (type)
-    {
-    case DataType::kFLOAT32: static_cast<float*>(base)[i] = static_cast<float>(value); break;
-    case DataType::kFLOAT64: static_cast<double*>(base)[i] = value; break;
-    case DataType::kFLOAT16: static_cast<__half*>(base)[i] = __float2half(static_cast<float>(value)); break;
-    case DataType::kBFLOAT16: static_cast<__nv_bfloat16*>(base)[i] = __float2bfloat16(static_cast<float>(value)); break;
-    default: std::abort();
-    }
-}
-
-double load(DataType type, void const* base, int64_t i)
-{
-    switch (type)
-    {
-    case DataType::kFLOAT32: return static_cast<float const*>(base)[i];
-    case DataType::kFLOAT64: return static_cast<double const*>(base)[i];
-    case DataType::kFLOAT16: return __half2float(static_cast<__half const*>(base)[i]);
-    case DataType::kBFLOAT16: return __bfloat162float(static_cast<__nv_bfloat16 const*>(base)[i]);
-    default: std::abort();
-    }
-}
+using emutest::loadAs;
+using emutest::Options;
+using emutest::storeAs;
 
 //! Unit roundoff of the accumulation (float for every storage type but float64).
 double accumulationRoundoff(DataType type)
@@ -123,23 +94,15 @@ class Harness
 {
 public:
     explicit Harness(Options const& options)
-        : mOptions(options)
+        : mTally(options)
         , mRandom(options.seed)
     {
         emu::seed(options.seed * 6151 + 9);
     }
 
-    bool stopped() const
+    emutest::Tally const& tally() const
     {
-        return mOptions.stopAtFirstFailure && mFailed > 0;
-    }
-    int64_t cases() const
-    {
-        return mCases;
-    }
-    int64_t failed() const
-    {
-        return mFailed;
+        return mTally;
     }
 
     Buffer random(DataType type, int64_t count, double lo, double hi)
@@ -148,14 +111,13 @@ public:
         std::uniform_real_distribution<double> u(lo, hi);
         for (int64_t i = 0; i < count; ++i)
         {
-            store(type, b.data(), i, u(mRandom));
+            storeAs(type, b.data(), i, u(mRandom));
         }
         return b;
     }
 
     void run(Case const& c, DataType type)
     {
-        ++mCases;
         DeformConv2dParams p;
         p.batch = c.batch;
         p.inChannels = c.inChannels;
@@ -218,8 +180,8 @@ public:
             double const accumulation = 2.0 * (k + 1.0) * accumulationRoundoff(type) * (k * 0.75 + 1.0);
             for (int64_t i = 0; i < outCount; ++i)
             {
-                double const a = load(type, devOut.data(), i);
-                double const b = load(type, hostOut.data(), i);
+                double const a = loadAs(type, devOut.data(), i);
+                double const b = loadAs(type, hostOut.data(), i);
                 double const bound = 2.0 * accumulation + 2.0 * storageRoundoff(type) * std::fabs(b) * 1.01;
                 if (!(std::fabs(a - b) <= bound))
                 {
@@ -231,63 +193,19 @@ public:
                 }
             }
         }
-        if (!failure.empty())
-        {
-            ++mFailed;
-            std::printf("FAIL %s: %s\n", label, failure.c_str());
-        }
-        else if (mOptions.verbose)
-        {
-            std::string launches;
-            for (std::string const& l : emu::launchLog())
-            {
-                launches += " " + l;
-            }
-            std::printf("ok   %s:%s\n", label, launches.c_str());
-        }
-        std::fflush(stdout);
+        mTally.record(label, failure);
     }
 
 private:
-    Options mOptions;
+    emutest::Tally mTally;
     std::mt19937_64 mRandom;
-    int64_t mCases{0};
-    int64_t mFailed{0};
 };
-
-Options parseOptions(int argc, char** argv)
-{
-    Options options;
-    for (int i = 1; i < argc; ++i)
-    {
-        std::string const arg = argv[i];
-        if (arg == "--stop-at-first-failure")
-        {
-            options.stopAtFirstFailure = true;
-        }
-        else if (arg == "--verbose")
-        {
-            options.verbose = true;
-        }
-        else if (arg.rfind("--seed=", 0) == 0)
-        {
-            options.seed = std::stoull(arg.substr(7));
-        }
-        else
-        {
-            std::fprintf(stderr, "unknown option %s (--seed=N, --stop-at-first-failure, --verbose)\n", arg.c_str());
-            std::exit(2);
-        }
-    }
-    return options;
-}
 
 } // namespace
 
 int main(int argc, char** argv)
 {
-    Options const options = parseOptions(argc, argv);
-    Harness harness(options);
+    Harness harness(emutest::parseOptions(argc, argv, 5));
     // Each case reaches a corner of the tiling: several pixel tiles (128 pixels), both output
     // channel tiles (64 and 128 rows, partial), padded channel runs, offset groups narrower than
     // a sampler's run (uncached sampling), weight groups, strides, dilation, 1x1 and 5x5 kernels,
@@ -309,13 +227,11 @@ int main(int argc, char** argv)
     {
         for (DataType type : types)
         {
-            if (!harness.stopped())
+            if (!harness.tally().stopped())
             {
                 harness.run(c, type);
             }
         }
     }
-    std::printf("SUMMARY cases=%lld failed=%lld emulator_errors=%lld\n", static_cast<long long>(harness.cases()),
-        static_cast<long long>(harness.failed()), static_cast<long long>(emu::errorCount()));
-    return harness.failed() == 0 && emu::errorCount() == 0 ? 0 : 1;
+    return harness.tally().finish();
 }

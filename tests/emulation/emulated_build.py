@@ -1,6 +1,6 @@
 """Building and running emulated CUDA sources (see README.md): toolchain lookup, g++ flags,
-parallel compilation, linking and running a comparison program. Shared by the NMS and RoI
-emulation tests; no test lives here."""
+parallel compilation, linking, running a comparison program, checking its summary and mutation
+runs. Shared by the NMS, RoI and deform_conv2d emulation tests; no test lives here."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 EMULATION_DIR = Path(__file__).resolve().parent
 REPO_ROOT = EMULATION_DIR.parents[1]
@@ -129,3 +131,49 @@ def run_program(executable: Path, arguments: Sequence[str] = ()) -> RunResult:
     if match is not None:
         summary = dict(zip(("cases", "failed", "emulator_errors"), map(int, match.groups())))
     return RunResult(result.returncode, result.stdout, summary)
+
+
+def assert_all_cases_match(result: RunResult, min_cases: int, what: str) -> None:
+    """The comparison program ran at least `min_cases` cases, none failed, the emulator saw nothing."""
+    assert result.summary is not None, f"the test program ended without a summary:\n{result.tail()}"
+    assert result.returncode == 0 and result.summary["failed"] == 0 and result.summary["emulator_errors"] == 0, (
+        f"emulated {what} differs from the host implementation:\n{result.tail()}"
+    )
+    assert result.summary["cases"] >= min_cases, f"fewer cases than expected ({min_cases}):\n{result.tail()}"
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """A one-place break of device code that a real GPU would punish (wrongly or unpredictably)."""
+
+    name: str
+    file: str  #: path under plugins/kernels
+    original: str  #: must occur exactly once in the file
+    broken: str
+    expected_message: str = "FAIL"  #: in the program's output when the emulation catches it
+
+
+def check_mutation_is_caught(build: Callable[[str, Dict[str, str]], Path], mutation: Mutation) -> None:
+    """Builds the program with `mutation` applied (build(name, {file: text}) -> executable), runs it
+    and requires it to fail with the expected message."""
+    source = (KERNELS_DIR / mutation.file).read_text()
+    occurrences = source.count(mutation.original)
+    assert occurrences == 1, (
+        f"mutation {mutation.name!r} expects its snippet exactly once in {mutation.file}, found {occurrences}; "
+        "the source changed: update the snippet in the test"
+    )
+    executable = build(f"mutant_{mutation.name}", {mutation.file: source.replace(mutation.original, mutation.broken)})
+    result = run_program(executable, ["--stop-at-first-failure"])
+    assert result.returncode != 0, f"broken device code ({mutation.name}) passed the emulated run:\n{result.tail()}"
+    assert mutation.expected_message in result.output, result.tail()
+
+
+def script_main(build: Callable[[Path], Path], arguments: Sequence[str], prefix: str) -> int:
+    """Entry point of a test file run as a script: builds into a temporary folder and runs the
+    comparison program with `arguments`."""
+    reason = toolchain_missing_reason()
+    if reason is not None:
+        print(f"cannot run: {reason}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix=prefix) as build_dir:
+        return subprocess.run([str(build(Path(build_dir))), *arguments]).returncode

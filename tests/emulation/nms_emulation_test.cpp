@@ -14,6 +14,7 @@
 
 #include "cuda_emulator.h"
 #include "emulated_cub.h"
+#include "emulation_harness.h"
 
 #include <cuda_fp16.h>
 
@@ -34,13 +35,7 @@ namespace
 using trtops::DataType;
 using trtops::NmsParams;
 
-struct Options
-{
-    bool full{false};
-    bool stopAtFirstFailure{false};
-    bool verbose{false};
-    uint64_t seed{7};
-};
+using emutest::Options;
 
 //! Inputs of one case in float64 (converted to each tested dtype when packed).
 struct BoxSet
@@ -516,42 +511,11 @@ void classExtremes(Harness& harness, Options const& options)
     harness.runCase("classes", extreme, "int32-limits-score-threshold", params);
 }
 
-Options parseOptions(int argc, char** argv)
-{
-    Options options;
-    for (int i = 1; i < argc; ++i)
-    {
-        std::string const arg = argv[i];
-        if (arg == "--full")
-        {
-            options.full = true;
-        }
-        else if (arg == "--stop-at-first-failure")
-        {
-            options.stopAtFirstFailure = true;
-        }
-        else if (arg == "--verbose")
-        {
-            options.verbose = true;
-        }
-        else if (arg.rfind("--seed=", 0) == 0)
-        {
-            options.seed = std::strtoull(arg.c_str() + 7, nullptr, 10);
-        }
-        else
-        {
-            std::fprintf(stderr, "usage: %s [--full] [--stop-at-first-failure] [--seed=N] [--verbose]\n", argv[0]);
-            std::exit(2);
-        }
-    }
-    return options;
-}
-
 } // namespace
 
 int main(int argc, char** argv)
 {
-    Options const options = parseOptions(argc, argv);
+    Options const options = emutest::parseOptions(argc, argv, 7, /*acceptsFull=*/true);
     Harness harness(options);
     using Group = void (*)(Harness&, Options const&);
     std::pair<char const*, Group> const groups[] = {

@@ -20,9 +20,7 @@
 #include "roi/roi_pool.h"
 
 #include "cuda_emulator.h"
-
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
+#include "emulation_harness.h"
 
 #include <algorithm>
 #include <cmath>
@@ -40,40 +38,13 @@ using trtops::DataType;
 using trtops::Layout;
 using trtops::Status;
 
-struct Options
-{
-    bool stopAtFirstFailure{false};
-    bool verbose{false};
-    uint64_t seed{11};
-};
+using emutest::loadAs;
+using emutest::Options;
+using emutest::storeAs;
 
 int64_t elementBytes(DataType type)
 {
     return trtops::elementSize(type);
-}
-
-void store(DataType type, void* base, int64_t i, double value)
-{
-    switch (type)
-    {
-    case DataType::kFLOAT32: static_cast<float*>(base)[i] = static_cast<float>(value); break;
-    case DataType::kFLOAT64: static_cast<double*>(base)[i] = value; break;
-    case DataType::kFLOAT16: static_cast<__half*>(base)[i] = __float2half(static_cast<float>(value)); break;
-    case DataType::kBFLOAT16: static_cast<__nv_bfloat16*>(base)[i] = __float2bfloat16(static_cast<float>(value)); break;
-    default: std::abort();
-    }
-}
-
-double load(DataType type, void const* base, int64_t i)
-{
-    switch (type)
-    {
-    case DataType::kFLOAT32: return static_cast<float const*>(base)[i];
-    case DataType::kFLOAT64: return static_cast<double const*>(base)[i];
-    case DataType::kFLOAT16: return __half2float(static_cast<__half const*>(base)[i]);
-    case DataType::kBFLOAT16: return __bfloat162float(static_cast<__nv_bfloat16 const*>(base)[i]);
-    default: std::abort();
-    }
 }
 
 //! A typed buffer of `count` elements, allocated 16-byte aligned (as cudaMalloc and TensorRT do).
@@ -109,23 +80,19 @@ class Harness
 {
 public:
     explicit Harness(Options const& options)
-        : mOptions(options)
+        : mTally(options)
         , mRandom(options.seed)
     {
         emu::seed(options.seed * 104729 + 3);
     }
 
+    emutest::Tally const& tally() const
+    {
+        return mTally;
+    }
     bool stopped() const
     {
-        return mOptions.stopAtFirstFailure && mFailed > 0;
-    }
-    int64_t cases() const
-    {
-        return mCases;
-    }
-    int64_t failed() const
-    {
-        return mFailed;
+        return mTally.stopped();
     }
 
     double uniform(double lo, double hi)
@@ -139,7 +106,7 @@ public:
         Buffer b(type, count);
         for (int64_t i = 0; i < count; ++i)
         {
-            store(type, b.data(), i, uniform(-1.0, 1.5));
+            storeAs(type, b.data(), i, uniform(-1.0, 1.5));
         }
         return b;
     }
@@ -184,7 +151,7 @@ public:
             }
             for (int32_t k = 0; k < 5; ++k)
             {
-                store(type, b.data(), r * 5 + k, row[k]);
+                storeAs(type, b.data(), r * 5 + k, row[k]);
             }
         }
         return b;
@@ -197,7 +164,6 @@ public:
         std::function<Status(void* out)> const& host, size_t workspaceMisalignment = 0,
         char const* forbiddenKernel = nullptr)
     {
-        ++mCases;
         Buffer devOut(outType, outCount);
         Buffer hostOut(outType, outCount);
         emu::poison(devOut.data(), devOut.bytes());
@@ -236,8 +202,8 @@ public:
         {
             for (int64_t i = 0; i < outCount; ++i)
             {
-                double const a = load(outType, devOut.data(), i);
-                double const b = load(outType, hostOut.data(), i);
+                double const a = loadAs(outType, devOut.data(), i);
+                double const b = loadAs(outType, hostOut.data(), i);
                 if (!(a == b || (std::isnan(a) && std::isnan(b))))
                 {
                     char text[160];
@@ -248,28 +214,12 @@ public:
                 }
             }
         }
-        if (!failure.empty())
-        {
-            ++mFailed;
-            std::printf("FAIL %s: %s\n", name.c_str(), failure.c_str());
-        }
-        else if (mOptions.verbose)
-        {
-            std::string launches;
-            for (std::string const& l : emu::launchLog())
-            {
-                launches += " " + l;
-            }
-            std::printf("ok   %s:%s\n", name.c_str(), launches.c_str());
-        }
-        std::fflush(stdout);
+        mTally.record(name, failure);
     }
 
 private:
-    Options mOptions;
+    emutest::Tally mTally;
     std::mt19937_64 mRandom;
-    int64_t mCases{0};
-    int64_t mFailed{0};
 };
 
 char const* typeName(DataType type)
@@ -529,39 +479,11 @@ void multiScaleCases(Harness& harness)
     }
 }
 
-Options parseOptions(int argc, char** argv)
-{
-    Options options;
-    for (int i = 1; i < argc; ++i)
-    {
-        std::string const arg = argv[i];
-        if (arg == "--stop-at-first-failure")
-        {
-            options.stopAtFirstFailure = true;
-        }
-        else if (arg == "--verbose")
-        {
-            options.verbose = true;
-        }
-        else if (arg.rfind("--seed=", 0) == 0)
-        {
-            options.seed = std::stoull(arg.substr(7));
-        }
-        else
-        {
-            std::fprintf(stderr, "unknown option %s (--seed=N, --stop-at-first-failure, --verbose)\n", arg.c_str());
-            std::exit(2);
-        }
-    }
-    return options;
-}
-
 } // namespace
 
 int main(int argc, char** argv)
 {
-    Options const options = parseOptions(argc, argv);
-    Harness harness(options);
+    Harness harness(emutest::parseOptions(argc, argv, 11));
     using Group = void (*)(Harness&);
     std::pair<char const*, Group> const groups[] = {
         {"roi_align", roiAlignCases},
@@ -574,15 +496,13 @@ int main(int argc, char** argv)
         {
             break;
         }
-        int64_t const casesBefore = harness.cases();
-        int64_t const failedBefore = harness.failed();
+        int64_t const casesBefore = harness.tally().cases();
+        int64_t const failedBefore = harness.tally().failed();
         group.second(harness);
         std::printf("group %s: %lld cases, %lld failed\n", group.first,
-            static_cast<long long>(harness.cases() - casesBefore),
-            static_cast<long long>(harness.failed() - failedBefore));
+            static_cast<long long>(harness.tally().cases() - casesBefore),
+            static_cast<long long>(harness.tally().failed() - failedBefore));
         std::fflush(stdout);
     }
-    std::printf("SUMMARY cases=%lld failed=%lld emulator_errors=%lld\n", static_cast<long long>(harness.cases()),
-        static_cast<long long>(harness.failed()), static_cast<long long>(emu::errorCount()));
-    return harness.failed() == 0 && emu::errorCount() == 0 ? 0 : 1;
+    return harness.tally().finish();
 }

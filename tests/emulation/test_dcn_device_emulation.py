@@ -17,22 +17,24 @@ By hand:
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Sequence
+from typing import Dict
 
 import pytest
 
 from emulated_build import (
     EMULATION_DIR,
     KERNELS_DIR,
+    Mutation,
+    assert_all_cases_match,
+    check_mutation_is_caught,
     compile_all,
     link,
     load_rewriter,
     run_program,
+    script_main,
     toolchain_missing_reason,
 )
 
@@ -86,22 +88,7 @@ def emulated_dcn(tmp_path_factory: pytest.TempPathFactory) -> EmulatedDcnBuild:
 
 
 def test_device_path_matches_host(emulated_dcn: EmulatedDcnBuild) -> None:
-    result = run_program(emulated_dcn.build("release"))
-    assert result.summary is not None, f"the test program ended without a summary:\n{result.tail()}"
-    assert result.returncode == 0 and result.summary["failed"] == 0 and result.summary["emulator_errors"] == 0, (
-        f"emulated deform_conv2d differs from the host implementation:\n{result.tail()}"
-    )
-    assert result.summary["cases"] >= MIN_CASES, result.tail()
-
-
-@dataclass(frozen=True)
-class Mutation:
-    """A one-place break of deform_conv2d.cu that a real GPU would punish."""
-
-    name: str
-    file: str  #: under plugins/kernels
-    original: str
-    broken: str
+    assert_all_cases_match(run_program(emulated_dcn.build("release")), MIN_CASES, "deform_conv2d")
 
 
 MUTATIONS = [
@@ -140,29 +127,8 @@ MUTATIONS = [
 
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.name for m in MUTATIONS])
 def test_emulation_catches_broken_device_code(emulated_dcn: EmulatedDcnBuild, mutation: Mutation) -> None:
-    source = (KERNELS_DIR / mutation.file).read_text()
-    occurrences = source.count(mutation.original)
-    if occurrences != 1:
-        pytest.fail(
-            f"mutation {mutation.name!r} expects its snippet exactly once in {mutation.file}, found "
-            f"{occurrences}; the source changed: update the snippet in {Path(__file__).name}"
-        )
-    broken = {mutation.file: source.replace(mutation.original, mutation.broken)}
-    executable = emulated_dcn.build(f"mutant_{mutation.name}", broken)
-    result = run_program(executable, ["--stop-at-first-failure"])
-    assert result.returncode != 0, f"broken device code ({mutation.name}) passed the emulated run:\n{result.tail()}"
-    assert "FAIL" in result.output, result.tail()
-
-
-def main(arguments: Sequence[str]) -> int:
-    reason = toolchain_missing_reason()
-    if reason is not None:
-        print(f"cannot run: {reason}", file=sys.stderr)
-        return 2
-    with tempfile.TemporaryDirectory(prefix="dcn_emulation_") as build_dir:
-        executable = EmulatedDcnBuild(Path(build_dir)).build("release")
-        return subprocess.run([str(executable), *arguments]).returncode
+    check_mutation_is_caught(emulated_dcn.build, mutation)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(script_main(lambda folder: EmulatedDcnBuild(folder).build("release"), sys.argv[1:], "dcn_emulation_"))

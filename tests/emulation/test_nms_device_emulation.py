@@ -13,29 +13,31 @@ Any argument is passed to the test program (--stop-at-first-failure, --seed=N, -
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Sequence
+from typing import Dict, List
 
 import pytest
 
 from emulated_build import (
     EMULATION_DIR,
     KERNELS_DIR,
-    RunResult,
+    Mutation,
+    assert_all_cases_match,
+    check_mutation_is_caught,
     compile_all,
     link,
     load_rewriter,
     run_program,
+    script_main,
     toolchain_missing_reason,
 )
 
 pytestmark = [pytest.mark.kernels, pytest.mark.slow]
 
 NMS_SOURCE = KERNELS_DIR / "nms" / "nms.cu"
+NMS_FILE = "nms/nms.cu"
 
 #: Host-side sources built as they are (nvcc would hand them to the same host compiler).
 HOST_SOURCES = {
@@ -62,9 +64,9 @@ class EmulatedBuild:
     host_objects: List[Path]
     executable: Path
 
-    def build_variant(self, name: str, nms_text: str) -> Path:
-        """An executable whose device code comes from nms_text instead of nms.cu."""
-        source = rewrite_nms(self.build_dir, name, nms_text)
+    def build_variant(self, name: str, overrides: Dict[str, str]) -> Path:
+        """An executable whose device code comes from overrides["nms/nms.cu"] instead of nms.cu."""
+        source = rewrite_nms(self.build_dir, name, overrides[NMS_FILE])
         obj = self.build_dir / f"{name}.o"
         compile_all([(source, obj, [])])
         return link([*self.host_objects, obj], self.build_dir / name)
@@ -90,28 +92,14 @@ def emulated_nms(tmp_path_factory: pytest.TempPathFactory) -> EmulatedBuild:
 
 
 def test_device_path_matches_host(emulated_nms: EmulatedBuild) -> None:
-    result = run_program(emulated_nms.executable)
-    assert result.summary is not None, f"the test program ended without a summary:\n{result.tail()}"
-    assert result.returncode == 0 and result.summary["failed"] == 0 and result.summary["emulator_errors"] == 0, (
-        f"emulated nmsForward differs from nmsForwardHost:\n{result.tail()}"
-    )
-    assert result.summary["cases"] >= MIN_DEFAULT_CASES, result.tail()
-
-
-@dataclass(frozen=True)
-class Mutation:
-    """A one-place break of nms.cu that a real GPU would punish (wrongly or unpredictably)."""
-
-    name: str
-    original: str
-    broken: str
-    expected_message: str  #: in the output when the emulation catches it
+    assert_all_cases_match(run_program(emulated_nms.executable), MIN_DEFAULT_CASES, "nmsForward")
 
 
 MUTATIONS = [
     # Without the barrier, rows read the staged column boxes before other threads wrote them.
     Mutation(
         "chunk-mask-missing-barrier",
+        NMS_FILE,
         "    }\n    __syncthreads();\n    uint64_t bits = 0;\n",
         "    }\n    uint64_t bits = 0;\n",
         "FAIL",
@@ -119,6 +107,7 @@ MUTATIONS = [
     # The greedy walk takes the diagonal mask word of the wrong box.
     Mutation(
         "resolve-wrong-shuffle-lane",
+        NMS_FILE,
         "__shfl_sync(kFULL_MASK, i < 32 ? diagLo : diagHi, i & 31)",
         "__shfl_sync(kFULL_MASK, i < 32 ? diagLo : diagHi, (i + 1) & 31)",
         "FAIL",
@@ -127,6 +116,7 @@ MUTATIONS = [
     # behaviour that often passes on a GPU; the emulator reports the barrier.
     Mutation(
         "suppress-later-divergent-barrier",
+        NMS_FILE,
         "    if (!__syncthreads_or(active))\n    {\n        return;\n    }\n    Box<C> mine{};",
         "    if (!active)\n    {\n        return;\n    }\n    Box<C> mine{};",
         "threads exited",
@@ -134,6 +124,7 @@ MUTATIONS = [
     # The suppression bitmap keeps the workspace's previous contents.
     Mutation(
         "suppress-words-not-cleared",
+        NMS_FILE,
         "at<void>(workspace, layout.suppressWords), 0, static_cast<size_t>(ceilDiv(n, 32)) * sizeof(uint32_t), stream)",
         "at<void>(workspace, layout.suppressWords), 0, 0, stream)",
         "FAIL",
@@ -143,29 +134,8 @@ MUTATIONS = [
 
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.name for m in MUTATIONS])
 def test_emulation_catches_broken_device_code(emulated_nms: EmulatedBuild, mutation: Mutation) -> None:
-    source = NMS_SOURCE.read_text()
-    occurrences = source.count(mutation.original)
-    if occurrences != 1:
-        pytest.fail(
-            f"mutation {mutation.name!r} expects its snippet exactly once in {NMS_SOURCE}, found {occurrences}; "
-            f"nms.cu changed: update the snippet in {Path(__file__).name}"
-        )
-    broken_source = source.replace(mutation.original, mutation.broken)
-    executable = emulated_nms.build_variant(f"mutant_{mutation.name}", broken_source)
-    result = run_program(executable, ["--stop-at-first-failure"])
-    assert result.returncode != 0, f"broken device code ({mutation.name}) passed the emulated run:\n{result.tail()}"
-    assert mutation.expected_message in result.output, result.tail()
-
-
-def main(arguments: Sequence[str]) -> int:
-    reason = toolchain_missing_reason()
-    if reason is not None:
-        print(f"cannot run: {reason}", file=sys.stderr)
-        return 2
-    with tempfile.TemporaryDirectory(prefix="nms_emulation_") as build_dir:
-        executable = build(Path(build_dir)).executable
-        return subprocess.run([str(executable), *arguments]).returncode
+    check_mutation_is_caught(emulated_nms.build_variant, mutation)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(script_main(lambda folder: build(folder).executable, sys.argv[1:], "nms_emulation_"))

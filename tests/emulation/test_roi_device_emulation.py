@@ -16,9 +16,7 @@ By hand:
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Sequence
@@ -28,10 +26,14 @@ import pytest
 from emulated_build import (
     EMULATION_DIR,
     KERNELS_DIR,
+    Mutation,
+    assert_all_cases_match,
+    check_mutation_is_caught,
     compile_all,
     link,
     load_rewriter,
     run_program,
+    script_main,
     toolchain_missing_reason,
 )
 
@@ -60,7 +62,7 @@ def write_rewritten(folder: Path, overrides: Dict[str, str]) -> List[Path]:
     rewriter = load_rewriter()
     sources = []
     for path in DEVICE_FILES:
-        text = overrides.get(path.name, path.read_text())
+        text = overrides.get(str(path.relative_to(KERNELS_DIR)), path.read_text())
         rewritten = rewriter.rewrite(text, str(path), assume_cudacc=True)
         subfolder = folder / path.parent.relative_to(KERNELS_DIR)  # roi/ or core/, as included
         subfolder.mkdir(parents=True, exist_ok=True)
@@ -97,43 +99,28 @@ def emulated_roi(tmp_path_factory: pytest.TempPathFactory) -> EmulatedRoiBuild:
 
 @pytest.mark.parametrize("variant, flags", VARIANTS, ids=[v for v, _ in VARIANTS])
 def test_device_path_matches_host(emulated_roi: EmulatedRoiBuild, variant: str, flags: List[str]) -> None:
-    result = run_program(emulated_roi.build(variant, flags))
-    assert result.summary is not None, f"the test program ended without a summary:\n{result.tail()}"
-    assert result.returncode == 0 and result.summary["failed"] == 0 and result.summary["emulator_errors"] == 0, (
-        f"emulated RoI kernels differ from the host implementation:\n{result.tail()}"
-    )
-    assert result.summary["cases"] >= MIN_CASES, result.tail()
-
-
-@dataclass(frozen=True)
-class Mutation:
-    """A one-place break of a RoI device file that a real GPU would punish."""
-
-    name: str
-    file: str
-    original: str
-    broken: str
+    assert_all_cases_match(run_program(emulated_roi.build(variant, flags)), MIN_CASES, "RoI kernels")
 
 
 MUTATIONS = [
     # The NCHW-output kernel writes its stage before every warp has filled it.
     Mutation(
         "stage-missing-barrier",
-        "roi_align_family.cuh",
+        "roi/roi_align_family.cuh",
         "    __syncthreads();\n    int32_t const tileChannels",
         "    int32_t const tileChannels",
     ),
     # The transpose reads its tile before the other rows of threads have written it.
     Mutation(
         "transpose-missing-barrier",
-        "transpose.cuh",
+        "core/transpose.cuh",
         "        __syncthreads();\n        for (int32_t r = threadIdx.y; r < kTILE; r += blockDim.y)\n        {\n            int64_t const p = p0 + r;",
         "        for (int32_t r = threadIdx.y; r < kTILE; r += blockDim.y)\n        {\n            int64_t const p = p0 + r;",
     ),
     # The channel-chunk kernel writes one channel too few.
     Mutation(
         "chunk-drops-last-channel",
-        "roi_align_family.cuh",
+        "roi/roi_align_family.cuh",
         "        int32_t const numChannels = left < kCHANNELS ? static_cast<int32_t>(left) : kCHANNELS;",
         "        int32_t const numChannels = (left < kCHANNELS ? static_cast<int32_t>(left) : kCHANNELS) - (kCHANNELS > 1);",
     ),
@@ -142,30 +129,11 @@ MUTATIONS = [
 
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.name for m in MUTATIONS])
 def test_emulation_catches_broken_device_code(emulated_roi: EmulatedRoiBuild, mutation: Mutation) -> None:
-    path = next(p for p in DEVICE_FILES if p.name == mutation.file)
-    source = path.read_text()
-    occurrences = source.count(mutation.original)
-    if occurrences != 1:
-        pytest.fail(
-            f"mutation {mutation.name!r} expects its snippet exactly once in {mutation.file}, found {occurrences}; "
-            f"the source changed: update the snippet in {Path(__file__).name}"
-        )
-    broken = {mutation.file: source.replace(mutation.original, mutation.broken)}
-    executable = emulated_roi.build(f"mutant_{mutation.name}", ["-DTRTOPS_MIN_CHUNK_ITEMS=0"], broken)
-    result = run_program(executable, ["--stop-at-first-failure"])
-    assert result.returncode != 0, f"broken device code ({mutation.name}) passed the emulated run:\n{result.tail()}"
-    assert "FAIL" in result.output, result.tail()
-
-
-def main(arguments: Sequence[str]) -> int:
-    reason = toolchain_missing_reason()
-    if reason is not None:
-        print(f"cannot run: {reason}", file=sys.stderr)
-        return 2
-    with tempfile.TemporaryDirectory(prefix="roi_emulation_") as build_dir:
-        executable = EmulatedRoiBuild(Path(build_dir)).build("release")
-        return subprocess.run([str(executable), *arguments]).returncode
+    # Built with every chunk width enabled, so that the small cases reach the broken code.
+    check_mutation_is_caught(
+        lambda name, overrides: emulated_roi.build(name, ["-DTRTOPS_MIN_CHUNK_ITEMS=0"], overrides), mutation
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(script_main(lambda folder: EmulatedRoiBuild(folder).build("release"), sys.argv[1:], "roi_emulation_"))
