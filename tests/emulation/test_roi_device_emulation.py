@@ -120,9 +120,9 @@ MUTATIONS = [
     # The channel-chunk kernel writes one channel too few.
     Mutation(
         "chunk-drops-last-channel",
-        "roi/roi_align_family.cuh",
-        "        int32_t const numChannels = left < kCHANNELS ? static_cast<int32_t>(left) : kCHANNELS;",
-        "        int32_t const numChannels = (left < kCHANNELS ? static_cast<int32_t>(left) : kCHANNELS) - (kCHANNELS > 1);",
+        "roi/roi_common.cuh",
+        "    item.numChannels = left < kCHANNELS ? static_cast<int32_t>(left) : kCHANNELS;",
+        "    item.numChannels = (left < kCHANNELS ? static_cast<int32_t>(left) : kCHANNELS) - (kCHANNELS > 1);",
     ),
 ]
 

@@ -13,32 +13,13 @@ roi::PoolArgs<T, RoiT> makeArgs(PSRoIPoolParams const& p, void const* input, voi
     return roi::poolArgs<T, RoiT>(input, rois, output, p.batch, p.channels, p.height, p.width, p.numRois,
         p.pooledHeight, p.pooledWidth, p.spatialScale, /*positionSensitive=*/true, p.layout);
 }
-
-Status checkPointers(PSRoIPoolParams const& p, void const* input, void const* rois, void* output)
-{
-    if (p.numRois * p.channels > 0 && (output == nullptr || rois == nullptr))
-    {
-        return invalidArgument(kOP, ": rois and output must not be null");
-    }
-    if (p.numRois * p.channels > 0 && p.batch * p.height * p.width > 0 && input == nullptr)
-    {
-        return invalidArgument(kOP, ": input must not be null");
-    }
-    return Status::ok();
-}
 } // namespace
 
 Status validatePSRoIPool(PSRoIPoolParams const& p)
 {
     TRTOPS_RETURN_IF_ERROR(roi::validateRoiCommon(kOP, p.batch, p.channels, p.height, p.width, p.numRois,
         p.pooledHeight, p.pooledWidth, p.spatialScale, p.featureType, p.roiType, p.layout));
-    int64_t const bins = static_cast<int64_t>(p.pooledHeight) * p.pooledWidth;
-    if (p.channels % bins != 0)
-    {
-        return invalidArgument(kOP, ": input channels must be a multiple of output_size[0] * output_size[1] = ", bins,
-            ", got channels=", p.channels);
-    }
-    return Status::ok();
+    return roi::validatePositionSensitiveChannels(kOP, p.channels, p.pooledHeight, p.pooledWidth);
 }
 
 size_t psRoIPoolWorkspaceSize(PSRoIPoolParams const&)
@@ -50,7 +31,8 @@ Status psRoIPoolForward(PSRoIPoolParams const& p, void const* input, void const*
     cudaStream_t stream)
 {
     TRTOPS_RETURN_IF_ERROR(validatePSRoIPool(p));
-    TRTOPS_RETURN_IF_ERROR(checkPointers(p, input, rois, output));
+    TRTOPS_RETURN_IF_ERROR(
+        roi::checkRoiPointers(kOP, p.batch, p.channels, p.height, p.width, p.numRois, input, rois, output));
     return roi::dispatchFeatureAndRoi(p.featureType, p.roiType, kOP, [&](auto t, auto r) -> Status {
         using T = decltype(t);
         using RoiT = decltype(r);
@@ -61,7 +43,8 @@ Status psRoIPoolForward(PSRoIPoolParams const& p, void const* input, void const*
 Status psRoIPoolForwardHost(PSRoIPoolParams const& p, void const* input, void const* rois, void* output)
 {
     TRTOPS_RETURN_IF_ERROR(validatePSRoIPool(p));
-    TRTOPS_RETURN_IF_ERROR(checkPointers(p, input, rois, output));
+    TRTOPS_RETURN_IF_ERROR(
+        roi::checkRoiPointers(kOP, p.batch, p.channels, p.height, p.width, p.numRois, input, rois, output));
     return roi::dispatchFeatureAndRoi(p.featureType, p.roiType, kOP, [&](auto t, auto r) -> Status {
         using T = decltype(t);
         using RoiT = decltype(r);

@@ -15,20 +15,6 @@ roi::AlignArgs<T, RoiT> makeArgs(RoIAlignParams const& p, void const* input, voi
         p.pooledHeight, p.pooledWidth, p.spatialScale, p.samplingRatio, p.aligned, /*positionSensitive=*/false,
         p.layout);
 }
-
-Status checkPointers(RoIAlignParams const& p, void const* input, void const* rois, void* output)
-{
-    int64_t const outElements = p.numRois * p.channels * p.pooledHeight * p.pooledWidth;
-    if (outElements > 0 && (output == nullptr || rois == nullptr))
-    {
-        return invalidArgument(kOP, ": rois and output must not be null");
-    }
-    if (outElements > 0 && p.batch * p.channels * p.height * p.width > 0 && input == nullptr)
-    {
-        return invalidArgument(kOP, ": input must not be null");
-    }
-    return Status::ok();
-}
 } // namespace
 
 Status validateRoIAlign(RoIAlignParams const& p)
@@ -60,7 +46,8 @@ Status roiAlignForward(RoIAlignParams const& p, void const* input, void const* r
     cudaStream_t stream)
 {
     TRTOPS_RETURN_IF_ERROR(validateRoIAlign(p));
-    TRTOPS_RETURN_IF_ERROR(checkPointers(p, input, rois, output));
+    TRTOPS_RETURN_IF_ERROR(
+        roi::checkRoiPointers(kOP, p.batch, p.channels, p.height, p.width, p.numRois, input, rois, output));
     if (p.numRois * p.channels == 0)
     {
         return Status::ok(); // empty output: nothing to launch
@@ -89,7 +76,8 @@ Status roiAlignForward(RoIAlignParams const& p, void const* input, void const* r
 Status roiAlignForwardHost(RoIAlignParams const& p, void const* input, void const* rois, void* output)
 {
     TRTOPS_RETURN_IF_ERROR(validateRoIAlign(p));
-    TRTOPS_RETURN_IF_ERROR(checkPointers(p, input, rois, output));
+    TRTOPS_RETURN_IF_ERROR(
+        roi::checkRoiPointers(kOP, p.batch, p.channels, p.height, p.width, p.numRois, input, rois, output));
     return roi::dispatchFeatureAndRoi(p.featureType, p.roiType, kOP, [&](auto t, auto r) -> Status {
         using T = decltype(t);
         using RoiT = decltype(r);

@@ -87,57 +87,18 @@ struct AlignChunkOp
     {
         using Acc = AccumulatorT<T>;
         int32_t const bins = a.pooledH * a.pooledW;
-        ChunkItem const item = chunkItem(index, a.pooledH, a.pooledW, numChunks);
-        int64_t const n = item.roi;
-        int64_t const chunk = item.chunk;
-        int32_t const bin = item.bin;
-        int32_t const ph = item.ph;
-        int32_t const pw = item.pw;
-
-        int64_t const c0 = chunk * kCHANNELS; // first output channel
-        int64_t const left = a.outChannels - c0;
-        int32_t const numChannels = left < kCHANNELS ? static_cast<int32_t>(left) : kCHANNELS;
-
-        // Output element (n, c0 + k, ph, pw).
-        int64_t outBase;
-        int64_t outStep;
-        if (a.channelsLast)
-        {
-            outBase = (n * bins + bin) * a.outChannels + c0;
-            outStep = 1;
-        }
-        else
-        {
-            outBase = (n * a.outChannels + c0) * bins + bin;
-            outStep = bins;
-        }
-
-        ResolvedRoi<Acc> const roi = resolveRoi(a, n);
+        ChunkItem const item
+            = chunkItem<kCHANNELS>(index, a.pooledH, a.pooledW, numChunks, a.outChannels, a.channelsLast);
+        ResolvedRoi<Acc> const roi = resolveRoi(a, item.roi);
         Acc acc[kCHANNELS];
         if (roi.box.valid)
         {
             int32_t const height = a.heights[roi.level];
             int32_t const width = a.widths[roi.level];
-            int64_t const plane = static_cast<int64_t>(height) * width;
-            // Input channel of chunk element k: c0 + k, or (c0 + k) * bins + bin for PS-RoIAlign.
-            int64_t const cIn0 = a.positionSensitive ? c0 * bins + bin : c0;
-            int64_t const cStep = a.positionSensitive ? bins : 1;
-            T const* base;
-            int64_t channelStep;
-            int64_t pixelStride;
-            if (a.channelsLast)
-            {
-                base = a.inputs[roi.level] + roi.batchIndex * plane * a.channels + cIn0;
-                channelStep = cStep;
-                pixelStride = a.channels;
-            }
-            else
-            {
-                base = a.inputs[roi.level] + (roi.batchIndex * a.channels + cIn0) * plane;
-                channelStep = cStep * plane;
-                pixelStride = 1;
-            }
-            sumBinSamples<kCHANNELS>(roi.box, ph, pw, height, width, base, channelStep, pixelStride, numChannels, acc);
+            ChunkInput const in = chunkInput(item, bins, a.positionSensitive, a.channelsLast, a.channels,
+                roi.batchIndex, static_cast<int64_t>(height) * width);
+            sumBinSamples<kCHANNELS>(roi.box, item.ph, item.pw, height, width, a.inputs[roi.level] + in.offset,
+                in.channelStep, in.pixelStride, item.numChannels, acc);
 TRTOPS_UNROLL
             for (int32_t k = 0; k < kCHANNELS; ++k)
             {
@@ -155,9 +116,9 @@ TRTOPS_UNROLL
 TRTOPS_UNROLL
         for (int32_t k = 0; k < kCHANNELS; ++k)
         {
-            if (k < numChannels)
+            if (k < item.numChannels)
             {
-                a.output[outBase + k * outStep] = convertTo<T>(acc[k]);
+                a.output[item.outBase + k * item.outStep] = convertTo<T>(acc[k]);
             }
         }
     }

@@ -59,5 +59,31 @@ Status validateRoiCommon(char const* op, int64_t batch, int64_t channels, int64_
     return Status::ok();
 }
 
+Status checkRoiPointers(char const* op, int64_t batch, int64_t channels, int64_t height, int64_t width,
+    int64_t numRois, void const* input, void const* rois, void const* output)
+{
+    bool const hasOutput = numRois * channels > 0;
+    if (hasOutput && (output == nullptr || rois == nullptr))
+    {
+        return invalidArgument(op, ": rois and output must not be null");
+    }
+    if (hasOutput && batch * height * width > 0 && input == nullptr)
+    {
+        return invalidArgument(op, ": input must not be null");
+    }
+    return Status::ok();
+}
+
+Status validatePositionSensitiveChannels(char const* op, int64_t channels, int32_t pooledHeight, int32_t pooledWidth)
+{
+    int64_t const bins = static_cast<int64_t>(pooledHeight) * pooledWidth;
+    if (channels % bins != 0)
+    {
+        return invalidArgument(op, ": input channels must be a multiple of output_size[0] * output_size[1] = ", bins,
+            ", got channels=", channels);
+    }
+    return Status::ok();
+}
+
 } // namespace roi
 } // namespace trtops

@@ -450,6 +450,14 @@ Status validateRoiCommon(char const* op, int64_t batch, int64_t channels, int64_
     int64_t numRois, int32_t pooledHeight, int32_t pooledWidth, float spatialScale, DataType featureType,
     DataType roiType, Layout layout);
 
+//! Null pointers of a single-level RoI call: rois and output when there is output to write, the
+//! input when the map is also non-empty (an empty map is never read).
+Status checkRoiPointers(char const* op, int64_t batch, int64_t channels, int64_t height, int64_t width,
+    int64_t numRois, void const* input, void const* rois, void const* output);
+
+//! PS-RoIAlign / PS-RoIPool: the input channels split evenly over the pooled bins.
+Status validatePositionSensitiveChannels(char const* op, int64_t channels, int32_t pooledHeight, int32_t pooledWidth);
+
 //! Calls fn(T{}, RoiT{}) with the feature storage type and the RoI storage type (RoiT is T or float).
 template <typename Fn>
 Status dispatchFeatureAndRoi(DataType featureType, DataType roiType, char const* op, Fn&& fn)
@@ -482,30 +490,72 @@ inline int64_t ceilDiv(int64_t a, int64_t b)
     return (a + b - 1) / b;
 }
 
-//! One work item of the NCHW chunk kernels (a RoI's output cell for a run of channels). Items
-//! vary fastest over the cell, then the channel chunk, then the RoI, so consecutive threads write
-//! consecutive output cells of one channel.
+//! One work item of the channel-chunk kernels: a RoI's output cell for a run of up to kCHANNELS
+//! output channels. Items vary fastest over the cell, then the channel chunk, then the RoI, so in
+//! NCHW consecutive threads write consecutive output cells of one channel.
 struct ChunkItem
 {
     int64_t roi;
-    int64_t chunk;
     int32_t bin; //!< ph * pooledW + pw
     int32_t ph;
     int32_t pw;
+    int64_t c0;          //!< first output channel
+    int32_t numChannels; //!< output channels of this item (the last chunk may hold fewer)
+    int64_t outBase;     //!< output element of channel c0 + k: outBase + k * outStep
+    int64_t outStep;
 };
 
-TRTOPS_HD ChunkItem chunkItem(int64_t index, int32_t pooledH, int32_t pooledW, int64_t numChunks)
+template <int32_t kCHANNELS>
+TRTOPS_HD ChunkItem chunkItem(
+    int64_t index, int32_t pooledH, int32_t pooledW, int64_t numChunks, int64_t outChannels, bool channelsLast)
 {
     int32_t const bins = pooledH * pooledW;
     int64_t const perRoi = bins * numChunks;
     ChunkItem item;
     item.roi = index / perRoi;
     int64_t const rest = index - item.roi * perRoi;
-    item.chunk = rest / bins;
-    item.bin = static_cast<int32_t>(rest - item.chunk * bins);
+    int64_t const chunk = rest / bins;
+    item.bin = static_cast<int32_t>(rest - chunk * bins);
     item.ph = item.bin / pooledW;
     item.pw = item.bin - item.ph * pooledW;
+    item.c0 = chunk * kCHANNELS;
+    int64_t const left = outChannels - item.c0;
+    item.numChannels = left < kCHANNELS ? static_cast<int32_t>(left) : kCHANNELS;
+    item.outBase = channelsLast ? (item.roi * bins + item.bin) * outChannels + item.c0
+                                : (item.roi * outChannels + item.c0) * bins + item.bin;
+    item.outStep = channelsLast ? 1 : bins;
     return item;
+}
+
+//! Where a chunk item reads: input element of chunk channel k at pixel p (row-major index in the
+//! map) is image[offset + k * channelStep + p * pixelStride], image being the input of the RoI's
+//! map. The input channel of output channel c is c, or c * bins + bin for the position-sensitive ops.
+struct ChunkInput
+{
+    int64_t offset;
+    int64_t channelStep;
+    int64_t pixelStride;
+};
+
+TRTOPS_HD ChunkInput chunkInput(ChunkItem const& item, int32_t bins, bool positionSensitive, bool channelsLast,
+    int64_t channels, int64_t batchIndex, int64_t plane)
+{
+    int64_t const cIn0 = positionSensitive ? item.c0 * bins + item.bin : item.c0;
+    int64_t const cStep = positionSensitive ? bins : 1;
+    ChunkInput in;
+    if (channelsLast)
+    {
+        in.offset = batchIndex * plane * channels + cIn0;
+        in.channelStep = cStep;
+        in.pixelStride = channels;
+    }
+    else
+    {
+        in.offset = (batchIndex * channels + cIn0) * plane;
+        in.channelStep = cStep * plane;
+        in.pixelStride = 1;
+    }
+    return in;
 }
 
 } // namespace roi

@@ -13,19 +13,6 @@ roi::PoolArgs<T, RoiT> makeArgs(RoIPoolParams const& p, void const* input, void 
     return roi::poolArgs<T, RoiT>(input, rois, output, p.batch, p.channels, p.height, p.width, p.numRois,
         p.pooledHeight, p.pooledWidth, p.spatialScale, /*positionSensitive=*/false, p.layout);
 }
-
-Status checkPointers(RoIPoolParams const& p, void const* input, void const* rois, void* output)
-{
-    if (p.numRois * p.channels > 0 && (output == nullptr || rois == nullptr))
-    {
-        return invalidArgument(kOP, ": rois and output must not be null");
-    }
-    if (p.numRois * p.channels > 0 && p.batch * p.height * p.width > 0 && input == nullptr)
-    {
-        return invalidArgument(kOP, ": input must not be null");
-    }
-    return Status::ok();
-}
 } // namespace
 
 Status validateRoIPool(RoIPoolParams const& p)
@@ -44,7 +31,8 @@ Status roiPoolForward(RoIPoolParams const& p, void const* input, void const* roi
     cudaStream_t stream)
 {
     TRTOPS_RETURN_IF_ERROR(validateRoIPool(p));
-    TRTOPS_RETURN_IF_ERROR(checkPointers(p, input, rois, output));
+    TRTOPS_RETURN_IF_ERROR(
+        roi::checkRoiPointers(kOP, p.batch, p.channels, p.height, p.width, p.numRois, input, rois, output));
     return roi::dispatchFeatureAndRoi(p.featureType, p.roiType, kOP, [&](auto t, auto r) -> Status {
         using T = decltype(t);
         using RoiT = decltype(r);
@@ -55,7 +43,8 @@ Status roiPoolForward(RoIPoolParams const& p, void const* input, void const* roi
 Status roiPoolForwardHost(RoIPoolParams const& p, void const* input, void const* rois, void* output)
 {
     TRTOPS_RETURN_IF_ERROR(validateRoIPool(p));
-    TRTOPS_RETURN_IF_ERROR(checkPointers(p, input, rois, output));
+    TRTOPS_RETURN_IF_ERROR(
+        roi::checkRoiPointers(kOP, p.batch, p.channels, p.height, p.width, p.numRois, input, rois, output));
     return roi::dispatchFeatureAndRoi(p.featureType, p.roiType, kOP, [&](auto t, auto r) -> Status {
         using T = decltype(t);
         using RoiT = decltype(r);

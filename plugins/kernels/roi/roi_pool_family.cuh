@@ -40,21 +40,10 @@ struct PoolChunkOp
     {
         using Acc = AccumulatorT<T>;
         int32_t const bins = a.pooledH * a.pooledW;
-        ChunkItem const item = chunkItem(index, a.pooledH, a.pooledW, numChunks);
-        int64_t const n = item.roi;
-        int64_t const chunk = item.chunk;
-        int32_t const bin = item.bin;
-        int32_t const ph = item.ph;
-        int32_t const pw = item.pw;
+        ChunkItem const item
+            = chunkItem<kCHANNELS>(index, a.pooledH, a.pooledW, numChunks, a.outChannels, a.channelsLast);
 
-        int64_t const c0 = chunk * kCHANNELS;
-        int64_t const left = a.outChannels - c0;
-        int32_t const numChannels = left < kCHANNELS ? static_cast<int32_t>(left) : kCHANNELS;
-        int64_t const outBase
-            = a.channelsLast ? (n * bins + bin) * a.outChannels + c0 : (n * a.outChannels + c0) * bins + bin;
-        int64_t const outStep = a.channelsLast ? 1 : bins;
-
-        RoiRow<Acc> const r = readRoiRow<Acc>(a.rois, n, a.batch);
+        RoiRow<Acc> const r = readRoiRow<Acc>(a.rois, item.roi, a.batch);
         PoolBox<Acc> const box
             = makePoolBox(r, static_cast<Acc>(a.scale), a.pooledH, a.pooledW, a.positionSensitive);
         Acc acc[kCHANNELS];
@@ -67,27 +56,12 @@ TRTOPS_UNROLL
         {
             int64_t const limitH = a.positionSensitive ? a.height - 1 : a.height;
             int64_t const limitW = a.positionSensitive ? a.width - 1 : a.width;
-            PoolBin const cells = makePoolBin(box, ph, pw, limitH, limitW);
+            PoolBin const cells = makePoolBin(box, item.ph, item.pw, limitH, limitW);
             if (!cells.empty)
             {
-                int64_t const plane = a.height * a.width;
-                int64_t const cIn0 = a.positionSensitive ? c0 * bins + bin : c0;
-                int64_t const cStep = a.positionSensitive ? bins : 1;
-                T const* base;
-                int64_t channelStep;
-                int64_t pixelStride;
-                if (a.channelsLast)
-                {
-                    base = a.input + r.batchIndex * plane * a.channels + cIn0;
-                    channelStep = cStep;
-                    pixelStride = a.channels;
-                }
-                else
-                {
-                    base = a.input + (r.batchIndex * a.channels + cIn0) * plane;
-                    channelStep = cStep * plane;
-                    pixelStride = 1;
-                }
+                ChunkInput const in = chunkInput(
+                    item, bins, a.positionSensitive, a.channelsLast, a.channels, r.batchIndex, a.height * a.width);
+                T const* base = a.input + in.offset;
                 if (!a.positionSensitive)
                 {
 TRTOPS_UNROLL
@@ -100,13 +74,13 @@ TRTOPS_UNROLL
                 {
                     for (int32_t w = cells.wStart; w < cells.wEnd; ++w)
                     {
-                        int64_t const pixel = (static_cast<int64_t>(h) * a.width + w) * pixelStride;
+                        int64_t const pixel = (static_cast<int64_t>(h) * a.width + w) * in.pixelStride;
 TRTOPS_UNROLL
                         for (int32_t k = 0; k < kCHANNELS; ++k)
                         {
-                            if (k < numChannels)
+                            if (k < item.numChannels)
                             {
-                                Acc const v = loadAs<Acc>(base + k * channelStep + pixel);
+                                Acc const v = loadAs<Acc>(base + k * in.channelStep + pixel);
                                 if (a.positionSensitive)
                                 {
                                     acc[k] += v;
@@ -134,9 +108,9 @@ TRTOPS_UNROLL
 TRTOPS_UNROLL
         for (int32_t k = 0; k < kCHANNELS; ++k)
         {
-            if (k < numChannels)
+            if (k < item.numChannels)
             {
-                a.output[outBase + k * outStep] = convertTo<T>(acc[k]);
+                a.output[item.outBase + k * item.outStep] = convertTo<T>(acc[k]);
             }
         }
     }
