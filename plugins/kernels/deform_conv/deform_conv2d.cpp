@@ -233,6 +233,21 @@ size_t deformConv2dWorkspaceSize(DeformConv2dParams const& p)
         deform::packedWeightsBytes(p) + deform::roundUp(channelsLastBytes, deform::kWORKSPACE_ALIGNMENT));
 }
 
+namespace deform
+{
+Status checkPointers(DeformConv2dParams const& p, void const* input, void const* offset, void const* mask,
+    void const* weight, void const* bias, void const* output)
+{
+    if (input == nullptr || offset == nullptr || weight == nullptr || output == nullptr
+        || (p.hasMask && mask == nullptr) || (p.hasBias && bias == nullptr))
+    {
+        return invalidArgument("deform_conv2d: a required pointer (input, offset, weight, output, or mask/bias when "
+                               "hasMask/hasBias) is null");
+    }
+    return Status::ok();
+}
+} // namespace deform
+
 Status deformConv2dForwardHost(DeformConv2dParams const& params, void const* input, void const* offset,
     void const* mask, void const* weight, void const* bias, void* output)
 {
@@ -241,12 +256,7 @@ Status deformConv2dForwardHost(DeformConv2dParams const& params, void const* inp
     {
         return Status::ok();
     }
-    if (input == nullptr || offset == nullptr || weight == nullptr || output == nullptr
-        || (params.hasMask && mask == nullptr) || (params.hasBias && bias == nullptr))
-    {
-        return invalidArgument("deform_conv2d: a required pointer (input, offset, weight, output, or mask/bias when "
-                               "hasMask/hasBias) is null");
-    }
+    TRTOPS_RETURN_IF_ERROR(deform::checkPointers(params, input, offset, mask, weight, bias, output));
     return dispatchFloating(params.dataType, "deform_conv2d", "dataType", [&](auto tag) {
         using T = decltype(tag);
         return forwardHostTyped<T>(params, static_cast<T const*>(input), static_cast<T const*>(offset),

@@ -783,12 +783,7 @@ Status deformConv2dForward(DeformConv2dParams const& params, void const* input, 
     {
         return Status::ok();
     }
-    if (input == nullptr || offset == nullptr || weight == nullptr || output == nullptr
-        || (params.hasMask && mask == nullptr) || (params.hasBias && bias == nullptr))
-    {
-        return invalidArgument("deform_conv2d: a required pointer (input, offset, weight, output, or mask/bias when "
-                               "hasMask/hasBias) is null");
-    }
+    TRTOPS_RETURN_IF_ERROR(deform::checkPointers(params, input, offset, mask, weight, bias, output));
     if (workspace == nullptr || reinterpret_cast<uintptr_t>(workspace) % 16 != 0)
     {
         return invalidArgument("deform_conv2d: workspace must be a 16-byte aligned buffer of ",

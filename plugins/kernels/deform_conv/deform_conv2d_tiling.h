@@ -1,7 +1,9 @@
 //! \file deform_conv2d_tiling.h
-//! Tiling constants shared by the workspace size (host) and the kernels (device).
+//! What the host code (deform_conv2d.cpp) and the kernels (deform_conv2d.cu) share: tiling
+//! constants, the workspace layout and the argument checks of both entry points.
 #pragma once
 
+#include "core/status.h"
 #include "core/types.h"
 #include "deform_conv/deform_conv2d.h"
 
@@ -35,6 +37,10 @@ inline int64_t packedWeightsBytes(DeformConv2dParams const& p)
     return roundUp(p.outChannels * taps * paddedChannels(p.inChannels / p.groups) * elementSize(p.dataType),
         kWORKSPACE_ALIGNMENT);
 }
+
+//! Null required pointers (input, offset, weight, output; mask and bias when used).
+Status checkPointers(DeformConv2dParams const& p, void const* input, void const* offset, void const* mask,
+    void const* weight, void const* bias, void const* output);
 
 } // namespace deform
 } // namespace trtops
