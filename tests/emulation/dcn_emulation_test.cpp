@@ -100,7 +100,7 @@ public:
         emu::seed(options.seed * 6151 + 9);
     }
 
-    emutest::Tally const& tally() const
+    emutest::Tally& tally()
     {
         return mTally;
     }

@@ -132,6 +132,22 @@ public:
         std::fflush(stdout);
     }
 
+    //! Runs one group of cases (unless a failure already stopped the run) and prints its counts.
+    template <typename Fn>
+    void group(char const* name, Fn&& runCases)
+    {
+        if (stopped())
+        {
+            return;
+        }
+        int64_t const casesBefore = mCases;
+        int64_t const failedBefore = mFailed;
+        runCases();
+        std::printf("group %s: %lld cases, %lld failed\n", name, static_cast<long long>(mCases - casesBefore),
+            static_cast<long long>(mFailed - failedBefore));
+        std::fflush(stdout);
+    }
+
     //! Prints the SUMMARY line; the exit code is 0 only without failures and emulator errors.
     int finish() const
     {

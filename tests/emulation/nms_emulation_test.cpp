@@ -57,25 +57,15 @@ class Harness
 {
 public:
     explicit Harness(Options const& options)
-        : mOptions(options)
+        : mTally(options)
         , mRandom(options.seed)
     {
         emu::seed(options.seed * 7919 + 1);
     }
 
-    bool stopped() const
+    emutest::Tally& tally()
     {
-        return mOptions.stopAtFirstFailure && mFailed > 0;
-    }
-
-    int64_t cases() const
-    {
-        return mCases;
-    }
-
-    int64_t failed() const
-    {
-        return mFailed;
+        return mTally;
     }
 
     double uniform()
@@ -190,11 +180,10 @@ public:
     //! Runs both paths on one case; counts and reports a mismatch.
     void runCase(char const* group, BoxSet const& set, char const* variant, NmsParams params)
     {
-        if (stopped())
+        if (mTally.stopped())
         {
             return;
         }
-        ++mCases;
         params.numBoxes = static_cast<int64_t>(set.scores.size());
         std::vector<unsigned char> const boxes = pack(params.boxType, set.boxes);
         std::vector<unsigned char> const scores = pack(params.scoreType, set.scores);
@@ -265,30 +254,28 @@ public:
         }
         std::free(workspace);
 
-        if (!problems.empty())
+        char label[320];
+        int length = std::snprintf(label, sizeof(label),
+            "%s/%s n=%lld %s: %s box=%s score=%s class=%s index=%s iou=%g", group, set.pattern.c_str(),
+            static_cast<long long>(params.numBoxes), variant, params.batched ? "batched" : "nms",
+            trtops::dataTypeName(params.boxType), trtops::dataTypeName(params.scoreType),
+            trtops::dataTypeName(params.classType), trtops::dataTypeName(params.indexType), params.iouThreshold);
+        if (params.hasScoreThreshold && length < static_cast<int>(sizeof(label)))
         {
-            ++mFailed;
+            length += std::snprintf(label + length, sizeof(label) - length, " score>=%g", params.scoreThreshold);
         }
-        if (!problems.empty() || mOptions.verbose)
+        if (length < static_cast<int>(sizeof(label)))
         {
-            std::printf("%s %s/%s n=%lld %s: %s box=%s score=%s class=%s index=%s iou=%g",
-                problems.empty() ? "OK  " : "FAIL",
-                group, set.pattern.c_str(), static_cast<long long>(params.numBoxes), variant,
-                params.batched ? "batched" : "nms", trtops::dataTypeName(params.boxType),
-                trtops::dataTypeName(params.scoreType), trtops::dataTypeName(params.classType),
-                trtops::dataTypeName(params.indexType), params.iouThreshold);
-            if (params.hasScoreThreshold)
-            {
-                std::printf(" score>=%g", params.scoreThreshold);
-            }
-            std::printf(" max=%lld%s kept=%lld launches=%zu\n", static_cast<long long>(params.maxOutputBoxes),
-                params.padded ? " padded" : "", static_cast<long long>(hostCount), emu::launchLog().size());
-            for (std::string const& problem : problems)
-            {
-                std::printf("     %s\n", problem.c_str());
-            }
-            std::fflush(stdout);
+            std::snprintf(label + length, sizeof(label) - length, " max=%lld%s kept=%lld",
+                static_cast<long long>(params.maxOutputBoxes), params.padded ? " padded" : "",
+                static_cast<long long>(hostCount));
         }
+        std::string failure;
+        for (std::string const& problem : problems)
+        {
+            failure += (failure.empty() ? "" : "; ") + problem;
+        }
+        mTally.record(label, failure);
     }
 
     void runLadder(char const* group, BoxSet const& set, NmsParams const& base, std::vector<Variant> const& ladder)
@@ -373,10 +360,8 @@ private:
         return out;
     }
 
-    Options mOptions;
+    emutest::Tally mTally;
     std::mt19937_64 mRandom;
-    int64_t mCases{0};
-    int64_t mFailed{0};
 };
 
 //! Sizes around every boundary below one chunk: warp (32), mask word (64), key block (256),
@@ -527,15 +512,7 @@ int main(int argc, char** argv)
     };
     for (auto const& group : groups)
     {
-        int64_t const casesBefore = harness.cases();
-        int64_t const failedBefore = harness.failed();
-        group.second(harness, options);
-        std::printf("group %s: %lld cases, %lld failed\n", group.first,
-            static_cast<long long>(harness.cases() - casesBefore),
-            static_cast<long long>(harness.failed() - failedBefore));
-        std::fflush(stdout);
+        harness.tally().group(group.first, [&] { group.second(harness, options); });
     }
-    std::printf("SUMMARY cases=%lld failed=%lld emulator_errors=%lld\n", static_cast<long long>(harness.cases()),
-        static_cast<long long>(harness.failed()), static_cast<long long>(emu::errorCount()));
-    return harness.failed() == 0 && emu::errorCount() == 0 ? 0 : 1;
+    return harness.tally().finish();
 }

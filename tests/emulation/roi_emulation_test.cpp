@@ -86,7 +86,7 @@ public:
         emu::seed(options.seed * 104729 + 3);
     }
 
-    emutest::Tally const& tally() const
+    emutest::Tally& tally()
     {
         return mTally;
     }
@@ -492,17 +492,7 @@ int main(int argc, char** argv)
     };
     for (auto const& group : groups)
     {
-        if (harness.stopped())
-        {
-            break;
-        }
-        int64_t const casesBefore = harness.tally().cases();
-        int64_t const failedBefore = harness.tally().failed();
-        group.second(harness);
-        std::printf("group %s: %lld cases, %lld failed\n", group.first,
-            static_cast<long long>(harness.tally().cases() - casesBefore),
-            static_cast<long long>(harness.tally().failed() - failedBefore));
-        std::fflush(stdout);
+        harness.tally().group(group.first, [&] { group.second(harness); });
     }
     return harness.tally().finish();
 }
