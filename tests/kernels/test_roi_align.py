@@ -422,13 +422,12 @@ def test_workspace_size_covers_the_channels_last_copy_only_when_it_pays():
 
 
 @pytest.mark.kernels
-def test_torch_wrapper_sizes_the_workspace_from_the_call():
-    # What roi_align allocates on CUDA, computed the same way for CPU tensors.
-    x = torch.randn(2, 16, 50, 60)
-    many = torch.tensor([[0, 1.0, 1.0, 30.0, 30.0]] * 100)
-    assert trt._roi_align_workspace_bytes(x, many, 7, 2) == 2 * 16 * 50 * 60 * 4
-    assert trt._roi_align_workspace_bytes(x.half(), [many[:, 1:], many[:, 1:]], (7, 5), 0) == 2 * 16 * 50 * 60 * 2
-    assert trt._roi_align_workspace_bytes(x, many[:2], 7, 2) == 0  # few RoIs: direct gather
-    assert trt._roi_align_workspace_bytes(x.to(memory_format=torch.channels_last), many, 7, 2) == 0
-    assert trt._roi_align_workspace_bytes(x, many, (0, 7), 2) == 0  # invalid: roi_align raises later
-    assert trt._roi_align_workspace(x, many, 7, 2) is None  # CPU tensors never get one
+def test_torch_wrapper_workspace_helper_follows_the_c_abi():
+    # roi_align's CUDA path allocates what this helper returns for (dtype, layout, N, C, H, W, K, ph, pw, sr).
+    from trtops import _native
+
+    fp16, nchw, nhwc = _native.DTYPE_CODES["float16"], _native.LAYOUT_CODES["NCHW"], _native.LAYOUT_CODES["NHWC"]
+    assert trt._roi_align_workspace_bytes(fp16, nchw, 2, 16, 50, 60, 100, 7, 5, 2) == 2 * 16 * 50 * 60 * 2
+    assert trt._roi_align_workspace_bytes(fp16, nchw, 2, 16, 50, 60, 2, 7, 5, 2) == 0  # few RoIs: direct gather
+    assert trt._roi_align_workspace_bytes(fp16, nhwc, 2, 16, 50, 60, 100, 7, 5, 2) == 0
+    assert trt._roi_align_workspace_bytes(fp16, nchw, 2, 16, 50, 60, 100, 0, 5, 2) == 0  # invalid: the op raises

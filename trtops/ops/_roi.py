@@ -16,7 +16,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import math
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -178,7 +178,11 @@ def _single_level(
     extra: tuple,
     position_sensitive: bool,
     out: Optional[Tensor],
+    workspace_bytes: Optional[Callable[..., int]] = None,
 ) -> Tensor:
+    """Checks, normalizes and launches one single-level RoI op. `workspace_bytes`, for ops whose C
+    ABI takes a workspace (its pointer goes last in `extra`), maps (dtype code, layout, N, C, H, W,
+    K, ph, pw) to the bytes to allocate on CUDA (0: none)."""
     _check_input(op, input)
     rois = _boxes_to_rois(op, boxes)
     _check_rois_dtype(op, input, rois)
@@ -194,6 +198,14 @@ def _single_level(
     nhwc = layout == _native.LAYOUT_CODES["NHWC"]
     rois = rois.contiguous()
     result = _output(op, input, (rois.size(0), c_out, ph, pw), nhwc, out)
+    workspace: Optional[Tensor] = None  # kept alive until the launch is queued
+    if workspace_bytes is not None:
+        size = 0
+        if device.type == "cuda":
+            size = workspace_bytes(_tensor.dtype_code(x, op, "input"), layout, n, c, h, w, rois.size(0), ph, pw)
+        # torch's allocator returns blocks aligned to far more than the 16 bytes the kernels need.
+        workspace = torch.empty(size, dtype=torch.uint8, device=device) if size > 0 else None
+        extra = (*extra, _tensor.pointer(workspace) if workspace is not None else _c_void_p(0))
     _tensor.launch(
         device,
         _function(fn_name),
@@ -243,7 +255,6 @@ def roi_align(
     allocator, the size of one channels-last copy of ``input``. The kernel transposes into it and
     reads channels as 16-byte vectors, which is faster than gathering from NCHW.
     """
-    workspace = _roi_align_workspace(input, boxes, output_size, sampling_ratio)
     return _single_level(
         "roi_align",
         "trtops_roi_align",
@@ -251,60 +262,21 @@ def roi_align(
         boxes,
         output_size,
         spatial_scale,
-        (
-            int(sampling_ratio),
-            int(bool(aligned)),
-            _tensor.pointer(workspace) if workspace is not None else _c_void_p(0),
-        ),
+        (int(sampling_ratio), int(bool(aligned))),
         False,
         _out,
+        workspace_bytes=lambda *dims: _roi_align_workspace_bytes(*dims, int(sampling_ratio)),
     )
 
 
-def _roi_align_workspace(
-    input: Tensor, boxes: BoxesType, output_size: SizeType, sampling_ratio: int
-) -> Optional[Tensor]:
-    """The optional device workspace of trtops_roi_align for these arguments, or None (CPU input,
-    or no workspace needed)."""
-    if not isinstance(input, Tensor) or not input.is_cuda:
-        return None
-    size = _roi_align_workspace_bytes(input, boxes, output_size, sampling_ratio)
-    # torch's allocator returns blocks aligned to far more than the 16 bytes the kernel needs.
-    return torch.empty(size, dtype=torch.uint8, device=input.device) if size > 0 else None
-
-
-def _roi_align_workspace_bytes(input: Tensor, boxes: BoxesType, output_size: SizeType, sampling_ratio: int) -> int:
-    """Bytes of the workspace trtops_roi_align can use for these arguments on any device: one
-    channels-last copy of an NCHW input when enough RoIs make that path pay, else 0 (also for
-    arguments the op itself will reject with its own message)."""
-    if not isinstance(input, Tensor) or input.dim() != 4 or input.dtype not in _FEATURE_DTYPES:
-        return 0
-    if _is_channels_last(input):
-        return 0
-    try:
-        ph, pw = _pair("roi_align", output_size)
-    except (TypeError, ValueError):
-        return 0
-    if isinstance(boxes, Tensor):
-        num_rois = boxes.size(0) if boxes.dim() == 2 else 0
-    elif isinstance(boxes, (list, tuple)):
-        num_rois = sum(b.size(0) for b in boxes if isinstance(b, Tensor) and b.dim() == 2)
-    else:
-        return 0
+def _roi_align_workspace_bytes(
+    dtype_code: int, layout: int, n: int, c: int, h: int, w: int, num_rois: int, ph: int, pw: int, sampling_ratio: int
+) -> int:
+    """Bytes of the workspace trtops_roi_align uses for these arguments: one channels-last copy of
+    an NCHW input when enough RoIs make that path pay, else 0."""
     size = ctypes.c_uint64(0)
-    n, c, h, w = input.shape
     status = _function("trtops_roi_align_workspace_size")(
-        _tensor.dtype_code(input, "roi_align", "input"),
-        _native.LAYOUT_CODES["NCHW"],
-        n,
-        c,
-        h,
-        w,
-        num_rois,
-        ph,
-        pw,
-        int(sampling_ratio),
-        ctypes.byref(size),
+        dtype_code, layout, n, c, h, w, num_rois, ph, pw, sampling_ratio, ctypes.byref(size)
     )
     return int(size.value) if status == 0 else 0
 
