@@ -106,12 +106,12 @@ MUTATIONS = [
         "        AccT v[Cfg::kRUN];\n        sampler.sample(geo, tap, ",
         "        AccT v[Cfg::kRUN];\n        sampler.sample(geo, (tap + 1) % geo.taps, ",
     ),
-    # The vector sampler of the channels-last copy weighs the first corner wrongly.
+    # The vector sampler of the channels-last copy reads the wrong run of channels.
     Mutation(
-        "vector-sample-wrong-weight",
-        "deform_conv/deform_conv2d_math.cuh",
-        "AccT const value = point.weight[0] * v[0][j]",
-        "AccT const value = point.weight[1] * v[0][j]",
+        "vector-sample-wrong-channels",
+        "deform_conv/deform_conv2d.cu",
+        "deform::maskedSampleVec<kVEC>(base + c, ",
+        "deform::maskedSampleVec<kVEC>(base + (c ^ kVEC), ",
     ),
     # The channels-last copy transposes through its tile without waiting for the other rows.
     Mutation(

@@ -83,22 +83,6 @@ __host__ __device__ inline AccT samplePosition(int32_t origin, AccT offset)
     return AccT(origin) + offset;
 }
 
-//! mask * bilinear(plane, point), evaluated in AccT in torchvision's order. Corner index i reads
-//! plane[i * pixelStride]: 1 for an NCHW plane, the channel count for one channel of an NHWC image.
-template <typename T, typename AccT>
-__host__ __device__ inline AccT maskedSample(
-    T const* plane, BilinearPoint<AccT> const& point, AccT mask, int64_t pixelStride = 1)
-{
-    AccT v[4];
-    for (int32_t k = 0; k < 4; ++k)
-    {
-        v[k] = point.index[k] >= 0 ? convertTo<AccT>(plane[point.index[k] * pixelStride]) : AccT(0);
-    }
-    AccT const value
-        = point.weight[0] * v[0] + point.weight[1] * v[1] + point.weight[2] * v[2] + point.weight[3] * v[3];
-    return mask * value;
-}
-
 //! kVEC contiguous elements moved as one aligned load.
 template <typename T, int32_t kVEC>
 struct alignas(sizeof(T) * kVEC) Vec
@@ -106,9 +90,9 @@ struct alignas(sizeof(T) * kVEC) Vec
     T v[kVEC];
 };
 
-//! maskedSample for kVEC consecutive channels of an NHWC image at once: each corner is one
-//! kVEC-element vector load at base + index * pixelStride (16-byte aligned: the caller checks),
-//! and each channel is evaluated with exactly maskedSample's arithmetic.
+//! mask * bilinear sample of kVEC consecutive channels at once (torchvision's order of operations
+//! for each): each corner is one kVEC-element load at base + index * pixelStride, which must be
+//! aligned to kVEC elements (the caller checks for kVEC > 1).
 template <int32_t kVEC, typename T, typename AccT>
 __host__ __device__ inline void maskedSampleVec(
     T const* base, BilinearPoint<AccT> const& point, AccT mask, int64_t pixelStride, AccT* values)
@@ -138,6 +122,17 @@ __host__ __device__ inline void maskedSampleVec(
             + point.weight[3] * v[3][j];
         values[j] = mask * value;
     }
+}
+
+//! mask * bilinear(plane, point), evaluated in AccT in torchvision's order. Corner index i reads
+//! plane[i * pixelStride]: 1 for an NCHW plane, the channel count for one channel of an NHWC image.
+template <typename T, typename AccT>
+__host__ __device__ inline AccT maskedSample(
+    T const* plane, BilinearPoint<AccT> const& point, AccT mask, int64_t pixelStride = 1)
+{
+    AccT value;
+    maskedSampleVec<1>(plane, point, mask, pixelStride, &value);
+    return value;
 }
 
 } // namespace deform
