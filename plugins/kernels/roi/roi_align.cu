@@ -39,7 +39,7 @@ size_t roiAlignWorkspaceSize(RoIAlignParams const& p)
     {
         return 0;
     }
-    return roi::alignTransposeWorkspaceSize(p.batch, p.channels, p.height, p.width, static_cast<size_t>(elementSize(p.featureType)));
+    return static_cast<size_t>(p.batch * p.channels * p.height * p.width * elementSize(p.featureType));
 }
 
 Status roiAlignForward(RoIAlignParams const& p, void const* input, void const* rois, void* output, void* workspace,
@@ -52,15 +52,13 @@ Status roiAlignForward(RoIAlignParams const& p, void const* input, void const* r
     {
         return Status::ok(); // empty output: nothing to launch
     }
-    // NCHW with many samples per map pixel: gathering straight from NCHW reads one 32-byte sector
-    // per channel and tap, so a channels-last copy in the workspace read with 16-byte vectors is
-    // faster even counting the copy.
-    // A workspace that is not 16-byte aligned (TensorRT's and torch's always are) is not used
-    // rather than risking misaligned stores.
-    bool const viaChannelsLast = p.layout == Layout::kNCHW && workspace != nullptr && roi::isAligned16(workspace)
-        && p.batch * p.channels * p.height * p.width > 0
-        && roi::transposedPathPays(p.numRois, p.pooledHeight, p.pooledWidth, p.samplingRatio, p.batch, p.height,
-            p.width);
+    // NCHW with many samples per map pixel (exactly when a workspace is asked for): gathering
+    // straight from NCHW reads one 32-byte sector per channel and tap, so a channels-last copy in
+    // the workspace read with 16-byte vectors is faster even counting the copy. A workspace that is
+    // not 16-byte aligned (TensorRT's and torch's always are) is not used rather than risking
+    // misaligned stores.
+    bool const viaChannelsLast
+        = workspace != nullptr && roi::isAligned16(workspace) && roiAlignWorkspaceSize(p) > 0;
     return roi::dispatchFeatureAndRoi(p.featureType, p.roiType, kOP, [&](auto t, auto r) -> Status {
         using T = decltype(t);
         using RoiT = decltype(r);

@@ -355,7 +355,7 @@ TRTOPS_UNROLL
 }
 
 //! NCHW RoIAlign through a channels-last copy of the input in `workspace`
-//! (alignTransposeWorkspaceSize bytes): transpose, then alignNhwcToNchwKernel.
+//! (roiAlignWorkspaceSize bytes): transpose, then alignNhwcToNchwKernel.
 template <typename T, typename RoiT>
 Status launchAlignViaChannelsLast(AlignArgs<T, RoiT> a, void* workspace, cudaStream_t stream, char const* name)
 {
@@ -396,13 +396,6 @@ inline bool transposedPathPays(int64_t numRois, int32_t pooledH, int32_t pooledW
     int64_t const grid = samplingRatio > 0 ? samplingRatio : 2;
     int64_t const gathers = numRois * pooledH * pooledW * grid * grid * 4;
     return gathers >= batch * height * width;
-}
-
-//! Workspace for the transposed NCHW RoIAlign path: one channels-last copy of the input.
-inline size_t alignTransposeWorkspaceSize(
-    int64_t batch, int64_t channels, int64_t height, int64_t width, size_t elementBytes)
-{
-    return static_cast<size_t>(batch * channels * height * width) * elementBytes;
 }
 
 //! Host implementation: same per-element math, one output element per step.
