@@ -35,4 +35,6 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'trtops.ops' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"trtops.ops.{module}"), name)
+    value = getattr(importlib.import_module(f"trtops.ops.{module}"), name)
+    globals()[name] = value  # later lookups skip this hook (it runs on every call otherwise)
+    return value

@@ -49,7 +49,9 @@ def _check_tensor(
 def _library() -> ctypes.CDLL:
     lib = _native.kernels_library()
     fn = lib.trtops_deform_conv2d
-    if fn.restype is not ctypes.c_int32:
+    # A flag, not the restype: ctypes' default restype c_int *is* c_int32, so a restype check
+    # would never configure the argument types (and pointers would then pass as 32-bit ints).
+    if not getattr(lib, "_trtops_deform_conv2d_configured", False):
         fn.restype = ctypes.c_int32
         fn.argtypes = [ctypes.c_void_p] * 6 + [
             ctypes.POINTER(ctypes.c_int64),
@@ -72,6 +74,7 @@ def _library() -> ctypes.CDLL:
             ctypes.c_int32,
             ctypes.POINTER(ctypes.c_int64),
         ]
+        lib._trtops_deform_conv2d_configured = True
     return lib
 
 
@@ -187,7 +190,7 @@ def _deform_conv2d(
         workspace = torch.empty(max(workspace_size, 1), dtype=torch.uint8, device=device)
 
     def ptr(t: Optional[Tensor]) -> ctypes.c_void_p:
-        return _tensor.pointer(t) if t is not None else ctypes.c_void_p(0)
+        return _tensor.pointer(t) if t is not None else None
 
     _tensor.launch(
         device,

@@ -165,7 +165,7 @@ def _nms_into(
         lib.trtops_nms,
         pointer(boxes),
         pointer(scores),
-        pointer(idxs_c) if idxs_c is not None else ctypes.c_void_p(0),
+        pointer(idxs_c) if idxs_c is not None else None,
         pointer(keep),
         pointer(count),
         ctypes.c_int64(n),
@@ -179,7 +179,7 @@ def _nms_into(
         ctypes.c_int32(score_code),
         ctypes.c_int32(class_code),
         ctypes.c_int32(index_code),
-        pointer(workspace) if workspace is not None else ctypes.c_void_p(0),
+        pointer(workspace) if workspace is not None else None,
         ctypes.c_uint64(workspace_size),
     )
 

@@ -205,7 +205,7 @@ def _single_level(
             size = workspace_bytes(_tensor.dtype_code(x, op, "input"), layout, n, c, h, w, rois.size(0), ph, pw)
         # torch's allocator returns blocks aligned to far more than the 16 bytes the kernels need.
         workspace = torch.empty(size, dtype=torch.uint8, device=device) if size > 0 else None
-        extra = (*extra, _tensor.pointer(workspace) if workspace is not None else _c_void_p(0))
+        extra = (*extra, _tensor.pointer(workspace) if workspace is not None else None)
     _tensor.launch(
         device,
         _function(fn_name),

@@ -7,7 +7,7 @@ A call passes raw data pointers, shapes, dtype/layout codes, a ``device`` flag (
 from __future__ import annotations
 
 import ctypes
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -31,8 +31,9 @@ def dtype_code(tensor: torch.Tensor, op: str, name: str) -> int:
         raise TypeError(f"{op}: {name} has unsupported dtype {tensor.dtype}") from None
 
 
-def pointer(tensor: torch.Tensor) -> ctypes.c_void_p:
-    return ctypes.c_void_p(tensor.data_ptr())
+def pointer(tensor: torch.Tensor) -> int:
+    """The tensor's data address, as the plain int ctypes passes for a ``c_void_p`` argument."""
+    return tensor.data_ptr()
 
 
 def same_device(op: str, **tensors: torch.Tensor) -> torch.device:
@@ -45,6 +46,13 @@ def same_device(op: str, **tensors: torch.Tensor) -> torch.device:
     return first
 
 
+# torch's current raw CUDA stream of a device index without building a torch.cuda.Stream object:
+# every kernel call pays for this lookup, and small RoI launches take only ~15 us on the GPU.
+_raw_stream: Callable[[int], int] = getattr(
+    torch._C, "_cuda_getCurrentRawStream", lambda index: torch.cuda.current_stream(index).cuda_stream
+)
+
+
 def launch(device: torch.device, fn: ctypes._CFuncPtr, *args: object) -> None:
     """Calls a C ABI entry point with (*args, device_flag, stream) and raises on failure.
 
@@ -52,11 +60,14 @@ def launch(device: torch.device, fn: ctypes._CFuncPtr, *args: object) -> None:
     for it; nothing synchronizes.
     """
     if device.type == "cuda":
-        with torch.cuda.device(device):
-            stream = torch.cuda.current_stream(device).cuda_stream
-            _native.check_status(fn(*args, ctypes.c_int32(1), ctypes.c_void_p(stream)))
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        if index == torch.cuda.current_device():
+            _native.check_status(fn(*args, 1, _raw_stream(index)))
+        else:
+            with torch.cuda.device(index):
+                _native.check_status(fn(*args, 1, _raw_stream(index)))
     elif device.type == "cpu":
-        _native.check_status(fn(*args, ctypes.c_int32(0), ctypes.c_void_p(0)))
+        _native.check_status(fn(*args, 0, None))
     else:
         raise ValueError(f"trtops kernels run on CPU or CUDA tensors, not on {device}")
 
