@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Where the time goes: per-kernel CUDA time of one trtops call for the benchmark shapes that miss
-their targets, from torch.profiler (no Nsight needed). Prints one table per case.
+their targets, from torch.profiler (no Nsight needed), and the host time each Python call takes to
+queue its work next to torchvision's (it bounds short kernels). Prints one table per case.
 
     python benchmarks/profile_kernels.py [--reps 20]
 """
@@ -51,6 +52,7 @@ def main() -> int:
     rois = torch.tensor([[1, 30, 40, 500, 600]] * 2000, dtype=torch.float32).cuda()
     cases.append(("roi_pool 2x512x50x68 K=2000", lambda x=x, rois=rois: roi_pool(x, rois, 7, 0.0625)))
 
+    print_host_overhead(torch, gen)
     for name, fn in cases:
         for _ in range(3):
             fn()
@@ -68,6 +70,37 @@ def main() -> int:
         for key, (ms, count) in sorted(rows.items(), key=lambda kv: -kv[1][0])[:12]:
             print(f"  {ms:9.4f} ms  x{count:4.1f}  {key[:110]}")
     return 0
+
+
+def print_host_overhead(torch, gen) -> None:
+    """Microseconds of host time per call to queue a small RoI op (nothing synchronizes inside the
+    loop, so the GPU never holds the host back), trtops next to torchvision."""
+    import time
+
+    import torchvision.ops as tv
+
+    from trtops.ops import ps_roi_align, ps_roi_pool, roi_align
+
+    x = torch.randn(1, 1029, 63, 38, generator=gen).cuda()
+    rois = torch.tensor([[0, 10, 10, 400, 300]] * 300, dtype=torch.float32).cuda()
+    pairs = [
+        ("ps_roi_pool", lambda: ps_roi_pool(x, rois, 7, 0.0625), lambda: tv.ps_roi_pool(x, rois, 7, 0.0625)),
+        ("ps_roi_align", lambda: ps_roi_align(x, rois, 7, 0.0625, 2), lambda: tv.ps_roi_align(x, rois, 7, 0.0625, 2)),
+        ("roi_align", lambda: roi_align(x, rois[:8], 7, 0.0625, 2), lambda: tv.roi_align(x, rois[:8], 7, 0.0625, 2)),
+    ]
+    print("\n== host time to queue one call (us): op, trtops, torchvision")
+    for name, ours, theirs in pairs:
+        times = []
+        for fn in (ours, theirs):
+            for _ in range(20):
+                fn()
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(200):
+                fn()
+            times.append((time.perf_counter() - start) / 200 * 1e6)
+            torch.cuda.synchronize()
+        print(f"  {name:14s} {times[0]:8.1f} {times[1]:8.1f}")
 
 
 if __name__ == "__main__":

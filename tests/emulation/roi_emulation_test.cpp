@@ -274,20 +274,23 @@ std::string describe(char const* op, Shape const& s, DataType f, DataType r, Lay
     return text;
 }
 
+//! Channel counts: 1, odd (scalar channels-last path), one and two 16-byte vectors per thread,
+//! several tiles.
+Shape const kSINGLE_LEVEL_SHAPES[] = {
+    {2, 1, 9, 11, 14, 3, 2},
+    {2, 3, 8, 13, 14, 2, 3},
+    {1, 8, 10, 7, 20, 3, 3},
+    {2, 16, 12, 9, 13, 2, 2},
+    {2, 12, 9, 10, 15, 3, 3}, // fp32: one 16-byte vector per thread, not two
+    {2, 40, 7, 10, 12, 3, 2},
+    {1, 264, 6, 5, 3, 2, 2},
+    {1, 64, 11, 13, 60, 7, 7},
+    {2, 24, 30, 40, 1, 2, 2}, // one RoI on a larger map: NCHW gathers directly despite a workspace
+    {2, 8, 9, 9, 0, 2, 2},    // no RoIs
+};
+
 void roiAlignCases(Harness& harness)
 {
-    // Channel counts: 1, odd (scalar channels-last path), one vector of every dtype, several tiles.
-    Shape const shapes[] = {
-        {2, 1, 9, 11, 14, 3, 2},
-        {2, 3, 8, 13, 14, 2, 3},
-        {1, 8, 10, 7, 20, 3, 3},
-        {2, 16, 12, 9, 13, 2, 2},
-        {2, 40, 7, 10, 12, 3, 2},
-        {1, 264, 6, 5, 3, 2, 2},
-        {1, 64, 11, 13, 60, 7, 7},
-        {2, 24, 30, 40, 1, 2, 2}, // one RoI on a larger map: NCHW gathers directly despite a workspace
-        {2, 8, 9, 9, 0, 2, 2},    // no RoIs
-    };
     struct Variant
     {
         int32_t samplingRatio;
@@ -296,7 +299,7 @@ void roiAlignCases(Harness& harness)
     };
     Variant const variants[] = {{2, false, 0.5}, {0, false, 0.25}, {-1, true, 1.0}, {1, true, 0.5}, {3, false, 0.5}};
     int32_t v = 0;
-    for (Shape const& s : shapes)
+    for (Shape const& s : kSINGLE_LEVEL_SHAPES)
     {
         for (DataType f : kFEATURE_TYPES)
         {
@@ -362,7 +365,7 @@ void roiAlignCases(Harness& harness)
     }
 }
 
-void positionSensitiveAndPoolCases(Harness& harness)
+void positionSensitiveCases(Harness& harness)
 {
     Shape const shapes[] = {
         {2, 2 * 6, 9, 11, 14, 3, 2},  // PS: 2 output channels
@@ -400,17 +403,63 @@ void positionSensitiveAndPoolCases(Harness& harness)
                         },
                         [&](void* out) { return trtops::psRoIPoolForwardHost(pp, x.data(), rois.data(), out); });
 
-                    auto rp = singleLevelParams<trtops::RoIPoolParams>(s, scale, f, r, layout);
-                    harness.compare(
-                        describe("roi_pool", s, f, r, layout, ""), f, s.numRois * s.channels * bins,
-                        trtops::roiPoolWorkspaceSize(rp),
-                        [&](void* out, void* ws, cudaStream_t stream) {
-                            return trtops::roiPoolForward(rp, x.data(), rois.data(), out, ws, stream);
-                        },
-                        [&](void* out) { return trtops::roiPoolForwardHost(rp, x.data(), rois.data(), out); });
                     if (harness.stopped())
                     {
                         return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+//! RoIPool: NCHW with a workspace (channels-last copy when it pays, direct gather otherwise) and
+//! without one; channels-last with 16-byte vectors or per-channel chunks.
+void roiPoolCases(Harness& harness)
+{
+    double const scales[] = {0.5, 0.25, 1.0};
+    int32_t v = 0;
+    for (Shape const& s : kSINGLE_LEVEL_SHAPES)
+    {
+        for (DataType f : kFEATURE_TYPES)
+        {
+            for (DataType r : roiTypesFor(f))
+            {
+                double const scale = scales[v++ % 3];
+                Buffer const x = harness.features(f, s.batch * s.channels * s.height * s.width);
+                Buffer const rois = harness.rois(r, s.numRois, s.batch, s.height, s.width, scale);
+                int64_t const outCount = s.numRois * s.channels * s.pooledH * s.pooledW;
+                for (Layout layout : {Layout::kNCHW, Layout::kNHWC})
+                {
+                    auto const p = singleLevelParams<trtops::RoIPoolParams>(s, scale, f, r, layout);
+                    size_t const copyBytes = static_cast<size_t>(s.batch * s.channels * s.height * s.width
+                        * trtops::elementSize(f));
+                    size_t const workspace = layout == Layout::kNCHW ? copyBytes : 0;
+                    size_t const asked = trtops::roiPoolWorkspaceSize(p);
+                    if (asked != 0 && asked != workspace)
+                    {
+                        std::printf("FAIL roi_pool workspace size %zu, expected 0 or %zu\n", asked, workspace);
+                        std::exit(1);
+                    }
+                    for (bool useWorkspace : {true, false})
+                    {
+                        if (!useWorkspace && workspace == 0)
+                        {
+                            continue;
+                        }
+                        harness.compare(
+                            describe("roi_pool", s, f, r, layout,
+                                useWorkspace && workspace > 0 ? (asked > 0 ? "copy" : "workspace-unused")
+                                                              : "no-workspace"),
+                            f, outCount, useWorkspace ? workspace : 0,
+                            [&](void* out, void* ws, cudaStream_t stream) {
+                                return trtops::roiPoolForward(p, x.data(), rois.data(), out, ws, stream);
+                            },
+                            [&](void* out) { return trtops::roiPoolForwardHost(p, x.data(), rois.data(), out); });
+                        if (harness.stopped())
+                        {
+                            return;
+                        }
                     }
                 }
             }
@@ -487,7 +536,8 @@ int main(int argc, char** argv)
     using Group = void (*)(Harness&);
     std::pair<char const*, Group> const groups[] = {
         {"roi_align", roiAlignCases},
-        {"ps_and_pool", positionSensitiveAndPoolCases},
+        {"position_sensitive", positionSensitiveCases},
+        {"roi_pool", roiPoolCases},
         {"multi_scale", multiScaleCases},
     };
     for (auto const& group : groups)

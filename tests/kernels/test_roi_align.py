@@ -427,7 +427,11 @@ def test_torch_wrapper_workspace_helper_follows_the_c_abi():
     from trtops import _native
 
     fp16, nchw, nhwc = _native.DTYPE_CODES["float16"], _native.LAYOUT_CODES["NCHW"], _native.LAYOUT_CODES["NHWC"]
-    assert trt._roi_align_workspace_bytes(fp16, nchw, 2, 16, 50, 60, 100, 7, 5, 2) == 2 * 16 * 50 * 60 * 2
-    assert trt._roi_align_workspace_bytes(fp16, nchw, 2, 16, 50, 60, 2, 7, 5, 2) == 0  # few RoIs: direct gather
-    assert trt._roi_align_workspace_bytes(fp16, nhwc, 2, 16, 50, 60, 100, 7, 5, 2) == 0
-    assert trt._roi_align_workspace_bytes(fp16, nchw, 2, 16, 50, 60, 100, 0, 5, 2) == 0  # invalid: the op raises
+
+    def workspace_bytes(*dims: int) -> int:
+        return trt._workspace_bytes("trtops_roi_align_workspace_size", *dims)
+
+    assert workspace_bytes(fp16, nchw, 2, 16, 50, 60, 100, 7, 5, 2) == 2 * 16 * 50 * 60 * 2
+    assert workspace_bytes(fp16, nchw, 2, 16, 50, 60, 2, 7, 5, 2) == 0  # few RoIs: direct gather
+    assert workspace_bytes(fp16, nhwc, 2, 16, 50, 60, 100, 7, 5, 2) == 0
+    assert workspace_bytes(fp16, nchw, 2, 16, 50, 60, 100, 0, 5, 2) == 0  # invalid: the op raises

@@ -208,3 +208,65 @@ def test_cuda_matches_torchvision(dtype, channels, channels_last):
         ok = valid_rows(rois, n)
         expected_tv = tv.roi_pool(x.cuda(), rois[ok].cuda(), 7, scale)
         torch.testing.assert_close(actual[ok.cuda()], expected_tv, **tolerance(OP, dtype))
+
+
+@pytest.mark.kernels
+def test_workspace_size_covers_the_channels_last_copy_only_when_it_pays():
+    # One channels-last copy of an NCHW map when enough bins land on it; nothing for few RoIs or
+    # NHWC input; never less for more RoIs (TensorRT sizes the workspace at the largest count).
+    import ctypes
+
+    from trtops import _native
+
+    fn = trt._function("trtops_roi_pool_workspace_size")
+    fp32 = _native.DTYPE_CODES["float32"]
+
+    def size(layout: str, num_rois: int) -> int:
+        out = ctypes.c_uint64(12345)
+        assert fn(fp32, _native.LAYOUT_CODES[layout], 2, 512, 50, 68, num_rois, 7, 7, ctypes.byref(out)) == 0
+        return out.value
+
+    copy_bytes = 2 * 512 * 50 * 68 * 4
+    assert size("NCHW", 2000) == copy_bytes
+    assert size("NCHW", 10) == 0  # 10 * 49 * 4 cells < 2 * 50 * 68 pixels
+    assert size("NHWC", 2000) == 0
+    sizes = [size("NCHW", k) for k in range(0, 100, 3)]
+    assert sizes == sorted(sizes) and sizes[0] == 0 and sizes[-1] == copy_bytes
+    assert trt._workspace_bytes("trtops_roi_pool_workspace_size", fp32, 0, 2, 512, 50, 68, 2000, 7, 7) == copy_bytes
+    bad = ctypes.c_uint64(0)
+    status = fn(fp32, _native.LAYOUT_CODES["NCHW"], 2, 512, 50, 68, 10, 0, 7, ctypes.byref(bad))
+    with pytest.raises(ValueError, match="roi_pool"):
+        _native.check_status(status)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+@pytest.mark.parametrize("channels", [3, 64, 260])
+def test_cuda_nchw_direct_and_channels_last_copy_paths(dtype, channels):
+    # NCHW input: few RoIs gather straight from NCHW, many RoIs pool a channels-last copy made in
+    # the workspace. Both must be exact, and a null workspace (C ABI) must force the direct path.
+    import ctypes
+
+    from trtops import _native
+    from trtops.ops import _tensor
+
+    gen = torch.Generator().manual_seed(channels)
+    n, h, w, scale = 2, 41, 57, 0.5
+    x = make_features(gen, (n, channels, h, w), dtype)
+    for k in (3, 500):  # 3 * 49 * 4 < 2 * 41 * 57 pixels < 500 * 49 * 4
+        rois = make_rois(gen, k, n, h, w, scale)
+        if dtype == torch.float64:
+            rois = rois.double()
+        expected = expected_of(x, rois, (7, 6), scale)
+        xd, rd = x.cuda(), rois.cuda()
+        actual = trt.roi_pool(xd, rd, (7, 6), scale, _out=poisoned_out(expected.shape, dtype, "cuda"))
+        torch.testing.assert_close(actual.cpu(), expected, **tolerance(OP, dtype))
+
+        direct = poisoned_out(expected.shape, dtype, "cuda")
+        status = trt._function("trtops_roi_pool")(
+            _tensor.pointer(xd), _tensor.pointer(rd), _tensor.pointer(direct),
+            _tensor.dtype_code(xd, OP, "input"), _tensor.dtype_code(rd, OP, "rois"), _native.LAYOUT_CODES["NCHW"],
+            n, channels, h, w, k, 7, 6, scale, None, 1, torch.cuda.current_stream().cuda_stream,
+        )
+        assert status == 0
+        torch.testing.assert_close(direct, actual, rtol=0, atol=0)

@@ -59,7 +59,11 @@ _ARGTYPES = {
     + [_c_int32] * 3
     + [ctypes.POINTER(ctypes.c_uint64)],
     "trtops_ps_roi_align": _SINGLE_LEVEL_HEAD + [_c_int32, _c_int32, _c_void_p],
-    "trtops_roi_pool": _SINGLE_LEVEL_HEAD + [_c_int32, _c_void_p],
+    "trtops_roi_pool": _SINGLE_LEVEL_HEAD + [_c_void_p, _c_int32, _c_void_p],
+    "trtops_roi_pool_workspace_size": [_c_int32, _c_int32]
+    + [_c_int64] * 5
+    + [_c_int32] * 2
+    + [ctypes.POINTER(ctypes.c_uint64)],
     "trtops_ps_roi_pool": _SINGLE_LEVEL_HEAD + [_c_int32, _c_void_p],
     "trtops_multi_scale_roi_align": [_c_void_p, _c_void_p, _c_void_p, _c_void_p, _c_int32, _c_void_p, _c_void_p]
     + [_c_int32] * 3
@@ -265,19 +269,17 @@ def roi_align(
         (int(sampling_ratio), int(bool(aligned))),
         False,
         _out,
-        workspace_bytes=lambda *dims: _roi_align_workspace_bytes(*dims, int(sampling_ratio)),
+        workspace_bytes=lambda *dims: _workspace_bytes(
+            "trtops_roi_align_workspace_size", *dims, int(sampling_ratio)
+        ),
     )
 
 
-def _roi_align_workspace_bytes(
-    dtype_code: int, layout: int, n: int, c: int, h: int, w: int, num_rois: int, ph: int, pw: int, sampling_ratio: int
-) -> int:
-    """Bytes of the workspace trtops_roi_align uses for these arguments: one channels-last copy of
-    an NCHW input when enough RoIs make that path pay, else 0."""
+def _workspace_bytes(fn_name: str, *dims: int) -> int:
+    """Bytes of the workspace a kernel uses for these arguments (the C ABI's ``*_workspace_size``):
+    one channels-last copy of an NCHW input when enough RoIs make that path pay, else 0."""
     size = ctypes.c_uint64(0)
-    status = _function("trtops_roi_align_workspace_size")(
-        dtype_code, layout, n, c, h, w, num_rois, ph, pw, sampling_ratio, ctypes.byref(size)
-    )
+    status = _function(fn_name)(*dims, ctypes.byref(size))
     return int(size.value) if status == 0 else 0
 
 
@@ -315,8 +317,23 @@ def roi_pool(
     *,
     _out: Optional[Tensor] = None,
 ) -> Tensor:
-    """RoIPool (max over each bin), as ``torchvision.ops.roi_pool``; returns ``[K, C, ph, pw]``."""
-    return _single_level("roi_pool", "trtops_roi_pool", input, boxes, output_size, spatial_scale, (), False, _out)
+    """RoIPool (max over each bin), as ``torchvision.ops.roi_pool``; returns ``[K, C, ph, pw]``.
+
+    Like :func:`roi_align`, a contiguous CUDA input with many RoIs gets a scratch buffer (one
+    channels-last copy of ``input``) from torch's caching allocator.
+    """
+    return _single_level(
+        "roi_pool",
+        "trtops_roi_pool",
+        input,
+        boxes,
+        output_size,
+        spatial_scale,
+        (),
+        False,
+        _out,
+        workspace_bytes=lambda *dims: _workspace_bytes("trtops_roi_pool_workspace_size", *dims),
+    )
 
 
 def ps_roi_pool(

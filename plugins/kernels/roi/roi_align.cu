@@ -34,8 +34,8 @@ size_t roiAlignWorkspaceSize(RoIAlignParams const& p)
     // Monotonic in numRois: sized at the largest RoI count (as TensorRT asks), it covers every
     // smaller call that still takes the copy path.
     if (p.layout != Layout::kNCHW || !validateRoIAlign(p).isOk()
-        || !roi::transposedPathPays(
-            p.numRois, p.pooledHeight, p.pooledWidth, p.samplingRatio, p.batch, p.height, p.width))
+        || !roi::transposedPathPays(p.numRois, p.pooledHeight, p.pooledWidth,
+            roi::alignTapsPerBin(p.samplingRatio), p.batch, p.height, p.width))
     {
         return 0;
     }

@@ -6,13 +6,16 @@
 //!   any layout. The bilinear taps of a bin are computed once and reused across the chunk; in
 //!   NCHW consecutive threads cover consecutive bins of a channel, so output stores coalesce and
 //!   the taps of neighbouring bins share cache lines.
-//! - AlignVecOp<kVEC>: channels-last only; one thread per (roi, ph, pw, vector of kVEC channels),
-//!   vectors fastest, so a warp reads each tap as contiguous 16-byte vectors and writes the output
-//!   row of the bin fully coalesced. kVEC = 1 is the scalar fallback (and the host path).
+//! - AlignVecOp<kVEC>: channels-last only; one thread per (roi, ph, pw, run of kVEC channels),
+//!   runs fastest, so a warp reads each tap as contiguous 16-byte vectors and writes the output
+//!   row of the bin fully coalesced. kVEC = 8 (withThreadChannels) when channels allow; kVEC = 1
+//!   is the scalar fallback (and the host path).
 #pragma once
 
 #include "roi/multi_scale_roi_align.h"
 #include "roi/roi_common.cuh"
+
+#include <type_traits>
 
 #if defined(__CUDACC__)
 #include "core/transpose.cuh" // device code: nvcc builds only
@@ -124,9 +127,10 @@ TRTOPS_UNROLL
     }
 };
 
-//! kVEC contiguous elements moved as one aligned load/store.
+//! kVEC contiguous elements moved as aligned loads/stores of at most 16 bytes each (the widest
+//! the GPU has): one access up to 16 bytes, several above.
 template <typename T, int32_t kVEC>
-struct alignas(sizeof(T) * kVEC) Vec
+struct alignas(sizeof(T) * kVEC < 16 ? sizeof(T) * kVEC : 16) Vec
 {
     T v[kVEC];
 };
@@ -243,11 +247,33 @@ void runOpOnHost(Op const& op)
     }
 }
 
-//! Bytes per thread-vector of the channels-last path.
+//! Elements of one 16-byte vector.
 template <typename T>
 constexpr int32_t vecWidth()
 {
     return static_cast<int32_t>(16 / sizeof(T));
+}
+
+//! Channels one thread of the channels-last-output kernels (AlignVecOp, PoolVecOp) takes when the
+//! channel count allows: 8, i.e. one 16-byte vector of fp16/bf16 and two of fp32, so the bin
+//! geometry each thread works out is shared by 8 channels in every dtype.
+constexpr int32_t kVEC_THREAD_CHANNELS = 8;
+
+//! Runs fn(std::integral_constant<int32_t, kCH>) with the most channels per thread (8, one
+//! 16-byte vector, or 1) that `channels` and the 16-byte alignment of `pointersAligned` allow.
+template <typename T, typename Fn>
+Status withThreadChannels(int64_t channels, bool pointersAligned, Fn&& fn)
+{
+    constexpr int32_t kV = vecWidth<T>();
+    if (pointersAligned && channels % kVEC_THREAD_CHANNELS == 0)
+    {
+        return fn(std::integral_constant<int32_t, kVEC_THREAD_CHANNELS>{});
+    }
+    if (pointersAligned && channels % kV == 0)
+    {
+        return fn(std::integral_constant<int32_t, kV>{});
+    }
+    return fn(std::integral_constant<int32_t, 1>{});
 }
 
 inline bool isAligned16(void const* p)
@@ -261,19 +287,17 @@ inline bool isAligned16(void const* p)
 template <typename T, typename RoiT>
 Status launchAlign(AlignArgs<T, RoiT> const& a, cudaStream_t stream, char const* name)
 {
-    constexpr int32_t kV = vecWidth<T>();
     if (a.channelsLast && !a.positionSensitive)
     {
-        bool aligned = a.channels % kV == 0 && isAligned16(a.output);
+        bool aligned = isAligned16(a.output);
         for (int32_t l = 0; l < a.numLevels; ++l)
         {
             aligned = aligned && isAligned16(a.inputs[l]);
         }
-        if (aligned)
-        {
-            return launchOp(AlignVecOp<T, RoiT, kV>{a, a.channels / kV}, stream, name);
-        }
-        return launchOp(AlignVecOp<T, RoiT, 1>{a, a.channels}, stream, name);
+        return withThreadChannels<T>(a.channels, aligned, [&](auto channels) {
+            constexpr int32_t kCH = decltype(channels)::value;
+            return launchOp(AlignVecOp<T, RoiT, kCH>{a, a.channels / kCH}, stream, name);
+        });
     }
     if (!chunkPays(a.numRois * a.pooledH * a.pooledW * a.outChannels, kALIGN_CHANNELS_PER_THREAD))
     {
@@ -286,7 +310,7 @@ Status launchAlign(AlignArgs<T, RoiT> const& a, cudaStream_t stream, char const*
 #endif
 
 #if defined(__CUDACC__)
-//! Most bins one block of alignNhwcToNchwKernel stages (a 7x7 RoI fits one block).
+//! Most bins one block of stagedNhwcToNchwKernel stages (a 7x7 RoI fits one block).
 constexpr int32_t kMAX_STAGE_BINS = 64;
 
 //! Bins per block: with few samples per bin (sampling_ratio 1 or 2) a warp takes several bins so
@@ -300,14 +324,43 @@ inline int32_t alignStageBins(int32_t samplingRatio)
     return samplingRatio > 0 && samplingRatio <= 2 ? kMAX_STAGE_BINS : kTHREADS_PER_BLOCK / 32;
 }
 
-//! RoIAlign from a channels-last input (the transposed copy) into an NCHW output. One block per
-//! (RoI, tile of 32 * kVEC channels, group of `stageBins` bins): warps take bins, lanes take
-//! kVEC-channel vectors, so each tap is one coalesced 16-byte-per-lane read across channels.
-//! Results are staged in shared memory as [channel][bin] and written out bin-contiguous per
-//! channel, so the NCHW stores coalesce too.
-template <typename T, typename RoiT, int32_t kVEC>
-__global__ void __launch_bounds__(kTHREADS_PER_BLOCK) alignNhwcToNchwKernel(
-    __grid_constant__ AlignArgs<T, RoiT> const a, int32_t stageBins)
+//! What stagedNhwcToNchwKernel needs of an operator reading a channels-last input and writing
+//! NCHW: the output and its shape, per-RoI state (`roi(n)`) and the values of one bin for kVEC
+//! consecutive channels (`bin<kVEC>(state, ph, pw, c0, acc)`).
+template <typename T, typename RoiT>
+struct AlignStagedBins
+{
+    AlignArgs<T, RoiT> a; //!< inputs[0] channels-last, output NCHW, not position-sensitive
+
+    TRTOPS_HD ResolvedRoi<AccumulatorT<T>> roi(int64_t n) const
+    {
+        return resolveRoi(a, n);
+    }
+    template <int32_t kVEC>
+    TRTOPS_HD void bin(ResolvedRoi<AccumulatorT<T>> const& roi, int32_t ph, int32_t pw, int64_t c0,
+        AccumulatorT<T> (&acc)[kVEC]) const
+    {
+        averageBinVec<kVEC>(a, roi, ph, pw, c0, acc);
+    }
+};
+
+//! Geometry of a staged launch: the NCHW output [numRois, channels, pooledH, pooledW].
+struct StageShape
+{
+    int64_t channels;
+    int32_t pooledW;
+    int32_t bins;      //!< pooledH * pooledW
+    int32_t stageBins; //!< bins per block, at most kMAX_STAGE_BINS
+};
+
+//! RoI op from a channels-last input into an NCHW output. One block per (RoI, tile of 32 * kVEC
+//! channels, group of `stageBins` bins): warps take bins, lanes take kVEC-channel vectors, so each
+//! read is one coalesced 16-byte-per-lane access across channels. Results are staged in shared
+//! memory as [channel][bin] and written out bin-contiguous per channel, so the NCHW stores
+//! coalesce too.
+template <typename T, int32_t kVEC, typename Bins>
+__global__ void __launch_bounds__(kTHREADS_PER_BLOCK) stagedNhwcToNchwKernel(
+    __grid_constant__ Bins const op, T* __restrict__ output, StageShape const s)
 {
     using Acc = AccumulatorT<T>;
     constexpr int32_t kTILE = 32 * kVEC; // channels per block
@@ -318,23 +371,22 @@ __global__ void __launch_bounds__(kTHREADS_PER_BLOCK) alignNhwcToNchwKernel(
 
     int64_t const n = blockIdx.x;
     int64_t const cTile = static_cast<int64_t>(blockIdx.y) * kTILE;
-    int32_t const bins = a.pooledH * a.pooledW;
-    int32_t const b0 = static_cast<int32_t>(blockIdx.z) * stageBins;
-    int32_t const groupBins = bins - b0 < stageBins ? bins - b0 : stageBins;
+    int32_t const b0 = static_cast<int32_t>(blockIdx.z) * s.stageBins;
+    int32_t const groupBins = s.bins - b0 < s.stageBins ? s.bins - b0 : s.stageBins;
     int32_t const lane = threadIdx.x % 32;
     int32_t const warp = threadIdx.x / 32;
     // This lane's channels; channels % kVEC == 0, so a vector is all inside or all outside.
     int64_t const c0 = cTile + lane * kVEC;
-    if (c0 < a.channels)
+    if (c0 < s.channels)
     {
-        ResolvedRoi<Acc> const roi = resolveRoi(a, n);
+        auto const roi = op.roi(n);
         for (int32_t local = warp; local < groupBins; local += kWARPS)
         {
             int32_t const bin = b0 + local;
-            int32_t const ph = bin / a.pooledW;
-            int32_t const pw = bin - ph * a.pooledW;
+            int32_t const ph = bin / s.pooledW;
+            int32_t const pw = bin - ph * s.pooledW;
             Acc acc[kVEC];
-            averageBinVec<kVEC>(a, roi, ph, pw, c0, acc);
+            op.template bin<kVEC>(roi, ph, pw, c0, acc);
 TRTOPS_UNROLL
             for (int32_t j = 0; j < kVEC; ++j)
             {
@@ -343,59 +395,79 @@ TRTOPS_UNROLL
         }
     }
     __syncthreads();
-    int32_t const tileChannels = static_cast<int32_t>(a.channels - cTile < kTILE ? a.channels - cTile : kTILE);
-    T* out = a.output + (n * a.channels + cTile) * bins + b0;
+    int32_t const tileChannels = static_cast<int32_t>(s.channels - cTile < kTILE ? s.channels - cTile : kTILE);
+    T* out = output + (n * s.channels + cTile) * s.bins + b0;
     int32_t const items = tileChannels * groupBins;
     for (int32_t i = threadIdx.x; i < items; i += kTHREADS_PER_BLOCK)
     {
         int32_t const c = i / groupBins;
         int32_t const local = i - c * groupBins;
-        out[static_cast<int64_t>(c) * bins + local] = stage[c * kROW + local];
+        out[static_cast<int64_t>(c) * s.bins + local] = stage[c * kROW + local];
     }
 }
 
+//! Whether stagedNhwcToNchwKernel's grid fits CUDA's limits for this shape.
+inline bool stagedGridFits(int64_t numRois, int64_t channels, int32_t bins, int32_t stageBins)
+{
+    return numRois <= 0x7fffffff && ceilDiv(channels, 32) <= 65535 && ceilDiv(bins, stageBins) <= 65535;
+}
+
+//! Launches stagedNhwcToNchwKernel: 16-byte vectors when the channel count allows (the
+//! channels-last input is the workspace copy, 16-byte aligned), scalars otherwise.
+template <typename T, typename Bins>
+Status launchStagedNhwcToNchw(
+    Bins const& op, T* output, int64_t numRois, StageShape const& s, cudaStream_t stream, char const* name)
+{
+    constexpr int32_t kV = vecWidth<T>();
+    bool const vectors = s.channels % kV == 0;
+    dim3 const blocks(static_cast<unsigned int>(numRois),
+        static_cast<unsigned int>(ceilDiv(s.channels, 32 * (vectors ? kV : 1))),
+        static_cast<unsigned int>(ceilDiv(s.bins, s.stageBins)));
+    if (vectors)
+    {
+        stagedNhwcToNchwKernel<T, kV><<<blocks, kTHREADS_PER_BLOCK, 0, stream>>>(op, output, s);
+    }
+    else
+    {
+        stagedNhwcToNchwKernel<T, 1><<<blocks, kTHREADS_PER_BLOCK, 0, stream>>>(op, output, s);
+    }
+    return lastLaunchStatus(name);
+}
+
 //! NCHW RoIAlign through a channels-last copy of the input in `workspace`
-//! (roiAlignWorkspaceSize bytes): transpose, then alignNhwcToNchwKernel.
+//! (roiAlignWorkspaceSize bytes): transpose, then stagedNhwcToNchwKernel.
 template <typename T, typename RoiT>
 Status launchAlignViaChannelsLast(AlignArgs<T, RoiT> a, void* workspace, cudaStream_t stream, char const* name)
 {
     int64_t const pixels = static_cast<int64_t>(a.heights[0]) * a.widths[0];
-    int32_t const stageBins = alignStageBins(a.samplingRatio);
-    int64_t const binGroups = ceilDiv(static_cast<int64_t>(a.pooledH) * a.pooledW, stageBins);
-    if (ceilDiv(a.channels, 32) > 65535 || binGroups > 65535 || a.numRois > 0x7fffffff)
+    StageShape const shape{a.channels, a.pooledW, a.pooledH * a.pooledW, alignStageBins(a.samplingRatio)};
+    if (!stagedGridFits(a.numRois, a.channels, shape.bins, shape.stageBins))
     {
         return launchAlign(a, stream, name); // beyond the grid's limits: the direct path
     }
     TRTOPS_RETURN_IF_ERROR(
         transpose::nchwToNhwc(a.inputs[0], workspace, a.batch, a.channels, pixels, sizeof(T), stream, name));
-
     a.inputs[0] = static_cast<T const*>(workspace);
     a.channelsLast = true; // input only: the kernel writes NCHW
-    constexpr int32_t kV = vecWidth<T>();
-    bool const vectors = a.channels % kV == 0; // the workspace is 16-byte aligned (roiAlignForward checks)
-    dim3 const blocks(static_cast<unsigned int>(a.numRois),
-        static_cast<unsigned int>(ceilDiv(a.channels, 32 * (vectors ? kV : 1))), static_cast<unsigned int>(binGroups));
-    if (vectors)
-    {
-        alignNhwcToNchwKernel<T, RoiT, kV><<<blocks, kTHREADS_PER_BLOCK, 0, stream>>>(a, stageBins);
-    }
-    else
-    {
-        alignNhwcToNchwKernel<T, RoiT, 1><<<blocks, kTHREADS_PER_BLOCK, 0, stream>>>(a, stageBins);
-    }
-    return lastLaunchStatus(name);
+    return launchStagedNhwcToNchw(AlignStagedBins<T, RoiT>{a}, a.output, a.numRois, shape, stream, name);
 }
 #endif
 
 //! Whether transposing the whole NCHW map once and reading it channels-last beats gathering from
 //! NCHW directly. The direct gather costs about one 32-byte sector per channel and tap; the copy
-//! costs two passes over the map. Adaptive sampling (samplingRatio <= 0) is counted as 2 x 2.
-inline bool transposedPathPays(int64_t numRois, int32_t pooledH, int32_t pooledW, int32_t samplingRatio,
-    int64_t batch, int64_t height, int64_t width)
+//! costs two passes over the map. `tapsPerBin`: map reads per bin and channel (RoIAlign: four per
+//! sample, adaptive sampling counted as 2 x 2 samples).
+inline bool transposedPathPays(
+    int64_t numRois, int32_t pooledH, int32_t pooledW, int64_t tapsPerBin, int64_t batch, int64_t height, int64_t width)
+{
+    return numRois * pooledH * pooledW * tapsPerBin >= batch * height * width;
+}
+
+//! RoIAlign's map reads per bin and channel for transposedPathPays.
+inline int64_t alignTapsPerBin(int32_t samplingRatio)
 {
     int64_t const grid = samplingRatio > 0 ? samplingRatio : 2;
-    int64_t const gathers = numRois * pooledH * pooledW * grid * grid * 4;
-    return gathers >= batch * height * width;
+    return grid * grid * 4;
 }
 
 //! Host implementation: same per-element math, one output element per step.

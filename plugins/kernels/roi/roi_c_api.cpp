@@ -82,15 +82,32 @@ int32_t trtops_ps_roi_align(void const* input, void const* rois, void* output, i
     });
 }
 
+int32_t trtops_roi_pool_workspace_size(int32_t feature_dtype, int32_t layout, int64_t batch, int64_t channels,
+    int64_t height, int64_t width, int64_t num_rois, int32_t pooled_height, int32_t pooled_width, uint64_t* size)
+{
+    return trtops::runCApi("roi_pool", [&]() -> trtops::Status {
+        if (size == nullptr)
+        {
+            return trtops::invalidArgument("roi_pool: size must not be null");
+        }
+        auto const p = commonParams<trtops::RoIPoolParams>(feature_dtype,
+            static_cast<int32_t>(trtops::DataType::kFLOAT32), layout, batch, channels, height, width, num_rois,
+            pooled_height, pooled_width, 1.F);
+        TRTOPS_RETURN_IF_ERROR(trtops::validateRoIPool(p));
+        *size = trtops::roiPoolWorkspaceSize(p);
+        return trtops::Status::ok();
+    });
+}
+
 int32_t trtops_roi_pool(void const* input, void const* rois, void* output, int32_t feature_dtype, int32_t roi_dtype,
     int32_t layout, int64_t batch, int64_t channels, int64_t height, int64_t width, int64_t num_rois,
-    int32_t pooled_height, int32_t pooled_width, float spatial_scale, int32_t device, void* stream)
+    int32_t pooled_height, int32_t pooled_width, float spatial_scale, void* workspace, int32_t device, void* stream)
 {
     return trtops::runCApi("roi_pool", [&] {
         auto const p = commonParams<trtops::RoIPoolParams>(feature_dtype, roi_dtype, layout, batch, channels, height,
             width, num_rois, pooled_height, pooled_width, spatial_scale);
         return device != 0
-            ? trtops::roiPoolForward(p, input, rois, output, nullptr, static_cast<cudaStream_t>(stream))
+            ? trtops::roiPoolForward(p, input, rois, output, workspace, static_cast<cudaStream_t>(stream))
             : trtops::roiPoolForwardHost(p, input, rois, output);
     });
 }

@@ -1,8 +1,8 @@
 /*! \file roi_c_api.h
  * C ABI of the RoI family (see core/c_api.h for the conventions). Dtypes and layouts are the
  * integer codes of trtops::DataType / trtops::Layout. `device` = 1 queues the CUDA kernel on
- * `stream` (device pointers), 0 runs the host implementation (host pointers). Only roi_align takes
- * a workspace (optional: it speeds up NCHW input; see trtops_roi_align_workspace_size).
+ * `stream` (device pointers), 0 runs the host implementation (host pointers). roi_align and
+ * roi_pool take a workspace (optional: it speeds up NCHW input; see their *_workspace_size).
  */
 #pragma once
 
@@ -29,11 +29,18 @@ TRTOPS_C_API int32_t trtops_ps_roi_align(void const* input, void const* rois, vo
     int64_t num_rois, int32_t pooled_height, int32_t pooled_width, float spatial_scale, int32_t sampling_ratio,
     int32_t device, void* stream);
 
-/*! torchvision.ops.roi_pool (the pooled values only, no argmax). */
+/*! Bytes of the optional device workspace of trtops_roi_pool for these arguments: a channels-last
+ *  copy of an NCHW input when enough RoIs make that path pay, else 0. */
+TRTOPS_C_API int32_t trtops_roi_pool_workspace_size(int32_t feature_dtype, int32_t layout, int64_t batch,
+    int64_t channels, int64_t height, int64_t width, int64_t num_rois, int32_t pooled_height, int32_t pooled_width,
+    uint64_t* size);
+
+/*! torchvision.ops.roi_pool (the pooled values only, no argmax). `workspace`: as for
+ *  trtops_roi_align, sized by trtops_roi_pool_workspace_size. */
 TRTOPS_C_API int32_t trtops_roi_pool(void const* input, void const* rois, void* output, int32_t feature_dtype,
     int32_t roi_dtype, int32_t layout, int64_t batch, int64_t channels, int64_t height, int64_t width,
-    int64_t num_rois, int32_t pooled_height, int32_t pooled_width, float spatial_scale, int32_t device,
-    void* stream);
+    int64_t num_rois, int32_t pooled_height, int32_t pooled_width, float spatial_scale, void* workspace,
+    int32_t device, void* stream);
 
 /*! torchvision.ops.ps_roi_pool; output channels = channels / (pooled_height * pooled_width). */
 TRTOPS_C_API int32_t trtops_ps_roi_pool(void const* input, void const* rois, void* output, int32_t feature_dtype,

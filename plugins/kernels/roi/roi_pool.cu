@@ -22,21 +22,42 @@ Status validateRoIPool(RoIPoolParams const& p)
     return Status::ok();
 }
 
-size_t roiPoolWorkspaceSize(RoIPoolParams const&)
+size_t roiPoolWorkspaceSize(RoIPoolParams const& p)
 {
-    return 0;
+    // As roiAlignWorkspaceSize: monotonic in numRois, so TensorRT's size at the largest RoI count
+    // covers every smaller call that takes the copy path. A bin is counted as four cells.
+    if (p.layout != Layout::kNCHW || !validateRoIPool(p).isOk()
+        || !roi::transposedPathPays(p.numRois, p.pooledHeight, p.pooledWidth, 4, p.batch, p.height, p.width))
+    {
+        return 0;
+    }
+    return static_cast<size_t>(p.batch * p.channels * p.height * p.width * elementSize(p.featureType));
 }
 
-Status roiPoolForward(RoIPoolParams const& p, void const* input, void const* rois, void* output, void*,
+Status roiPoolForward(RoIPoolParams const& p, void const* input, void const* rois, void* output, void* workspace,
     cudaStream_t stream)
 {
     TRTOPS_RETURN_IF_ERROR(validateRoIPool(p));
     TRTOPS_RETURN_IF_ERROR(
         roi::checkRoiPointers(kOP, p.batch, p.channels, p.height, p.width, p.numRois, input, rois, output));
+    if (p.numRois * p.channels == 0)
+    {
+        return Status::ok(); // empty output: nothing to launch
+    }
+    // NCHW with many bins per map pixel (exactly when a workspace is asked for): reading the
+    // channels-last copy with 16-byte vectors beats one 32-byte sector per channel and cell, even
+    // counting the copy. An unaligned workspace is not used (TensorRT's and torch's never are).
+    bool const viaChannelsLast
+        = workspace != nullptr && roi::isAligned16(workspace) && roiPoolWorkspaceSize(p) > 0;
     return roi::dispatchFeatureAndRoi(p.featureType, p.roiType, kOP, [&](auto t, auto r) -> Status {
         using T = decltype(t);
         using RoiT = decltype(r);
-        return roi::launchPool(makeArgs<T, RoiT>(p, input, rois, output), stream, "roi_pool kernel");
+        auto const args = makeArgs<T, RoiT>(p, input, rois, output);
+        if (viaChannelsLast)
+        {
+            return roi::launchPoolViaChannelsLast(args, workspace, stream, "roi_pool kernel");
+        }
+        return roi::launchPool(args, stream, "roi_pool kernel");
     });
 }
 

@@ -37,10 +37,13 @@ struct RoIPoolParams
 //! Checks every field; the message names roi_pool, the field and its value.
 Status validateRoIPool(RoIPoolParams const& params);
 
-//! Scratch memory roiPoolForward needs, in bytes (always 0).
+//! Scratch memory roiPoolForward can use, in bytes: one channels-last copy of an NCHW input when
+//! enough bins per map pixel make that faster, else 0. Never decreases as numRois grows.
 size_t roiPoolWorkspaceSize(RoIPoolParams const& params);
 
 //! Queues the CUDA kernel on `stream` (device pointers; no allocation or synchronization).
+//! `workspace`: roiPoolWorkspaceSize bytes, 16-byte aligned, or null (then, as with an unaligned
+//! one, the kernel gathers from NCHW directly; same results).
 Status roiPoolForward(RoIPoolParams const& params, void const* input, void const* rois, void* output,
     void* workspace, cudaStream_t stream);
 

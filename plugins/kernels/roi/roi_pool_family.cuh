@@ -1,7 +1,12 @@
 //! \file roi_pool_family.cuh
-//! RoIPool (max over integer cells) and PS-RoIPool (mean over integer cells): one thread per
-//! (roi, ph, pw, chunk of kPOOL_CHANNELS_PER_THREAD channels); the bin's cell range is computed once
-//! and reused for the chunk. Usable from a CUDA kernel and from the host loop.
+//! RoIPool (max over integer cells) and PS-RoIPool (mean over integer cells), usable from a CUDA
+//! kernel and from the host loop:
+//! - PoolChunkOp: one thread per (roi, ph, pw, chunk of kPOOL_CHANNELS_PER_THREAD channels), any
+//!   layout; the bin's cell range is computed once and reused for the chunk.
+//! - PoolVecOp<kVEC>: RoIPool on a channels-last input, one thread per (roi, ph, pw, vector of kVEC
+//!   channels), so a warp reads each cell as contiguous 16-byte vectors.
+//! - NCHW RoIPool with a workspace: the map is copied channels-last and stagedNhwcToNchwKernel
+//!   (roi_align_family.cuh) pools it with PoolStagedBins, writing NCHW through shared memory.
 #pragma once
 
 #include "roi/roi_align_family.cuh"
@@ -116,6 +121,120 @@ TRTOPS_UNROLL
     }
 };
 
+//! The RoI of RoIPool (not position-sensitive) with its rounding done.
+template <typename Acc>
+struct PoolRoi
+{
+    RoiRow<Acc> row;
+    PoolBox<Acc> box;
+};
+
+template <typename T, typename RoiT>
+TRTOPS_HD PoolRoi<AccumulatorT<T>> resolvePoolRoi(PoolArgs<T, RoiT> const& a, int64_t n)
+{
+    using Acc = AccumulatorT<T>;
+    PoolRoi<Acc> roi;
+    roi.row = readRoiRow<Acc>(a.rois, n, a.batch);
+    roi.box = makePoolBox(roi.row, static_cast<Acc>(a.scale), a.pooledH, a.pooledW, /*positionSensitive=*/false);
+    return roi;
+}
+
+//! Max of bin (ph, pw) for channels [c0, c0 + kVEC) of a channels-last input, read as kVEC-element
+//! vectors; 0 for an empty bin or an invalid RoI (torchvision's rule).
+template <int32_t kVEC, typename T, typename RoiT, typename Acc>
+TRTOPS_HD void maxBinVec(
+    PoolArgs<T, RoiT> const& a, PoolRoi<Acc> const& roi, int32_t ph, int32_t pw, int64_t c0, Acc (&acc)[kVEC])
+{
+    using V = Vec<T, kVEC>;
+TRTOPS_UNROLL
+    for (int32_t j = 0; j < kVEC; ++j)
+    {
+        acc[j] = 0;
+    }
+    if (!roi.box.valid || a.height <= 0 || a.width <= 0)
+    {
+        return;
+    }
+    PoolBin const cells = makePoolBin(roi.box, ph, pw, a.height, a.width);
+    if (cells.empty)
+    {
+        return;
+    }
+TRTOPS_UNROLL
+    for (int32_t j = 0; j < kVEC; ++j)
+    {
+        acc[j] = static_cast<Acc>(-FLT_MAX);
+    }
+    T const* base = a.input + roi.row.batchIndex * a.height * a.width * a.channels + c0;
+    for (int32_t h = cells.hStart; h < cells.hEnd; ++h)
+    {
+        for (int32_t w = cells.wStart; w < cells.wEnd; ++w)
+        {
+            V const v = *reinterpret_cast<V const*>(base + (static_cast<int64_t>(h) * a.width + w) * a.channels);
+TRTOPS_UNROLL
+            for (int32_t j = 0; j < kVEC; ++j)
+            {
+                Acc const value = convertTo<Acc>(v.v[j]);
+                if (value > acc[j])
+                {
+                    acc[j] = value;
+                }
+            }
+        }
+    }
+}
+
+template <typename T, typename RoiT, int32_t kVEC>
+struct PoolVecOp
+{
+    PoolArgs<T, RoiT> a; //!< channelsLast, not position-sensitive; channels % kVEC == 0
+    int64_t numVecs;     //!< channels / kVEC
+
+    int64_t total() const
+    {
+        return a.numRois * a.pooledH * a.pooledW * numVecs;
+    }
+
+    TRTOPS_HD void run(int64_t index) const
+    {
+        using Acc = AccumulatorT<T>;
+        using V = Vec<T, kVEC>;
+        int32_t const bins = a.pooledH * a.pooledW;
+        int64_t const nBin = index / numVecs;
+        int64_t const c0 = (index - nBin * numVecs) * kVEC;
+        int64_t const n = nBin / bins;
+        int32_t const bin = static_cast<int32_t>(nBin - n * bins);
+        int32_t const ph = bin / a.pooledW;
+        Acc acc[kVEC];
+        maxBinVec<kVEC>(a, resolvePoolRoi(a, n), ph, bin - ph * a.pooledW, c0, acc);
+        V out;
+TRTOPS_UNROLL
+        for (int32_t j = 0; j < kVEC; ++j)
+        {
+            out.v[j] = convertTo<T>(acc[j]);
+        }
+        *reinterpret_cast<V*>(a.output + nBin * a.channels + c0) = out;
+    }
+};
+
+//! RoIPool's bins for stagedNhwcToNchwKernel (input: the channels-last copy; output: NCHW).
+template <typename T, typename RoiT>
+struct PoolStagedBins
+{
+    PoolArgs<T, RoiT> a;
+
+    TRTOPS_HD PoolRoi<AccumulatorT<T>> roi(int64_t n) const
+    {
+        return resolvePoolRoi(a, n);
+    }
+    template <int32_t kVEC>
+    TRTOPS_HD void bin(PoolRoi<AccumulatorT<T>> const& roi, int32_t ph, int32_t pw, int64_t c0,
+        AccumulatorT<T> (&acc)[kVEC]) const
+    {
+        maxBinVec<kVEC>(a, roi, ph, pw, c0, acc);
+    }
+};
+
 template <typename T, typename RoiT>
 PoolArgs<T, RoiT> poolArgs(void const* input, void const* rois, void* output, int64_t batch, int64_t channels,
     int64_t height, int64_t width, int64_t numRois, int32_t pooledH, int32_t pooledW, float scale,
@@ -143,6 +262,14 @@ PoolArgs<T, RoiT> poolArgs(void const* input, void const* rois, void* output, in
 template <typename T, typename RoiT>
 Status launchPool(PoolArgs<T, RoiT> const& a, cudaStream_t stream, char const* name)
 {
+    if (a.channelsLast && !a.positionSensitive && isAligned16(a.input) && isAligned16(a.output)
+        && a.channels % vecWidth<T>() == 0)
+    {
+        return withThreadChannels<T>(a.channels, true, [&](auto channels) {
+            constexpr int32_t kCH = decltype(channels)::value;
+            return launchOp(PoolVecOp<T, RoiT, kCH>{a, a.channels / kCH}, stream, name);
+        });
+    }
     if (!chunkPays(a.numRois * a.pooledH * a.pooledW * a.outChannels, kPOOL_CHANNELS_PER_THREAD))
     {
         return launchOp(PoolChunkOp<T, RoiT, 1>{a, a.outChannels}, stream, name);
@@ -150,6 +277,24 @@ Status launchPool(PoolArgs<T, RoiT> const& a, cudaStream_t stream, char const* n
     return launchOp(
         PoolChunkOp<T, RoiT, kPOOL_CHANNELS_PER_THREAD>{a, ceilDiv(a.outChannels, kPOOL_CHANNELS_PER_THREAD)}, stream,
         name);
+}
+
+//! NCHW RoIPool through a channels-last copy of the input in `workspace` (roiPoolWorkspaceSize
+//! bytes, 16-byte aligned): transpose, then stagedNhwcToNchwKernel with a whole RoI per block.
+template <typename T, typename RoiT>
+Status launchPoolViaChannelsLast(PoolArgs<T, RoiT> a, void* workspace, cudaStream_t stream, char const* name)
+{
+    int32_t const bins = a.pooledH * a.pooledW;
+    StageShape const shape{a.channels, a.pooledW, bins, kMAX_STAGE_BINS};
+    if (!stagedGridFits(a.numRois, a.channels, bins, shape.stageBins))
+    {
+        return launchPool(a, stream, name); // beyond the grid's limits: the direct path
+    }
+    TRTOPS_RETURN_IF_ERROR(transpose::nchwToNhwc(
+        a.input, workspace, a.batch, a.channels, a.height * a.width, sizeof(T), stream, name));
+    a.input = static_cast<T const*>(workspace);
+    a.channelsLast = true; // input only: the kernel writes NCHW
+    return launchStagedNhwcToNchw(PoolStagedBins<T, RoiT>{a}, a.output, a.numRois, shape, stream, name);
 }
 #endif
 
