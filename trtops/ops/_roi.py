@@ -138,9 +138,16 @@ def _is_channels_last(t: Tensor) -> bool:
     return not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
 
 
+def _contiguous(t: Tensor) -> Tensor:
+    # Checking first skips a dispatcher call per tensor on the common already-contiguous path.
+    return t if t.is_contiguous() else t.contiguous()
+
+
 def _layout_of(input: Tensor) -> tuple[Tensor, int]:
     """(input in a layout the kernels read, layout code)."""
-    if _is_channels_last(input):
+    if input.is_contiguous():
+        return input, _native.LAYOUT_CODES["NCHW"]
+    if input.is_contiguous(memory_format=torch.channels_last):
         return input, _native.LAYOUT_CODES["NHWC"]
     return input.contiguous(), _native.LAYOUT_CODES["NCHW"]
 
@@ -200,7 +207,7 @@ def _single_level(
     c_out = c // (ph * pw) if position_sensitive else c
     x, layout = _layout_of(input)
     nhwc = layout == _native.LAYOUT_CODES["NHWC"]
-    rois = rois.contiguous()
+    rois = _contiguous(rois)
     result = _output(op, input, (rois.size(0), c_out, ph, pw), nhwc, out)
     workspace: Optional[Tensor] = None  # kept alive until the launch is queued
     if workspace_bytes is not None:
@@ -394,9 +401,9 @@ def multi_scale_roi_align(
         levels = list(features)
         layout = _native.LAYOUT_CODES["NHWC"]
     else:
-        levels = [f.contiguous() for f in features]
+        levels = [_contiguous(f) for f in features]
         layout = _native.LAYOUT_CODES["NCHW"]
-    rois = rois.contiguous()
+    rois = _contiguous(rois)
     n, c = first.shape[:2]
     result = _output(op, first, (rois.size(0), c, ph, pw), nhwc, _out)
     num = len(levels)
