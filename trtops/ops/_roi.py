@@ -82,6 +82,8 @@ def _function(name: str) -> ctypes._CFuncPtr:
 
 
 def _pair(op: str, output_size: SizeType) -> tuple[int, int]:
+    if type(output_size) is int and output_size > 0:  # the common call, checked in one step
+        return (output_size, output_size)
     if isinstance(output_size, int):
         size = (output_size, output_size)
     elif isinstance(output_size, (list, tuple)):

@@ -38,11 +38,15 @@ def pointer(tensor: torch.Tensor) -> int:
 
 def same_device(op: str, **tensors: torch.Tensor) -> torch.device:
     """The one device all tensors share; ValueError naming the mismatching argument otherwise."""
-    devices = {name: t.device for name, t in tensors.items()}
-    first_name, first = next(iter(devices.items()))
-    for name, device in devices.items():
-        if device != first:
+    first_name = ""
+    first: torch.device | None = None
+    for name, tensor in tensors.items():
+        device = tensor.device
+        if first is None:
+            first_name, first = name, device
+        elif device != first:
             raise ValueError(f"{op}: {name} is on {device} but {first_name} is on {first}")
+    assert first is not None, "same_device needs at least one tensor"
     return first
 
 
