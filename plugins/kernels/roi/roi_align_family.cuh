@@ -157,35 +157,11 @@ TRTOPS_UNROLL
     T const* base = a.inputs[roi.level] + roi.batchIndex * plane * a.channels + c0;
     int64_t const pixelStride = a.channels;
     AlignBox<Acc> const& box = roi.box;
-    auto load = [&](int32_t pixel) { return *reinterpret_cast<V const*>(base + pixel * pixelStride); };
-    // Adaptive grids sample about once per map pixel, so consecutive taps of a row share corners:
-    // the same column pair (p1 unchanged: the other three corners follow from p1) or the next one
-    // (p1 is the previous p2, hence p3 the previous p4). Values are reused by pixel index only,
-    // so the arithmetic is exactly that of four fresh loads.
-    int32_t lastP1 = -1;
-    int32_t lastP2 = -1;
-    V v1{};
-    V v2{};
-    V v3{};
-    V v4{};
     forEachBinTap(box, ph, pw, height, width, [&](BilinearTap<Acc> const& t) {
-        if (t.p1 != lastP1)
-        {
-            if (t.p1 == lastP2)
-            {
-                v1 = v2;
-                v3 = v4;
-            }
-            else
-            {
-                v1 = load(t.p1);
-                v3 = load(t.p3);
-            }
-            v2 = load(t.p2);
-            v4 = load(t.p4);
-            lastP1 = t.p1;
-            lastP2 = t.p2;
-        }
+        V const v1 = *reinterpret_cast<V const*>(base + t.p1 * pixelStride);
+        V const v2 = *reinterpret_cast<V const*>(base + t.p2 * pixelStride);
+        V const v3 = *reinterpret_cast<V const*>(base + t.p3 * pixelStride);
+        V const v4 = *reinterpret_cast<V const*>(base + t.p4 * pixelStride);
 TRTOPS_UNROLL
         for (int32_t j = 0; j < kVEC; ++j)
         {
