@@ -7,9 +7,9 @@ and sr=0; Mask head 2x256x50x76, 1000 RoIs, 14x14; RoIPool 2x512x50x68, 2000 RoI
 7x7, sr=2 (torchvision's module, which loops over levels, against the fused trtops kernel).
 
 Each row: CUDA-event time of one call, median over --reps calls after --warmup calls, with the
-RoI sets rotated between calls and random non-zero features; then the same calls replayed from a
-CUDA graph ("graph" columns: GPU time without Python/launch overhead, which dominates the short
-PS-op kernels; not for MultiScaleRoIAlign, whose torchvision module cannot be captured). torchvision has no bfloat16
+RoI sets rotated between calls and random non-zero features; then the GPU time per call from
+torch.profiler ("GPU" columns: device time without the Python/launch overhead that dominates
+the short PS-op kernels in eager mode). torchvision has no bfloat16
 roi_align/ps/pool CUDA kernels: bf16 rows time torchvision on float16 inputs of the same size.
 The channels-last rows feed trtops an NHWC input and torchvision the same values in NCHW (its
 only layout; handing it a channels-last tensor would add a copy).
@@ -51,33 +51,22 @@ def time_calls(fns: Sequence[Callable[[], object]], warmup: int, reps: int) -> f
     return statistics.median(s.elapsed_time(e) for s, e in zip(starts, ends))
 
 
-def time_graph(fns: Sequence[Callable[[], object]], warmup: int, reps: int) -> float:
-    """Median milliseconds of one call when the calls are replayed from a CUDA graph: the GPU time
-    alone, without the Python and launch overhead that bounds short kernels in eager mode (an
-    engine's plugin call has no Python either)."""
-    calls = len(fns) * max(1, 16 // len(fns))
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for i in range(warmup):
-            fns[i % len(fns)]()
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for i in range(calls):
-            fns[i % len(fns)]()
-    graph.replay()
+def gpu_time(fns: Sequence[Callable[[], object]], reps: int) -> float:
+    """Milliseconds of GPU activity (kernels, memsets, copies) per call, from torch.profiler: the
+    device's share of a call without the Python and launch overhead that bounds short kernels in
+    eager mode (an engine's plugin call has no Python either). CUDA graphs would show the same,
+    but torchvision's PS ops cannot be captured."""
+    from torch.profiler import ProfilerActivity, profile
+
+    for i in range(3):
+        fns[i % len(fns)]()
     torch.cuda.synchronize()
-    times = []
-    for _ in range(max(reps // 5, 3)):
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / calls)
-    return statistics.median(times)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for i in range(reps):
+            fns[i % len(fns)]()
+        torch.cuda.synchronize()
+    total_us = sum(e.self_device_time_total for e in prof.key_averages() if e.self_device_time_total > 0)
+    return total_us / reps / 1000.0
 
 
 def random_rois(gen: torch.Generator, count: int, batch: int, image=IMAGE, min_side=16.0, max_side=600.0):
@@ -124,28 +113,24 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     rows = []
 
-    def add(op: str, shape: str, dtype: torch.dtype, layout: str, tv_fns, trt_fns, graph: bool = True) -> None:
+    def add(op: str, shape: str, dtype: torch.dtype, layout: str, tv_fns, trt_fns) -> None:
         tv_ms = time_calls(tv_fns, args.warmup, reps)
         trt_ms = time_calls(trt_fns, args.warmup, reps)
         row = {"op": op, "shape": shape, "dtype": str(dtype).replace("torch.", ""), "layout": layout,
                "torchvision_ms": tv_ms, "trtops_ms": trt_ms, "ratio": tv_ms / trt_ms,
-               "graph_torchvision_ms": None, "graph_trtops_ms": None, "graph_ratio": None}
-        graph_text = f"{'-':>10s} {'-':>10s} {'-':>8s}"
-        if graph:
-            row["graph_torchvision_ms"] = time_graph(tv_fns, args.warmup, reps)
-            row["graph_trtops_ms"] = time_graph(trt_fns, args.warmup, reps)
-            row["graph_ratio"] = row["graph_torchvision_ms"] / row["graph_trtops_ms"]
-            graph_text = f"{row['graph_torchvision_ms']:10.4f} {row['graph_trtops_ms']:10.4f} {row['graph_ratio']:7.2f}x"
+               "gpu_torchvision_ms": gpu_time(tv_fns, 20), "gpu_trtops_ms": gpu_time(trt_fns, 20)}
+        row["gpu_ratio"] = row["gpu_torchvision_ms"] / row["gpu_trtops_ms"]
+        gpu_text = f"{row['gpu_torchvision_ms']:10.4f} {row['gpu_trtops_ms']:10.4f} {row['gpu_ratio']:7.2f}x"
         rows.append(row)
         print(f"{op:22s} {shape:44s} {row['dtype']:9s} {layout:5s} {tv_ms:10.4f} {trt_ms:10.4f} {row['ratio']:7.2f}x"
-              f" {graph_text}", flush=True)
+              f" {gpu_text}", flush=True)
 
     def tv_dtype(dtype):
         return torch.float16 if dtype == torch.bfloat16 else dtype
 
     print(f"device: {torch.cuda.get_device_name()}  torch {torch.__version__}")
     print(f"{'op':22s} {'shape':44s} {'dtype':9s} {'layout':5s} {'tv ms':>10s} {'trtops ms':>10s} {'ratio':>8s}"
-          f" {'graph tv':>10s} {'graph trt':>10s} {'ratio':>8s}")
+          f" {'GPU tv':>10s} {'GPU trt':>10s} {'ratio':>8s}")
 
     # RoIAlign, box head and mask head.
     for name, (n, c, h, w), k, out, scale, srs in [
@@ -207,10 +192,7 @@ def main() -> None:
         for layout, fs in (("NCHW", feats), ("NHWC", feats_nhwc)):
             module = trt.MultiScaleRoIAlign(names, 7, 2)
             trt_fns = [lambda b=b, fs=fs, m=module: m(fs, b, shapes) for b in box_sets]
-            # torchvision's module picks each level's RoIs with a data-dependent (syncing) index,
-            # which a CUDA graph cannot capture: eager timing only.
-            add("multi_scale_roi_align", "P2-P5 of 2x256x800x1216 K=1000 7x7 sr=2", dtype, layout, tv_fns, trt_fns,
-                graph=False)
+            add("multi_scale_roi_align", "P2-P5 of 2x256x800x1216 K=1000 7x7 sr=2", dtype, layout, tv_fns, trt_fns)
 
     if args.json:
         with open(args.json, "w") as f:

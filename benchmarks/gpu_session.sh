@@ -49,7 +49,7 @@ fi
 
 if has_phase bench; then
   for bench in ${BENCHES:-roi nms deform_conv}; do
-    timeout "${BENCH_LIMIT:-120}" python3 "$repo/benchmarks/bench_$bench.py" --json "$out/bench_$bench.json" \
+    timeout "${BENCH_LIMIT:-240}" python3 "$repo/benchmarks/bench_$bench.py" --json "$out/bench_$bench.json" \
       ${BENCH_ARGS:-} >> "$out/bench.log" 2>&1
     echo "bench_$bench: exit $?"
   done
