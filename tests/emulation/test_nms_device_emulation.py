@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import pytest
 
@@ -64,11 +64,12 @@ class EmulatedBuild:
     host_objects: List[Path]
     executable: Path
 
-    def build_variant(self, name: str, overrides: Dict[str, str]) -> Path:
-        """An executable whose device code comes from overrides["nms/nms.cu"] instead of nms.cu."""
+    def build_variant(self, name: str, overrides: Dict[str, str], flags: Sequence[str] = ()) -> Path:
+        """An executable whose device code comes from overrides["nms/nms.cu"] instead of nms.cu,
+        compiled with the extra flags."""
         source = rewrite_nms(self.build_dir, name, overrides[NMS_FILE])
         obj = self.build_dir / f"{name}.o"
-        compile_all([(source, obj, [])])
+        compile_all([(source, obj, list(flags))])
         return link([*self.host_objects, obj], self.build_dir / name)
 
 
@@ -95,6 +96,21 @@ def test_device_path_matches_host(emulated_nms: EmulatedBuild) -> None:
     assert_all_cases_match(run_program(emulated_nms.executable), MIN_DEFAULT_CASES, "nmsForward")
 
 
+def test_device_path_matches_host_one_warp_per_word(emulated_nms: EmulatedBuild) -> None:
+    """suppressLaterKernel with one warp per 32 later boxes (what inputs of ~100k boxes get; the
+    cases here are small enough to split the kept list over several warps)."""
+    executable = emulated_nms.build_variant(
+        "nms_one_slice", {NMS_FILE: NMS_SOURCE.read_text()}, ["-DTRTOPS_NMS_SUPPRESS_SPREAD=0"]
+    )
+    assert_all_cases_match(run_program(executable), MIN_DEFAULT_CASES, "nmsForward")
+
+
+#: What follows the early exit in suppressLaterKernel (suppressLaterBatchedKernel has the same exit).
+_SUPPRESS_LATER_AFTER_EXIT = (
+    "    Box<C> mine{};\n    C myArea{};\n    if (active)\n    {\n        mine = boxes[j];\n"
+    "        myArea = areas[j];\n    }\n    if (threadIdx.x < kSUPPRESS_WARPS)"
+)
+
 MUTATIONS = [
     # Without the barrier, rows read the staged column boxes before other threads wrote them.
     Mutation(
@@ -104,12 +120,21 @@ MUTATIONS = [
         "    }\n    uint64_t bits = 0;\n",
         "FAIL",
     ),
-    # The greedy walk takes the diagonal mask word of the wrong box.
+    # The block resolve gives each lane the suppressed-by words of the wrong boxes.
     Mutation(
-        "resolve-wrong-shuffle-lane",
+        "resolve-wrong-diagonal-words",
         NMS_FILE,
-        "__shfl_sync(kFULL_MASK, i < 32 ? diagLo : diagHi, i & 31)",
-        "__shfl_sync(kFULL_MASK, i < 32 ? diagLo : diagHi, (i + 1) & 31)",
+        "resolveBlock(initial | warpOr(mine), supLo, supHi, lane)",
+        "resolveBlock(initial | warpOr(mine), supHi, supLo, lane)",
+        "FAIL",
+    ),
+    # Without the barrier that ends each resolved block, the other warps fold the previous
+    # block's kept rows in before its owner warp has written them.
+    Mutation(
+        "resolve-missing-block-barrier",
+        NMS_FILE,
+        "            preload(i + 1);\n            __syncthreads();\n",
+        "            preload(i + 1);\n",
         "FAIL",
     ),
     # Idle threads leave early and the rest wait at barriers they no longer reach: undefined
@@ -117,16 +142,16 @@ MUTATIONS = [
     Mutation(
         "suppress-later-divergent-barrier",
         NMS_FILE,
-        "    if (!__syncthreads_or(active))\n    {\n        return;\n    }\n    Box<C> mine{};",
-        "    if (!active)\n    {\n        return;\n    }\n    Box<C> mine{};",
+        "    if (!__syncthreads_or(active))\n    {\n        return;\n    }\n" + _SUPPRESS_LATER_AFTER_EXIT,
+        "    if (!active)\n    {\n        return;\n    }\n" + _SUPPRESS_LATER_AFTER_EXIT,
         "threads exited",
     ),
     # The suppression bitmap keeps the workspace's previous contents.
     Mutation(
         "suppress-words-not-cleared",
         NMS_FILE,
-        "at<void>(workspace, layout.suppressWords), 0, static_cast<size_t>(ceilDiv(n, 32)) * sizeof(uint32_t), stream)",
-        "at<void>(workspace, layout.suppressWords), 0, 0, stream)",
+        "            suppressWords[i >> 5] = 0;\n",
+        "            suppressWords[i >> 5] |= 0;\n",
         "FAIL",
     ),
 ]

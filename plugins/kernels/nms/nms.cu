@@ -2,17 +2,26 @@
 //! CUDA implementation of nmsForward: everything queued on one stream, nothing read back.
 //!
 //! Pipeline (N boxes, C = 4096):
-//!  1. scoreKeysKernel: one sortable key per box (invalid key for non-candidates) + candidate count.
+//!  1. scoreKeysKernel: one sortable key per box (invalid key for non-candidates) + candidate count;
+//!     it also clears the suppression bitmap and the tile flags (fewer launches for small N).
 //!  2. CUB radix sort of (key, index): candidate order ("order1"); candidates form its prefix.
 //!  3. batched only: classKeysKernel + second (stable) CUB sort by class: class-major order.
 //!  4. gatherBoxesKernel: boxes and areas in processing order, converted to the compute type.
 //!  5. per chunk of C sorted boxes (sequential over chunks, host loop of launches):
-//!     chunkMaskKernel  IoU bitmask of the chunk's not-yet-suppressed boxes against the chunk
-//!                      (upper triangle, C x C bits);
-//!     chunkResolveKernel  one warp walks the chunk 64 boxes at a time: greedy keep inside the word
-//!                      with the diagonal mask words, then ORs the kept rows into later words;
-//!     suppressLater*Kernel  every later box is tested against the chunk's kept boxes (early exit
-//!                      at the first suppressor), bits set in a suppression bitmap.
+//!     chunkMaskKernel  IoU bitmask of the chunk's live boxes in 64 x 64-bit tiles (upper
+//!                      triangle, 512 contiguous bytes each): an off-diagonal tile by row, plus a
+//!                      "tile is not zero" flag; a diagonal tile by column ("suppressed by" words).
+//!     chunkResolveKernel  one CTA of 16 warps walks the chunk's live 64-box blocks in order (blocks
+//!                      without a live box are skipped). Warp w owns the words w, w + 16, w + 32,
+//!                      w + 48 and folds, per lane, each resolved block's kept rows of its flagged
+//!                      tiles into its later words; those tiles are loaded 3 live blocks ahead (the
+//!                      addresses do not depend on what is kept). Block k's owner warp then needs
+//!                      one warp OR for its removed word and settles all 64 boxes at once from the
+//!                      suppressed-by words (a few ballot rounds, however many are kept): one
+//!                      barrier per live block, no global load on the serial path.
+//!     suppressLater*Kernel  every later box is tested against the chunk's kept boxes, staged in
+//!                      shared memory (short tails of later boxes split the kept list over several
+//!                      warps; early exit at the first suppressor), bits set in a suppression bitmap.
 //!     Work is ~ (N x C / 2) mask tests + (kept x remaining) tests, memory is bounded by C.
 //!  6. ordered compaction (two kernels) in score order, count, -1 padding.
 #include "core/numeric.cuh"
@@ -38,7 +47,15 @@ namespace
 constexpr uint32_t kFULL_MASK = 0xFFFFFFFFU;
 constexpr int32_t kKEYS_THREADS = 256;
 constexpr int32_t kSUPPRESS_THREADS = 256;
+constexpr int32_t kSUPPRESS_WARPS = kSUPPRESS_THREADS / 32;
 constexpr int32_t kKEPT_BATCH = 512;
+//! suppressLaterKernel splits the kept list over more warps (slices) while later boxes x slices
+//! stay under this many threads (about what a large GPU runs at once). The emulation test also
+//! builds with 0 (one warp per 32 later boxes, as for large inputs).
+#ifndef TRTOPS_NMS_SUPPRESS_SPREAD
+#define TRTOPS_NMS_SUPPRESS_SPREAD (128 * 1024)
+#endif
+constexpr int64_t kSUPPRESS_SPREAD = TRTOPS_NMS_SUPPRESS_SPREAD;
 constexpr int32_t kCOMPACT_THREADS = 256;
 constexpr int32_t kCOMPACT_ITEMS = kCOMPACT_TILE / kCOMPACT_THREADS;
 
@@ -52,14 +69,26 @@ __device__ __forceinline__ bool bitSet(uint32_t const* words, int32_t position)
     return (words[position >> 5] >> (position & 31)) & 1U;
 }
 
+//! Also clears the suppression bitmap and the tile flags (instead of two more memsets: at 5k
+//! boxes the whole NMS is a few dozen microseconds of short kernels).
 template <typename S, typename K>
 __global__ void __launch_bounds__(kKEYS_THREADS) scoreKeysKernel(S const* scores, int32_t numBoxes,
-    bool hasScoreThreshold, double scoreThreshold, K* keys, int32_t* values, int32_t* counters)
+    bool hasScoreThreshold, double scoreThreshold, K* keys, int32_t* values, int32_t* counters,
+    uint32_t* suppressWords, uint64_t* tileFlags)
 {
     int32_t const i = blockIdx.x * kKEYS_THREADS + threadIdx.x;
+    if (blockIdx.x == 0 && threadIdx.x < kCHUNK_WORDS)
+    {
+        // Each chunk's resolve clears what its mask kernel set, so one clear up front suffices.
+        tileFlags[threadIdx.x] = 0;
+    }
     bool valid = false;
     if (i < numBoxes)
     {
+        if ((i & 31) == 0)
+        {
+            suppressWords[i >> 5] = 0;
+        }
         K const key = scoreKey(scores[i], hasScoreThreshold, scoreThreshold);
         keys[i] = key;
         values[i] = i;
@@ -99,45 +128,63 @@ __global__ void __launch_bounds__(kKEYS_THREADS) gatherBoxesKernel(T const* boxe
     }
 }
 
-//! Block (colBlock, rowBlock), 64 threads: thread t computes mask word `colBlock` of chunk row
-//! rowBlock * 64 + t (bit i: IoU with column colBlock * 64 + i, i after the row, above threshold).
-//! Rows that are not live (suppressed by an earlier chunk, not a candidate, past maxOutputBoxes)
-//! get a zero word without any test. A row with bits right of its diagonal block also sets its bit
-//! in laterRows[rowBlock], so the resolve skips kept rows that suppress nothing later in the chunk
-//! (most rows when classes or sparse boxes rarely overlap).
+//! Offset (in words) of mask tile (rowBlock, colBlock) of the chunk: 64 consecutive words, one per
+//! row for an off-diagonal tile, one per column for a diagonal tile (see chunkMaskKernel).
+__device__ __forceinline__ int64_t tileOffset(int32_t rowBlock, int32_t colBlock)
+{
+    return (static_cast<int64_t>(rowBlock) * kCHUNK_WORDS + colBlock) * 64;
+}
+
+//! Block t of a 1D grid, 64 threads, fills mask tile (rowBlock, colBlock) of the chunk, where t
+//! enumerates the upper triangle column by column (t = colBlock (colBlock + 1) / 2 + rowBlock):
+//! - off the diagonal, thread t writes the word of row rowBlock * 64 + t (bit i: IoU with column
+//!   colBlock * 64 + i above threshold); a tile with any bit set also sets bit colBlock of
+//!   tileFlags[rowBlock], so the resolve loads only tiles that can suppress something;
+//! - on the diagonal, thread t writes the word of column t: bit i set when row i < t (an earlier
+//!   box of the same 64) suppresses box t. The resolve settles all 64 boxes at once from these
+//!   "suppressed-by" words.
+//! Tiles without a live row (suppressed by an earlier chunk, not a candidate, past
+//! maxOutputBoxes) are not written at all: the resolve reads neither a diagonal tile of a word
+//! without live boxes nor an unflagged tile.
 template <typename C, bool kHALF_ROUNDING, bool kBATCHED>
 __global__ void __launch_bounds__(64) chunkMaskKernel(Box<C> const* boxes, C const* areas, uint64_t const* classes,
     int32_t chunkBase, int32_t chunkLength, C threshold, uint32_t const* suppressWords, int32_t const* counters,
-    uint64_t* mask, uint64_t* laterRows)
+    uint64_t* mask, uint64_t* tileFlags)
 {
-    int32_t const rowBlock = blockIdx.y;
-    int32_t const colBlock = blockIdx.x;
-    if (colBlock < rowBlock || counters[kDONE] != 0)
+    int32_t const tile = blockIdx.x;
+    // colBlock = floor((sqrt(8 t + 1) - 1) / 2), the estimate corrected for rounding.
+    int32_t colBlock = static_cast<int32_t>((sqrtf(8.0F * static_cast<float>(tile) + 1.0F) - 1.0F) * 0.5F);
+    while (colBlock * (colBlock + 1) / 2 > tile)
     {
-        // Below the diagonal, or maxOutputBoxes reached (the resolve then reads no mask).
+        --colBlock;
+    }
+    while ((colBlock + 1) * (colBlock + 2) / 2 <= tile)
+    {
+        ++colBlock;
+    }
+    int32_t const rowBlock = tile - colBlock * (colBlock + 1) / 2;
+    if (counters[kDONE] != 0)
+    {
+        // maxOutputBoxes reached: the resolve reads no mask.
         return;
     }
     __shared__ Box<C> sBoxes[64];
     __shared__ C sAreas[64];
     __shared__ uint64_t sClasses[64];
 
+    bool const diagonal = colBlock == rowBlock;
     int32_t const rowLocal = rowBlock * 64 + static_cast<int32_t>(threadIdx.x);
     int32_t const row = chunkBase + rowLocal;
     int32_t const colStart = colBlock * 64;
     int32_t const colCount = min(64, chunkLength - colStart);
-    bool active = rowLocal < chunkLength && row < counters[kNUM_VALID]
-        && !bitSet(suppressWords, row);
-    if (kBATCHED && active && colBlock != rowBlock)
+    bool active = rowLocal < chunkLength && row < counters[kNUM_VALID] && !bitSet(suppressWords, row);
+    if (kBATCHED && active && !diagonal)
     {
         // Sorted by class: every column here has class >= the first column's.
         active = classes[row] >= classes[chunkBase + colStart];
     }
     if (!__syncthreads_or(active))
     {
-        if (rowLocal < chunkLength)
-        {
-            mask[static_cast<int64_t>(rowLocal) * kCHUNK_WORDS + colBlock] = 0;
-        }
         return;
     }
     if (static_cast<int32_t>(threadIdx.x) < colCount)
@@ -157,175 +204,354 @@ __global__ void __launch_bounds__(64) chunkMaskKernel(Box<C> const* boxes, C con
         Box<C> const mine = boxes[row];
         C const myArea = areas[row];
         uint64_t const myClass = kBATCHED ? classes[row] : 0;
-        int32_t const first = colBlock == rowBlock ? static_cast<int32_t>(threadIdx.x) + 1 : 0;
-        for (int32_t i = first; i < colCount; ++i)
+        if (diagonal)
         {
-            if ((!kBATCHED || sClasses[i] == myClass)
-                && iouAbove<C, kHALF_ROUNDING>(mine, myArea, sBoxes[i], sAreas[i], threshold))
+            // This thread is column t: which earlier rows of the block suppress it. The earlier
+            // box stays the first operand, as in every other test.
+            for (int32_t i = 0; i < static_cast<int32_t>(threadIdx.x); ++i)
             {
-                bits |= 1ULL << i;
+                if ((!kBATCHED || sClasses[i] == myClass)
+                    && iouAbove<C, kHALF_ROUNDING>(sBoxes[i], sAreas[i], mine, myArea, threshold))
+                {
+                    bits |= 1ULL << i;
+                }
+            }
+        }
+        else
+        {
+            for (int32_t i = 0; i < colCount; ++i)
+            {
+                if ((!kBATCHED || sClasses[i] == myClass)
+                    && iouAbove<C, kHALF_ROUNDING>(mine, myArea, sBoxes[i], sAreas[i], threshold))
+                {
+                    bits |= 1ULL << i;
+                }
             }
         }
     }
-    if (rowLocal < chunkLength)
+    mask[tileOffset(rowBlock, colBlock) + threadIdx.x] = bits;
+    if (!diagonal && __syncthreads_or(bits != 0) && threadIdx.x == 0)
     {
-        mask[static_cast<int64_t>(rowLocal) * kCHUNK_WORDS + colBlock] = bits;
-    }
-    if (bits != 0 && colBlock != rowBlock)
-    {
-        atomicOr(reinterpret_cast<unsigned long long*>(&laterRows[rowBlock]), 1ULL << threadIdx.x);
+        atomicOr(reinterpret_cast<unsigned long long*>(&tileFlags[rowBlock]), 1ULL << colBlock);
     }
 }
 
-//! Loads in flight per round of orKeptRows. The resolve is one warp on the critical path of the
-//! whole NMS, and each round costs a memory latency, so rounds are few and wide (kept rows per
-//! 64-box word are usually under 8 after the laterRows filter).
-constexpr int32_t kOR_LOADS = 8;
+//! The resolve: kRESOLVE_WARPS warps; warp w owns the chunk words w, w + 16, w + 32, w + 48.
+constexpr int32_t kRESOLVE_THREADS = 512;
+constexpr int32_t kRESOLVE_WARPS = kRESOLVE_THREADS / 32;
+constexpr int32_t kOWNED_WORDS = kCHUNK_WORDS / kRESOLVE_WARPS;
+//! Live blocks whose mask tiles are in flight ahead of their use (a ring of registers).
+constexpr int32_t kPREFETCH = 3;
 
-//! ORs mask word `word` of the kept rows of row block `block` (loads issued kOR_LOADS at a time).
-__device__ __forceinline__ uint64_t orKeptRows(uint64_t const* mask, int32_t block, uint64_t kept, int32_t word)
+//! OR of a 64-bit value over the warp.
+__device__ __forceinline__ uint64_t warpOr(uint64_t value)
 {
-    uint64_t acc = 0;
-    uint64_t const* column = mask + static_cast<int64_t>(block) * 64 * kCHUNK_WORDS + word;
-    while (kept != 0)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    uint32_t const lo = __reduce_or_sync(kFULL_MASK, static_cast<uint32_t>(value));
+    uint32_t const hi = __reduce_or_sync(kFULL_MASK, static_cast<uint32_t>(value >> 32));
+    return (static_cast<uint64_t>(hi) << 32) | lo;
+#else
+    int32_t const lane = threadIdx.x & 31;
+    for (int32_t offset = 16; offset >= 1; offset >>= 1)
     {
-        int32_t idx[kOR_LOADS];
-#pragma unroll
-        for (int32_t k = 0; k < kOR_LOADS; ++k)
-        {
-            idx[k] = kept != 0 ? __ffsll(static_cast<long long>(kept)) - 1 : -1;
-            kept &= kept - 1;
-        }
-        uint64_t v[kOR_LOADS];
-#pragma unroll
-        for (int32_t k = 0; k < kOR_LOADS; ++k)
-        {
-            v[k] = idx[k] >= 0 ? column[idx[k] * kCHUNK_WORDS] : 0;
-        }
-#pragma unroll
-        for (int32_t k = 0; k < kOR_LOADS; ++k)
-        {
-            acc |= v[k];
-        }
+        value |= __shfl_sync(kFULL_MASK, value, lane ^ offset);
     }
-    return acc;
+    return value;
+#endif
 }
 
-//! One warp resolves one chunk. Lane l owns the "removed" words l and l + 32 of the chunk.
+//! The 64-bit ballot of the predicates of boxes `lane` (bits 0-31) and `lane + 32` (bits 32-63).
+__device__ __forceinline__ uint64_t ballot64(bool lo, bool hi)
+{
+    return static_cast<uint64_t>(__ballot_sync(kFULL_MASK, lo))
+        | (static_cast<uint64_t>(__ballot_sync(kFULL_MASK, hi)) << 32);
+}
+
+//! Greedy keep among the 64 boxes of one block, all boxes at once (one warp; lane l holds boxes l
+//! and l + 32 with their suppressed-by words). A box is settled once every candidate that can
+//! suppress it is settled: kept when none of those is kept, suppressed as soon as one is. The
+//! lowest unsettled candidate is always settleable, so this ends within 64 rounds, and usually
+//! within two or three (a round settles every box whose suppressors are settled).
+__device__ __forceinline__ uint64_t resolveBlock(uint64_t removed, uint64_t supLo, uint64_t supHi, int32_t lane)
+{
+    uint64_t const candidates = ~removed;
+    supLo &= candidates;
+    supHi &= candidates;
+    uint64_t kept = 0;
+    uint64_t settled = removed;
+    while (settled != ~0ULL)
+    {
+        bool const openLo = !((settled >> lane) & 1U);
+        bool const openHi = !((settled >> (lane + 32)) & 1U);
+        bool const hitLo = (supLo & kept) != 0;
+        bool const hitHi = (supHi & kept) != 0;
+        bool const readyLo = (supLo & ~settled) == 0;
+        bool const readyHi = (supHi & ~settled) == 0;
+        uint64_t const newlyKept = ballot64(openLo && !hitLo && readyLo, openHi && !hitHi && readyHi);
+        uint64_t const newlySuppressed = ballot64(openLo && hitLo, openHi && hitHi);
+        kept |= newlyKept;
+        settled |= newlyKept | newlySuppressed;
+    }
+    return kept;
+}
+
+//! The lowest `count` set bits of `bits`.
+__device__ __forceinline__ uint64_t lowestBits(uint64_t bits, int64_t count)
+{
+    uint64_t result = 0;
+    for (int64_t c = 0; c < count && bits != 0; ++c)
+    {
+        result |= bits & (~bits + 1);
+        bits &= bits - 1;
+    }
+    return result;
+}
+
+//! One CTA resolves one chunk, block after block in score order, skipping the blocks without a
+//! live box. Block k's "removed" word is the OR of its initial word (earlier chunks, non-candidates)
+//! and the mask tiles (a, k) of every earlier block a, each restricted to the rows kept in a.
+//! The owner warp of word k accumulates that per lane as blocks are kept, so when block k's turn
+//! comes only the last block's tile is pending: one warp OR, the parallel block resolve, one
+//! barrier per live block. The tiles themselves are loaded kPREFETCH live blocks ahead (their
+//! addresses do not depend on what is kept), so no global load is on the critical path; the
+//! diagonal tiles of the live words are staged in shared memory up front.
 template <bool kBATCHED>
-__global__ void __launch_bounds__(32) chunkResolveKernel(int32_t chunkBase, int32_t chunkLength, int32_t numBoxes,
-    int64_t maxOutputBoxes, uint32_t const* suppressWords, uint64_t const* mask, uint64_t* laterRows,
-    uint64_t* keepWords, int32_t* chunkKept, int32_t* counters)
+__global__ void __launch_bounds__(kRESOLVE_THREADS) chunkResolveKernel(int32_t chunkBase, int32_t chunkLength,
+    int32_t numBoxes, int64_t maxOutputBoxes, uint32_t const* suppressWords, uint64_t const* mask,
+    uint64_t* tileFlags, uint64_t* keepWords, int32_t* chunkKept, int32_t* counters)
 {
-    int32_t const lane = threadIdx.x;
+    __shared__ uint64_t sSuppressedBy[kCHUNK_WORDS][64];
+    __shared__ uint64_t sInitial[kCHUNK_WORDS];
+    __shared__ uint64_t sFlags[kCHUNK_WORDS];
+    __shared__ uint64_t sKept[kCHUNK_WORDS];
+    __shared__ int32_t sLive[kCHUNK_WORDS];
+    __shared__ int32_t sKeptBefore[kCHUNK_WORDS];
+    __shared__ int32_t sNumLive;
+    __shared__ int32_t sNumKept;
+    __shared__ uint64_t sLiveWords;
+
+    int32_t const tid = threadIdx.x;
+    int32_t const lane = tid & 31;
+    int32_t const warp = tid >> 5;
     int32_t const numWords = (chunkLength + 63) / 64;
     int32_t const wordBase = chunkBase / 64;
-    // Leaves laterRows zeroed for the next chunk's mask kernel (after every lane has read it).
-    auto clearLaterRows = [&]() {
-        __syncwarp();
-        laterRows[lane] = 0;
-        laterRows[lane + 32] = 0;
-    };
-    if (counters[kDONE] != 0)
+    bool const done = counters[kDONE] != 0;
+    int32_t const keptBefore = counters[kKEPT_SO_FAR];
+    if (tid < kCHUNK_WORDS)
     {
-        clearLaterRows();
-        for (int32_t w = lane; w < numWords; w += 32)
+        // Initial removed word: suppressed by earlier chunks, not a candidate, or past the chunk.
+        uint64_t removed = ~0ULL;
+        int32_t const first = chunkBase + tid * 64;
+        int32_t const live = min(counters[kNUM_VALID], chunkBase + chunkLength) - first;
+        if (!done && tid < numWords && live > 0)
         {
-            keepWords[wordBase + w] = 0;
+            removed = suppressWords[first >> 5];
+            if (first + 32 < numBoxes)
+            {
+                removed |= static_cast<uint64_t>(suppressWords[(first >> 5) + 1]) << 32;
+            }
+            if (live < 64)
+            {
+                removed |= ~0ULL << live;
+            }
+        }
+        sInitial[tid] = removed;
+        sFlags[tid] = tileFlags[tid];
+        // Leaves the flags zeroed for the next chunk's mask kernel.
+        tileFlags[tid] = 0;
+        sKept[tid] = 0;
+    }
+    __syncthreads();
+    if (warp == 0)
+    {
+        bool const liveLo = sInitial[lane] != ~0ULL;
+        bool const liveHi = sInitial[lane + 32] != ~0ULL;
+        uint64_t const liveWords = ballot64(liveLo, liveHi);
+        uint64_t const below = (1ULL << lane) - 1;
+        if (liveLo)
+        {
+            sLive[__popcll(liveWords & below)] = lane;
+        }
+        if (liveHi)
+        {
+            sLive[__popcll(liveWords & ((below << 32) | 0xFFFFFFFFULL))] = lane + 32;
         }
         if (lane == 0)
         {
-            counters[kCHUNK_KEPT] = 0;
+            sNumLive = __popcll(liveWords);
+            sLiveWords = liveWords;
         }
-        return;
     }
-    int32_t const liveEnd = min(counters[kNUM_VALID], chunkBase + chunkLength);
-    auto initialRemoved = [&](int32_t w) -> uint64_t {
-        if (w >= numWords)
+    __syncthreads();
+    int32_t const numLive = sNumLive;
+    uint64_t const liveWords = sLiveWords;
+
+    // Tiles (a, w) of the owned later live words w of live block `source`, flagged non-zero.
+    auto loadTiles = [&](int32_t source, uint64_t (&tiles)[kOWNED_WORDS][2]) {
+        int32_t const a = source < numLive ? sLive[source] : kCHUNK_WORDS;
+        uint64_t const flags = a < kCHUNK_WORDS ? sFlags[a] & liveWords : 0;
+#pragma unroll
+        for (int32_t j = 0; j < kOWNED_WORDS; ++j)
         {
-            return ~0ULL;
+            int32_t const w = warp + kRESOLVE_WARPS * j;
+            bool const use = w > a && ((flags >> w) & 1U);
+            tiles[j][0] = use ? mask[tileOffset(a, w) + lane] : 0;
+            tiles[j][1] = use ? mask[tileOffset(a, w) + lane + 32] : 0;
         }
-        int32_t const first = chunkBase + w * 64;
-        int32_t const live = liveEnd - first;
-        if (live <= 0)
-        {
-            return ~0ULL;
-        }
-        uint64_t removed = suppressWords[first >> 5];
-        if (first + 32 < numBoxes)
-        {
-            removed |= static_cast<uint64_t>(suppressWords[(first >> 5) + 1]) << 32;
-        }
-        if (live < 64)
-        {
-            removed |= ~0ULL << live;
-        }
-        return removed;
     };
-    auto loadDiag = [&](int32_t block, int32_t rowLocal) -> uint64_t {
-        return rowLocal < chunkLength ? mask[static_cast<int64_t>(rowLocal) * kCHUNK_WORDS + block] : 0;
-    };
-    uint64_t r0 = initialRemoved(lane);
-    uint64_t r1 = initialRemoved(lane + 32);
-    int64_t keptSoFar = counters[kKEPT_SO_FAR];
-    int32_t numKept = 0;
-    bool full = false;
-    uint64_t d0 = loadDiag(0, lane);
-    uint64_t d1 = loadDiag(0, lane + 32);
-    for (int32_t b = 0; b < numWords; ++b)
+    uint64_t ring[kPREFETCH][kOWNED_WORDS][2];
+#pragma unroll
+    for (int32_t s = 0; s + 1 < kPREFETCH; ++s)
     {
-        uint64_t const diagLo = d0;
-        uint64_t const diagHi = d1;
-        if (b + 1 < numWords)
+        loadTiles(s, ring[s]);
+    }
+    {
+        // Diagonal tiles of the live words, all loads in flight before the first store.
+        constexpr int32_t kSTAGE = kCHUNK_WORDS * 64 / kRESOLVE_THREADS;
+        uint64_t staged[kSTAGE];
+#pragma unroll
+        for (int32_t s = 0; s < kSTAGE; ++s)
         {
-            d0 = loadDiag(b + 1, (b + 1) * 64 + lane);
-            d1 = loadDiag(b + 1, (b + 1) * 64 + lane + 32);
+            int32_t const e = tid + s * kRESOLVE_THREADS;
+            staged[s] = e < numLive * 64 ? mask[tileOffset(sLive[e >> 6], sLive[e >> 6]) + (e & 63)] : 0;
         }
-        uint64_t removed = __shfl_sync(kFULL_MASK, b < 32 ? r0 : r1, b & 31);
-        uint64_t kept = 0;
-        uint64_t candidates = full ? 0 : ~removed;
-        while (candidates != 0)
+#pragma unroll
+        for (int32_t s = 0; s < kSTAGE; ++s)
         {
-            int32_t const i = __ffsll(static_cast<long long>(candidates)) - 1;
-            if (!kBATCHED && maxOutputBoxes >= 0 && keptSoFar >= maxOutputBoxes)
+            int32_t const e = tid + s * kRESOLVE_THREADS;
+            if (e < numLive * 64)
             {
-                full = true;
+                sSuppressedBy[sLive[e >> 6]][e & 63] = staged[s];
+            }
+        }
+    }
+    __syncthreads();
+
+    // Per lane: OR of the rows (lane, lane + 32) of the tiles (a, w) over the kept rows of the
+    // blocks a resolved so far, for each owned word w.
+    uint64_t pending[kOWNED_WORDS];
+#pragma unroll
+    for (int32_t j = 0; j < kOWNED_WORDS; ++j)
+    {
+        pending[j] = 0;
+    }
+    int64_t keptSoFar = keptBefore;
+    bool stop = false;
+    // The block of the interval, and what its owner warp reads of it (static since the staging),
+    // are loaded before the barrier that opens the interval: after it, only the previous block's
+    // kept word is on the serial path.
+    int32_t k = 0;
+    int32_t prev = 0;
+    uint64_t initial = 0;
+    uint64_t supLo = 0;
+    uint64_t supHi = 0;
+    auto preload = [&](int32_t i) {
+        k = i < numLive ? sLive[i] : 0;
+        if (i < numLive && k % kRESOLVE_WARPS == warp)
+        {
+            initial = sInitial[k];
+            supLo = sSuppressedBy[k][lane];
+            supHi = sSuppressedBy[k][lane + 32];
+        }
+    };
+    preload(0);
+    for (int32_t i0 = 0; i0 < numLive && !stop; i0 += kPREFETCH)
+    {
+#pragma unroll
+        for (int32_t u = 0; u < kPREFETCH; ++u)
+        {
+            int32_t const i = i0 + u;
+            // Ring slot of live block i - 1 (i0 is a multiple of kPREFETCH).
+            int32_t const slot = (u + kPREFETCH - 1) % kPREFETCH;
+            if (i >= numLive || stop)
+            {
                 break;
             }
-            kept |= 1ULL << i;
-            ++keptSoFar;
-            if (lane == 0)
+            if (i > 0)
             {
-                chunkKept[numKept] = chunkBase + b * 64 + i;
+                uint64_t const keptPrev = sKept[prev];
+                keptSoFar += __popcll(keptPrev);
+#pragma unroll
+                for (int32_t j = 0; j < kOWNED_WORDS; ++j)
+                {
+                    pending[j] |= (((keptPrev >> lane) & 1U) ? ring[slot][j][0] : 0)
+                        | (((keptPrev >> (lane + 32)) & 1U) ? ring[slot][j][1] : 0);
+                }
             }
-            ++numKept;
-            removed |= __shfl_sync(kFULL_MASK, i < 32 ? diagLo : diagHi, i & 31);
-            candidates = ~removed & ~((2ULL << i) - 1ULL);
-        }
-        if (lane == 0)
-        {
-            keepWords[wordBase + b] = kept;
-        }
-        // Only kept rows with bits beyond this block can remove later boxes of the chunk.
-        uint64_t const spreading = kept & laterRows[b];
-        if (spreading != 0)
-        {
-            if (lane > b && lane < numWords)
+            if (!kBATCHED && maxOutputBoxes >= 0 && keptSoFar >= maxOutputBoxes)
             {
-                r0 |= orKeptRows(mask, b, spreading, lane);
+                stop = true;
+                break;
             }
-            if (lane + 32 > b && lane + 32 < numWords)
+            loadTiles(i - 1 + kPREFETCH, ring[slot]);
+            if (k % kRESOLVE_WARPS == warp)
             {
-                r1 |= orKeptRows(mask, b, spreading, lane + 32);
+                // Selected with masks rather than pending[k / kRESOLVE_WARPS], which would move
+                // the array to local memory.
+                uint64_t mine = 0;
+#pragma unroll
+                for (int32_t j = 0; j < kOWNED_WORDS; ++j)
+                {
+                    mine |= pending[j] & (0ULL - static_cast<uint64_t>(j == k / kRESOLVE_WARPS));
+                }
+                uint64_t kept = resolveBlock(initial | warpOr(mine), supLo, supHi, lane);
+                if (!kBATCHED && maxOutputBoxes >= 0 && __popcll(kept) > maxOutputBoxes - keptSoFar)
+                {
+                    kept = lowestBits(kept, maxOutputBoxes - keptSoFar);
+                }
+                if (lane == 0)
+                {
+                    sKept[k] = kept;
+                }
             }
+            prev = k;
+            preload(i + 1);
+            __syncthreads();
         }
     }
-    clearLaterRows();
-    if (lane == 0)
+
+    // Kept boxes of the chunk in order: chunkKept, keepWords and the counters.
+    if (warp == 0)
     {
-        counters[kCHUNK_KEPT] = numKept;
-        counters[kKEPT_SO_FAR] = static_cast<int32_t>(keptSoFar);
-        if (!kBATCHED && maxOutputBoxes >= 0 && keptSoFar >= maxOutputBoxes)
+        int32_t const countLo = __popcll(sKept[lane]);
+        int32_t const countHi = __popcll(sKept[lane + 32]);
+        int32_t scanLo = countLo;
+        int32_t scanHi = countHi;
+        for (int32_t offset = 1; offset < 32; offset <<= 1)
+        {
+            int32_t const lo = __shfl_sync(kFULL_MASK, scanLo, max(lane - offset, 0));
+            int32_t const hi = __shfl_sync(kFULL_MASK, scanHi, max(lane - offset, 0));
+            scanLo += lane >= offset ? lo : 0;
+            scanHi += lane >= offset ? hi : 0;
+        }
+        int32_t const totalLo = __shfl_sync(kFULL_MASK, scanLo, 31);
+        sKeptBefore[lane] = scanLo - countLo;
+        sKeptBefore[lane + 32] = totalLo + scanHi - countHi;
+        if (lane == 31)
+        {
+            sNumKept = totalLo + scanHi;
+        }
+    }
+    __syncthreads();
+    for (int32_t e = tid; e < numWords * 64; e += kRESOLVE_THREADS)
+    {
+        uint64_t const kept = sKept[e >> 6];
+        uint64_t const before = (1ULL << (e & 63)) - 1;
+        if ((kept >> (e & 63)) & 1U)
+        {
+            chunkKept[sKeptBefore[e >> 6] + __popcll(kept & before)] = chunkBase + e;
+        }
+    }
+    if (tid < numWords)
+    {
+        keepWords[wordBase + tid] = sKept[tid];
+    }
+    if (tid == 0)
+    {
+        int64_t const total = static_cast<int64_t>(keptBefore) + sNumKept;
+        counters[kCHUNK_KEPT] = sNumKept;
+        counters[kKEPT_SO_FAR] = static_cast<int32_t>(total);
+        if (!kBATCHED && maxOutputBoxes >= 0 && total >= maxOutputBoxes)
         {
             counters[kDONE] = 1;
         }
@@ -333,10 +559,14 @@ __global__ void __launch_bounds__(32) chunkResolveKernel(int32_t chunkBase, int3
 }
 
 //! Tests every later live box against the kept boxes of the chunk just resolved (staged through
-//! shared memory); a warp owns one 32-bit word of the suppression bitmap.
+//! shared memory). Each warp owns one 32-bit word of the suppression bitmap (32 boxes; start is a
+//! multiple of 32); `slices` warps (a power of two, up to kSUPPRESS_WARPS) share a word, each
+//! testing every slices-th kept box, so that a short tail of later boxes still fills the GPU. They
+//! pool their hits after each staged batch of kept boxes. (The minimum of 4 blocks per SM lets
+//! ptxas use 48 registers instead of spilling around the float division's slow path at 32.)
 template <typename C, bool kHALF_ROUNDING>
-__global__ void __launch_bounds__(kSUPPRESS_THREADS) suppressLaterKernel(Box<C> const* boxes, C const* areas,
-    int32_t start, int32_t numBoxes, C threshold, int32_t const* chunkKept, int32_t const* counters,
+__global__ void __launch_bounds__(kSUPPRESS_THREADS, 4) suppressLaterKernel(Box<C> const* boxes, C const* areas,
+    int32_t start, int32_t numBoxes, int32_t slices, C threshold, int32_t const* chunkKept, int32_t const* counters,
     uint32_t* suppressWords)
 {
     int32_t const numKept = counters[kCHUNK_KEPT];
@@ -346,8 +576,13 @@ __global__ void __launch_bounds__(kSUPPRESS_THREADS) suppressLaterKernel(Box<C> 
     }
     __shared__ Box<C> sBoxes[kKEPT_BATCH];
     __shared__ C sAreas[kKEPT_BATCH];
+    __shared__ uint32_t sHits[kSUPPRESS_WARPS];
 
-    int32_t const j = start + blockIdx.x * kSUPPRESS_THREADS + threadIdx.x;
+    int32_t const lane = threadIdx.x & 31;
+    int32_t const warp = threadIdx.x >> 5;
+    int32_t const group = warp / slices;
+    int32_t const slice = warp % slices;
+    int32_t const j = start + (blockIdx.x * (kSUPPRESS_WARPS / slices) + group) * 32 + lane;
     uint32_t const word = j < numBoxes ? suppressWords[j >> 5] : ~0U;
     bool const active = j < counters[kNUM_VALID] && !((word >> (j & 31)) & 1U);
     if (!__syncthreads_or(active))
@@ -360,6 +595,10 @@ __global__ void __launch_bounds__(kSUPPRESS_THREADS) suppressLaterKernel(Box<C> 
     {
         mine = boxes[j];
         myArea = areas[j];
+    }
+    if (threadIdx.x < kSUPPRESS_WARPS)
+    {
+        sHits[threadIdx.x] = 0;
     }
     bool suppressed = false;
     for (int32_t base = 0; base < numKept; base += kKEPT_BATCH)
@@ -375,7 +614,7 @@ __global__ void __launch_bounds__(kSUPPRESS_THREADS) suppressLaterKernel(Box<C> 
         __syncthreads();
         if (active && !suppressed)
         {
-            for (int32_t k = 0; k < count; ++k)
+            for (int32_t k = slice; k < count; k += slices)
             {
                 if (iouAbove<C, kHALF_ROUNDING>(mine, myArea, sBoxes[k], sAreas[k], threshold))
                 {
@@ -384,20 +623,29 @@ __global__ void __launch_bounds__(kSUPPRESS_THREADS) suppressLaterKernel(Box<C> 
                 }
             }
         }
+        uint32_t const hits = __ballot_sync(kFULL_MASK, suppressed);
+        if (lane == 0 && hits != 0)
+        {
+            atomicOr(&sHits[group], hits);
+        }
+        __syncthreads();
+        suppressed = (sHits[group] >> lane) & 1U;
         if (!__syncthreads_or(active && !suppressed))
         {
             break;
         }
     }
-    uint32_t const newly = __ballot_sync(kFULL_MASK, suppressed);
-    if ((threadIdx.x & 31) == 0 && newly != 0)
+    if (slice == 0 && lane == 0 && sHits[group] != 0)
     {
-        suppressWords[j >> 5] = word | newly;
+        suppressWords[j >> 5] = word | sHits[group];
     }
 }
 
 //! Class-aware variant: only the chunk's last class can continue past the chunk, so a later box
-//! of that class is tested against the kept boxes of that class (the tail of the kept list).
+//! of that class is tested against the kept boxes of that class: the tail of the kept list (it is
+//! in class order), staged through shared memory from the end, one box per thread and batch, down
+//! to the first other class. Later boxes are sorted by class too, so only the first blocks have
+//! any box to test.
 template <typename C, bool kHALF_ROUNDING>
 __global__ void __launch_bounds__(kSUPPRESS_THREADS) suppressLaterBatchedKernel(Box<C> const* boxes,
     C const* areas, uint64_t const* classes, int32_t start, int32_t numBoxes, C threshold,
@@ -408,26 +656,57 @@ __global__ void __launch_bounds__(kSUPPRESS_THREADS) suppressLaterBatchedKernel(
     {
         return;
     }
+    __shared__ Box<C> sBoxes[kSUPPRESS_THREADS];
+    __shared__ C sAreas[kSUPPRESS_THREADS];
+
     int32_t const j = start + blockIdx.x * kSUPPRESS_THREADS + threadIdx.x;
     uint64_t const lastClass = classes[chunkKept[numKept - 1]];
     uint32_t const word = j < numBoxes ? suppressWords[j >> 5] : ~0U;
-    bool suppressed = false;
-    if (j < counters[kNUM_VALID] && !((word >> (j & 31)) & 1U) && classes[j] == lastClass)
+    bool const active = j < counters[kNUM_VALID] && !((word >> (j & 31)) & 1U) && classes[j] == lastClass;
+    if (!__syncthreads_or(active))
     {
-        Box<C> const mine = boxes[j];
-        C const myArea = areas[j];
-        for (int32_t k = numKept - 1; k >= 0; --k)
+        return;
+    }
+    Box<C> mine{};
+    C myArea{};
+    if (active)
+    {
+        mine = boxes[j];
+        myArea = areas[j];
+    }
+    bool suppressed = false;
+    for (int32_t end = numKept; end > 0; end -= kSUPPRESS_THREADS)
+    {
+        int32_t const count = min(kSUPPRESS_THREADS, end);
+        // Staged batch: kept[end - count, end); its boxes of other classes are its first `first`.
+        int32_t const k = threadIdx.x;
+        bool other = false;
+        __syncthreads();
+        if (k < count)
         {
-            int32_t const q = chunkKept[k];
-            if (classes[q] != lastClass)
+            int32_t const q = chunkKept[end - count + k];
+            other = classes[q] != lastClass;
+            if (!other)
             {
-                break;
+                sBoxes[k] = boxes[q];
+                sAreas[k] = areas[q];
             }
-            if (iouAbove<C, kHALF_ROUNDING>(mine, myArea, boxes[q], areas[q], threshold))
+        }
+        int32_t const first = __syncthreads_count(other);
+        if (active && !suppressed)
+        {
+            for (int32_t t = count - 1; t >= first; --t)
             {
-                suppressed = true;
-                break;
+                if (iouAbove<C, kHALF_ROUNDING>(mine, myArea, sBoxes[t], sAreas[t], threshold))
+                {
+                    suppressed = true;
+                    break;
+                }
             }
+        }
+        if (!__syncthreads_or(active && !suppressed) || first > 0)
+        {
+            break;
         }
     }
     uint32_t const newly = __ballot_sync(kFULL_MASK, suppressed);
@@ -626,8 +905,10 @@ WorkspaceLayout computeLayout(NmsParams const& params, size_t cubTempBytes)
     layout.areas = take(n * computeBytes);
     layout.suppressWords = take(static_cast<size_t>(ceilDiv(static_cast<int64_t>(n), 32)) * sizeof(uint32_t));
     layout.keepWords = take(static_cast<size_t>(ceilDiv(static_cast<int64_t>(n), 64)) * sizeof(uint64_t));
-    layout.mask = take(chunkRows * kCHUNK_WORDS * sizeof(uint64_t));
-    layout.laterRows = take(kCHUNK_WORDS * sizeof(uint64_t));
+    // 64-word tiles (rowBlock, colBlock), rowBlock-major with a stride of kCHUNK_WORDS tiles.
+    size_t const chunkBlocks = (chunkRows + 63) / 64;
+    layout.mask = take(chunkBlocks * kCHUNK_WORDS * 64 * sizeof(uint64_t));
+    layout.tileFlags = take(kCHUNK_WORDS * sizeof(uint64_t));
     layout.chunkKept = take(chunkRows * sizeof(int32_t));
     layout.tileCounts = take(static_cast<size_t>(ceilDiv(static_cast<int64_t>(n), kCOMPACT_TILE)) * sizeof(int32_t));
     layout.cubTempBytes = cubTempBytes;
@@ -665,7 +946,8 @@ Status sortByScore(NmsParams const& params, void const* scores, void* workspace,
     cub::DoubleBuffer<int32_t> values(at<int32_t>(workspace, layout.valuesA), at<int32_t>(workspace, layout.valuesB));
     scoreKeysKernel<S, K><<<static_cast<uint32_t>(ceilDiv(n, kKEYS_THREADS)), kKEYS_THREADS, 0, stream>>>(
         static_cast<S const*>(scores), n, params.hasScoreThreshold, params.scoreThreshold, keys.Current(),
-        values.Current(), counters);
+        values.Current(), counters, at<uint32_t>(workspace, layout.suppressWords),
+        at<uint64_t>(workspace, layout.tileFlags));
     TRTOPS_RETURN_IF_ERROR(lastLaunchStatus("nms: scoreKeysKernel"));
     size_t tempBytes = layout.cubTempBytes;
     TRTOPS_CUDA_RETURN_IF_ERROR(cub::DeviceRadixSort::SortPairs(at<void>(workspace, layout.cubTemp), tempBytes, keys,
@@ -714,7 +996,7 @@ Status suppress(NmsParams const& params, void const* boxes, int32_t const* order
     uint32_t* suppressWords = at<uint32_t>(workspace, layout.suppressWords);
     uint64_t* keepWords = at<uint64_t>(workspace, layout.keepWords);
     uint64_t* mask = at<uint64_t>(workspace, layout.mask);
-    uint64_t* laterRows = at<uint64_t>(workspace, layout.laterRows);
+    uint64_t* tileFlags = at<uint64_t>(workspace, layout.tileFlags);
     int32_t* chunkKept = at<int32_t>(workspace, layout.chunkKept);
 
     gatherBoxesKernel<T><<<static_cast<uint32_t>(ceilDiv(n, kKEYS_THREADS)), kKEYS_THREADS, 0, stream>>>(
@@ -727,26 +1009,34 @@ Status suppress(NmsParams const& params, void const* boxes, int32_t const* order
         int32_t const chunkBase = c * kCHUNK;
         int32_t const chunkLength = std::min(kCHUNK, n - chunkBase);
         uint32_t const words = static_cast<uint32_t>(ceilDiv(chunkLength, 64));
-        chunkMaskKernel<C, kHALF, kBATCHED><<<dim3(words, words), 64, 0, stream>>>(
-            sorted, areas, classes, chunkBase, chunkLength, threshold, suppressWords, counters, mask, laterRows);
+        // One block per tile of the upper triangle (diagonal included).
+        chunkMaskKernel<C, kHALF, kBATCHED><<<words * (words + 1) / 2, 64, 0, stream>>>(
+            sorted, areas, classes, chunkBase, chunkLength, threshold, suppressWords, counters, mask, tileFlags);
         TRTOPS_RETURN_IF_ERROR(lastLaunchStatus(kBATCHED ? "batched_nms: chunkMaskKernel" : "nms: chunkMaskKernel"));
-        chunkResolveKernel<kBATCHED><<<1, 32, 0, stream>>>(chunkBase, chunkLength, n, params.maxOutputBoxes,
-            suppressWords, mask, laterRows, keepWords, chunkKept, counters);
+        chunkResolveKernel<kBATCHED><<<1, kRESOLVE_THREADS, 0, stream>>>(chunkBase, chunkLength, n,
+            params.maxOutputBoxes, suppressWords, mask, tileFlags, keepWords, chunkKept, counters);
         TRTOPS_RETURN_IF_ERROR(
             lastLaunchStatus(kBATCHED ? "batched_nms: chunkResolveKernel" : "nms: chunkResolveKernel"));
         int32_t const start = chunkBase + chunkLength;
         if (start < n)
         {
-            uint32_t const blocks = static_cast<uint32_t>(ceilDiv(n - start, kSUPPRESS_THREADS));
             if (kBATCHED)
             {
+                uint32_t const blocks = static_cast<uint32_t>(ceilDiv(n - start, kSUPPRESS_THREADS));
                 suppressLaterBatchedKernel<C, kHALF><<<blocks, kSUPPRESS_THREADS, 0, stream>>>(
                     sorted, areas, classes, start, n, threshold, chunkKept, counters, suppressWords);
             }
             else
             {
+                // Few later boxes: more warps per 32 of them (slices of the kept list).
+                int32_t slices = 1;
+                while (slices < kSUPPRESS_WARPS && int64_t{2} * slices * (n - start) <= kSUPPRESS_SPREAD)
+                {
+                    slices *= 2;
+                }
+                uint32_t const blocks = static_cast<uint32_t>(ceilDiv(n - start, 32 * (kSUPPRESS_WARPS / slices)));
                 suppressLaterKernel<C, kHALF><<<blocks, kSUPPRESS_THREADS, 0, stream>>>(
-                    sorted, areas, start, n, threshold, chunkKept, counters, suppressWords);
+                    sorted, areas, start, n, slices, threshold, chunkKept, counters, suppressWords);
             }
             TRTOPS_RETURN_IF_ERROR(lastLaunchStatus(op));
         }
@@ -797,14 +1087,9 @@ Status runForward(NmsParams const& params, void const* boxes, void const* scores
     void* keepIndices, void* keepCount, void* workspace, WorkspaceLayout const& layout, cudaStream_t stream)
 {
     char const* op = params.batched ? "batched_nms" : "nms";
-    int32_t const n = static_cast<int32_t>(params.numBoxes);
     int32_t* counters = at<int32_t>(workspace, layout.counters);
+    // scoreKeysKernel counts into the counters, and clears the suppression bitmap and tile flags.
     TRTOPS_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(counters, 0, kNUM_COUNTERS * sizeof(int32_t), stream));
-    TRTOPS_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(
-        at<void>(workspace, layout.suppressWords), 0, static_cast<size_t>(ceilDiv(n, 32)) * sizeof(uint32_t), stream));
-    // Each chunk's resolve clears what its mask kernel set, so one clear up front suffices.
-    TRTOPS_CUDA_RETURN_IF_ERROR(
-        cudaMemsetAsync(at<void>(workspace, layout.laterRows), 0, kCHUNK_WORDS * sizeof(uint64_t), stream));
 
     int32_t const* scoreOrder = nullptr;
     TRTOPS_RETURN_IF_ERROR(dispatchBoxes(params.scoreType, op, [&](auto tag) {

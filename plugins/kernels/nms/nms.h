@@ -81,7 +81,7 @@ size_t nmsWorkspaceSize(NmsParams const& params);
 size_t nmsWorkspaceSizeBound(NmsParams const& params);
 
 //! Queues the whole NMS on `stream`: score keys, CUB radix sort(s), blocked greedy suppression in
-//! chunks of 4096 sorted boxes (IoU bitmask per chunk, one-warp resolve, parallel suppression of
+//! chunks of 4096 sorted boxes (IoU bitmask per chunk, one-CTA resolve, parallel suppression of
 //! later boxes), ordered compaction, count. Device pointers; no allocation, no host synchronization,
 //! safe under CUDA graph capture. keepCount is always written (0 for empty input); classIdxs is
 //! only read when batched. workspaceSize must be at least nmsWorkspaceSize(params).

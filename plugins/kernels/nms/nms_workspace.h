@@ -46,7 +46,7 @@ struct WorkspaceLayout
     size_t suppressWords{0};
     size_t keepWords{0};
     size_t mask{0};
-    size_t laterRows{0}; //!< per row block of the chunk: rows whose mask has bits beyond the diagonal block
+    size_t tileFlags{0}; //!< per row block of the chunk: bit w set when mask tile (row block, w) is not zero
     size_t chunkKept{0};
     size_t flagsByIndex{0};
     size_t tileCounts{0};
