@@ -206,10 +206,12 @@ private:
 int main(int argc, char** argv)
 {
     Harness harness(emutest::parseOptions(argc, argv, 5));
-    // Each case reaches a corner of the tiling: several pixel tiles (128 pixels), both output
-    // channel tiles (64 and 128 rows, partial), padded channel runs, offset groups narrower than
-    // a sampler's run (uncached sampling), weight groups, strides, dilation, 1x1 and 5x5 kernels,
-    // offsets that sample far outside the map, v1 (no mask) and no bias.
+    // Each case reaches a corner of the tiling: several pixel tiles (128 pixels, partial), every
+    // output-channel tile (64, 128 and 256 rows, partial, several per group), padded channel
+    // runs, channel counts that are not whole 16-byte vectors, several K tiles per tap, offset
+    // groups that change between K tiles or inside one (runs sampled with their own offsets),
+    // weight groups, strides, dilation, 1x1 and 5x5 kernels, offsets that sample far outside the
+    // map, v1 (no mask) and no bias.
     Case const cases[] = {
         {"v2 3x3", 2, 8, 7, 6, 12, 3, 1, 1, 1, 1, 1, true, true, 2.0},
         {"v2 3x3 three pixel tiles", 2, 16, 12, 12, 72, 3, 1, 1, 1, 1, 1, true, true, 1.5},
@@ -221,6 +223,14 @@ int main(int argc, char** argv)
         {"5x5 pad 2", 1, 6, 8, 9, 5, 5, 1, 2, 1, 1, 1, true, true, 1.0},
         {"far offsets", 1, 8, 6, 6, 8, 3, 1, 1, 1, 1, 1, true, true, 12.0},
         {"130 output channels", 1, 4, 5, 4, 130, 3, 1, 1, 1, 1, 1, true, true, 1.0},
+        {"300 output channels (two 256-row tiles)", 1, 40, 6, 5, 300, 3, 1, 1, 1, 1, 1, true, true, 1.0},
+        {"200 output channels three pixel tiles", 2, 16, 13, 11, 200, 3, 1, 1, 1, 1, 1, true, true, 1.5},
+        {"20 channels (not whole vectors) 140 outputs", 2, 20, 7, 9, 140, 3, 1, 1, 1, 1, 1, true, true, 1.0},
+        {"96 channels offset groups=3 (a table per K tile)", 1, 96, 6, 7, 20, 3, 1, 1, 1, 1, 3, true, true, 1.0},
+        {"96 channels offset groups=2 (inside a K tile)", 1, 96, 5, 6, 70, 3, 1, 1, 1, 1, 2, true, false, 1.0},
+        {"1x1 groups=2 260 outputs per group", 1, 24, 5, 5, 520, 1, 1, 0, 1, 2, 1, true, true, 1.0},
+        {"64 channels 64 outputs two pixel tiles", 1, 64, 9, 16, 64, 3, 1, 1, 1, 1, 1, true, true, 1.0},
+        {"256 channels 256 outputs", 1, 256, 4, 5, 256, 3, 1, 1, 1, 1, 1, true, true, 1.0},
     };
     DataType const types[] = {DataType::kFLOAT32, DataType::kFLOAT16, DataType::kBFLOAT16, DataType::kFLOAT64};
     for (Case const& c : cases)

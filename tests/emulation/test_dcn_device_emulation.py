@@ -2,16 +2,17 @@
 
 plugins/kernels/deform_conv/deform_conv2d.cu is rewritten with emulate_cuda_source.py into
 pytest's temporary directory and built with the host implementation and dcn_emulation_test.cpp,
-which runs deformConv2dForward (weight packing, then the tiled kernel: FFMA/DFMA for float32 and
-float64; for float16/bfloat16 the tensor-core kernel with its FFMA fallback in place of the
-inline-PTX mma, which a host build cannot run) against deformConv2dForwardHost over 40 cases.
-The input is first copied channels-last (core/transpose.cuh), and the sampler reads it with
-16-byte vectors where the channel runs allow.
-Sampling, staging, double buffering, barriers and the epilogue are the code that runs on a GPU;
-the mma fragment instructions are checked on a GPU only. The mutation tests break the kernel on
-purpose and require the program to notice.
+which runs deformConv2dForward (weight packing, the channels-last copy of the input
+(core/transpose.cuh), then the tiled kernel: FFMA/DFMA for float32 and float64; for
+float16/bfloat16 the tensor-core kernel with its FFMA fallback in place of the inline-PTX mma,
+which a host build cannot run) against deformConv2dForwardHost over 72 cases.
+The bilinear table, the corner stage (plain copies here instead of cp.async), double buffering,
+barriers and the epilogue are the code that runs on a GPU; the mma fragment instructions are
+checked on a GPU only. It builds twice: with sm_90's shared memory, and with sm_75's 64 KiB, where
+the 256-row tile gives way to several 128-row tiles and the gather stages fewer passes (or none).
+The mutation tests break the kernel on purpose and require the program to notice.
 
-By hand:
+By hand (both builds):
     python tests/emulation/test_dcn_device_emulation.py [--seed=N] [--verbose]
 """
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List, Sequence
 
 import pytest
 
@@ -49,17 +50,21 @@ HOST_SOURCES = {
     "cuda_emulator": EMULATION_DIR / "cuda_emulator.cpp",
     "dcn_emulation_test": EMULATION_DIR / "dcn_emulation_test.cpp",
 }
-#: The program runs 40 cases (10 shapes x 4 dtypes).
-MIN_CASES = 40
+#: The program runs 72 cases (18 shapes x 4 dtypes).
+MIN_CASES = 72
+#: (name, extra g++ flags) of the builds: the shared memory the launcher may use per block.
+SM75_FLAGS = ["-DTRTOPS_DCN_EMULATED_SHARED_LIMIT=65536"]
+VARIANTS = [("release", []), ("sm75-shared-memory", SM75_FLAGS)]
 
 
 @dataclass
 class EmulatedDcnBuild:
     build_dir: Path
 
-    def build(self, name: str, overrides: Dict[str, str] | None = None) -> Path:
+    def build(self, name: str, overrides: Dict[str, str] | None = None, flags: Sequence[str] = ()) -> Path:
         """An executable; `overrides` maps a path under plugins/kernels to the text to use instead
-        (a mutated header is written into the folder searched first)."""
+        (a mutated header is written into the folder searched first); `flags` go to the compile
+        of the rewritten kernel source."""
         overrides = overrides or {}
         folder = self.build_dir / name
         folder.mkdir(parents=True, exist_ok=True)
@@ -73,7 +78,7 @@ class EmulatedDcnBuild:
         rewritten = folder / "deform_conv2d_emulated.cpp"
         text = overrides.get(str(DCN_SOURCE.relative_to(KERNELS_DIR)), DCN_SOURCE.read_text())
         rewritten.write_text(rewriter.rewrite(text, str(DCN_SOURCE)))
-        jobs = [(rewritten, folder / "deform_conv2d_emulated.o", [])]
+        jobs = [(rewritten, folder / "deform_conv2d_emulated.o", list(flags))]
         jobs += [(s, folder / f"{n}.o", ["-x", "c++"]) for n, s in HOST_SOURCES.items()]
         compile_all(jobs, include_first=[folder])
         return link([obj for _, obj, _ in jobs], folder / "dcn_emulation_test")
@@ -87,31 +92,55 @@ def emulated_dcn(tmp_path_factory: pytest.TempPathFactory) -> EmulatedDcnBuild:
     return EmulatedDcnBuild(tmp_path_factory.mktemp("dcn_emulation"))
 
 
-def test_device_path_matches_host(emulated_dcn: EmulatedDcnBuild) -> None:
-    assert_all_cases_match(run_program(emulated_dcn.build("release")), MIN_CASES, "deform_conv2d")
+@pytest.mark.parametrize("variant, flags", VARIANTS, ids=[v for v, _ in VARIANTS])
+def test_device_path_matches_host(emulated_dcn: EmulatedDcnBuild, variant: str, flags: List[str]) -> None:
+    assert_all_cases_match(run_program(emulated_dcn.build(variant, flags=flags)), MIN_CASES, "deform_conv2d")
 
 
 MUTATIONS = [
-    # The tensor-core kernel refills a buffer that other warps still multiply from.
+    # The shared K loop refills the weight and column buffers that other warps still multiply
+    # from (the barrier is kept where a new bilinear table is published: without it, unwritten
+    # table entries would send the gather to arbitrary addresses).
     Mutation(
-        "mma-loop-missing-barrier",
+        "k-loop-missing-barrier",
         "deform_conv/deform_conv2d.cu",
-        "        copyWaitAll();\n        __syncthreads();\n    }\n",
-        "        copyWaitAll();\n    }\n",
+        "        nextSlot = afterSlot;\n        __syncthreads();\n",
+        "        nextSlot = afterSlot;\n        if (refresh)\n        {\n            __syncthreads();\n        }\n",
     ),
-    # The FFMA kernel samples its K tiles at the wrong kernel tap.
+    # The next bilinear table overwrites the slot the current K tile is still sampled from.
     Mutation(
-        "simt-wrong-tap",
+        "table-single-slot",
         "deform_conv/deform_conv2d.cu",
-        "        AccT v[Cfg::kRUN];\n        sampler.sample(geo, tap, ",
-        "        AccT v[Cfg::kRUN];\n        sampler.sample(geo, (tap + 1) % geo.taps, ",
+        "        int32_t const afterSlot = refresh ? nextSlot ^ 1 : nextSlot;",
+        "        int32_t const afterSlot = nextSlot;",
     ),
-    # The vector sampler of the channels-last copy reads the wrong run of channels.
+    # The bilinear table holds the points of the next kernel tap.
+    Mutation(
+        "table-wrong-tap",
+        "deform_conv/deform_conv2d.cu",
+        "tapPoint(geo, pixelCoords(geo, mTilePixel + tid), key.tap, mOwnInputs)",
+        "tapPoint(geo, pixelCoords(geo, mTilePixel + tid), (key.tap + 1) % geo.taps, mOwnInputs)",
+    ),
+    # The staged vector gather of the channels-last copy reads the wrong run of channels.
     Mutation(
         "vector-sample-wrong-channels",
         "deform_conv/deform_conv2d.cu",
-        "deform::maskedSampleVec<kVEC>(base + c, ",
-        "deform::maskedSampleVec<kVEC>(base + (c ^ kVEC), ",
+        "                    T const* base = image(geo, table, pixel) + p.channel;\n",
+        "                    T const* base = image(geo, table, pixel) + (p.channel ^ kRUN);\n",
+    ),
+    # The FFMA kernel writes a sampled run into the wrong rows of its column tile.
+    Mutation(
+        "simt-column-wrong-row",
+        "deform_conv/deform_conv2d.cu",
+        "            sB[buffer][column + c][pixel] = v[c];",
+        "            sB[buffer][(column + c + 1) % Cfg::kBK][pixel] = v[c];",
+    ),
+    # finish() takes every pass from the stage, also those gather() left unstaged (sm_75 build).
+    Mutation(
+        "unstaged-pass-read-from-stage",
+        "deform_conv/deform_conv2d.cu",
+        "                Run corners[4];\n                if (pass < geo.stagedPasses)\n",
+        "                Run corners[4];\n                if (pass < kPASSES)\n",
     ),
     # The channels-last copy transposes through its tile without waiting for the other rows.
     Mutation(
@@ -123,12 +152,25 @@ MUTATIONS = [
         "            int64_t const p = p0 + r;",
     ),
 ]
+#: Mutations whose code only the sm_75 build reaches.
+SM75_MUTATIONS = {"unstaged-pass-read-from-stage"}
 
 
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.name for m in MUTATIONS])
 def test_emulation_catches_broken_device_code(emulated_dcn: EmulatedDcnBuild, mutation: Mutation) -> None:
-    check_mutation_is_caught(emulated_dcn.build, mutation)
+    flags = SM75_FLAGS if mutation.name in SM75_MUTATIONS else []
+    check_mutation_is_caught(lambda name, overrides: emulated_dcn.build(name, overrides, flags), mutation)
+
+
+def main(arguments: Sequence[str]) -> int:
+    """Runs the comparison program of every build; fails when any does."""
+    status = 0
+    for variant, flags in VARIANTS:
+        print(f"== {variant}", flush=True)
+        build = lambda folder, v=variant, f=flags: EmulatedDcnBuild(folder).build(v, flags=f)  # noqa: E731
+        status = max(status, script_main(build, arguments, "dcn_emulation_"))
+    return status
 
 
 if __name__ == "__main__":
-    sys.exit(script_main(lambda folder: EmulatedDcnBuild(folder).build("release"), sys.argv[1:], "dcn_emulation_"))
+    sys.exit(main(sys.argv[1:]))

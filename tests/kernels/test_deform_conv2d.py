@@ -402,9 +402,10 @@ def test_c_api_rejects_integer_dtype() -> None:
 
 ALL_DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]
 
-# Shapes that exercise the tiling: several M tiles (out channels > 128 per group), pixel tiles
-# crossing image boundaries, channels per group not a multiple of 32, offset groups narrower than
-# a sampler run, grouped convolutions, and a last partial tile.
+# Shapes that exercise the tiling: every output-channel tile (64, 128, 256 rows; several 256-row
+# tiles for out channels > 256 per group), pixel tiles crossing image boundaries, channels per
+# group not a multiple of 32 or of a 16-byte vector, offset groups narrower than a sampler run or
+# changing inside a K tile, grouped convolutions, and a last partial tile.
 GPU_CASES = {
     **EDGE_CASES,
     "tiles_cout300": Case(batch=3, in_channels=40, out_channels=300, height=13, width=17),
@@ -414,6 +415,8 @@ GPU_CASES = {
     "tiles_groups4": Case(batch=2, in_channels=128, out_channels=256, groups=4, offset_groups=2, height=10, width=14),
     "tiles_stride2_5x5": Case(batch=2, in_channels=33, out_channels=130, kernel=(5, 5), padding=(2, 2), stride=(2, 2), height=23, width=21),
     "tiles_v1_large_offsets": Case(batch=2, in_channels=32, out_channels=64, mask=False, offset_scale=30.0, height=16, width=16),
+    "tiles_cin20_cout140": Case(batch=2, in_channels=20, out_channels=140, height=7, width=9),
+    "tiles_cout200_og_inside_ktile": Case(batch=2, in_channels=96, out_channels=200, offset_groups=2, height=9, width=15),
 }
 
 

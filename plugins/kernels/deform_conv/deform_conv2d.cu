@@ -1,13 +1,24 @@
 //! CUDA kernels of deform_conv2d: a fused implicit GEMM. Each CTA computes one output tile
-//! [output channels of one group x output pixels]; the K dimension (input channels of the group x
-//! kernel taps, ordered tap-major) is produced on the fly by sampling the deformed input (times
-//! the mask) into shared memory, next to a tile of the weights. Two pre-passes fill the workspace:
-//! the weights rearranged as [outChannels][taps][channels padded to kCHANNEL_PAD], and a
-//! channels-last (NHWC) copy of the input, so that a thread samples its run of channels at a
-//! corner with 16-byte vector loads instead of one scalar load per channel plane.
-//!   fp16/bf16: mma.sync m16n8k16 on tensor cores, float accumulation (sm_80+); sm_75 runs fp16 as
-//!              pairs of m16n8k8 and bf16 on FFMA from the same shared-memory tiles.
-//!   fp32/fp64: register-tiled FFMA/DFMA (exact, no TF32).
+//! [output channels of one group x 128 output pixels]; the K dimension (input channels of the
+//! group x kernel taps, ordered tap-major) is produced on the fly by sampling the deformed input
+//! (times the mask) into shared memory, next to a tile of the weights. Two pre-passes fill the
+//! workspace: the weights rearranged as [outChannels][taps][channels padded to kCHANNEL_PAD], and
+//! a channels-last (NHWC) copy of the input, so that the corners of a sample are runs of
+//! contiguous channels.
+//!
+//! Sampling (ColumnGather, shared by both kernels): per (tap, offset group) one thread per pixel
+//! computes the bilinear corners, weights and mask into a double-buffered shared-memory table;
+//! 4 threads share a pixel, each copying a 16-byte run of channels per corner, so a warp reads
+//! 8 pixels x 64 contiguous bytes per corner. The copies of K tile k + 1 are cp.async'd into a
+//! shared-memory stage before the multiply of tile k and blended after it (columnKLoop), so the
+//! gather latency hides behind the math without holding registers.
+//!
+//! The output-channel tile is the smallest of 64/128/256 rows that holds a group's channels (so
+//! that each sampled column feeds all of them), as far as the device's shared memory allows.
+//!   fp16/bf16: mma.sync m16n8k16 on tensor cores, float accumulation (sm_80+); 256 rows run 16
+//!              warps, one CTA per SM. sm_75 runs fp16 as pairs of m16n8k8 and bf16 on FFMA from
+//!              the same shared-memory tiles.
+//!   fp32/fp64: register-tiled FFMA/DFMA (exact, no TF32), 64 or (fp32) 128 rows.
 #include "deform_conv/deform_conv2d.h"
 #include "deform_conv/deform_conv2d_math.cuh"
 #include "deform_conv/deform_conv2d_tiling.h"
@@ -25,7 +36,7 @@ namespace trtops
 namespace
 {
 
-constexpr int32_t kTHREADS = 256;
+constexpr int32_t kPACK_THREADS = 256;
 constexpr int32_t kTILE_PIXELS = 128; //!< output pixels per CTA (GEMM N tile), every kernel
 
 //! The dimensions the kernels index with, narrowed to int32 after validation.
@@ -53,6 +64,7 @@ struct Geometry
     int32_t inChannels; //!< element stride between pixels of the channels-last input copy
     int32_t pixels;     //!< batch * outPlane
     int32_t mTiles;
+    int32_t stagedPasses; //!< gather passes whose corners are copied through shared memory
     bool hasMask;
     bool hasBias;
     int64_t inputImageStride;  //!< inChannels * planeSize
@@ -76,128 +88,8 @@ __global__ void packWeightsKernel(T const* __restrict__ weight, T* __restrict__ 
     }
 }
 
-//! One thread's view of the column matrix: a single output pixel, runs of consecutive input
-//! channels of one tap. The bilinear corners of (tap, offset group) are cached across K tiles.
-template <typename T>
-struct ColumnSampler
-{
-    using AccT = AccumulatorT<T>;
-
-    bool mValid;
-    int32_t mOutY;
-    int32_t mOutX;
-    T const* mInput;  //!< this pixel's image in the channels-last copy
-    T const* mOffset; //!< this pixel's image, channel 0, at the pixel
-    T const* mMask;
-    int32_t mCachedTap;
-    int32_t mCachedGroup;
-    AccT mMaskValue;
-    deform::BilinearPoint<AccT> mPoint;
-
-    __device__ void init(Geometry const& geo, T const* input, T const* offset, T const* mask, int32_t pixel)
-    {
-        mValid = pixel < geo.pixels;
-        int32_t const p = mValid ? pixel : 0;
-        int32_t const n = p / geo.outPlane;
-        int32_t const r = p - n * geo.outPlane;
-        mOutY = r / geo.outWidth;
-        mOutX = r - mOutY * geo.outWidth;
-        mInput = input + n * geo.inputImageStride;
-        mOffset = offset + n * geo.offsetImageStride + r;
-        mMask = geo.hasMask ? mask + n * geo.maskImageStride + r : nullptr;
-        mCachedTap = -1;
-        mCachedGroup = -1;
-    }
-
-    __device__ void refresh(Geometry const& geo, int32_t tap, int32_t group)
-    {
-        int32_t const i = tap / geo.kernelWidth;
-        int32_t const j = tap - i * geo.kernelWidth;
-        int32_t const channel = group * geo.taps + tap;
-        AccT const dy = convertTo<AccT>(mOffset[static_cast<int64_t>(2 * channel) * geo.outPlane]);
-        AccT const dx = convertTo<AccT>(mOffset[static_cast<int64_t>(2 * channel + 1) * geo.outPlane]);
-        mMaskValue = geo.hasMask ? convertTo<AccT>(mMask[static_cast<int64_t>(channel) * geo.outPlane]) : AccT(1);
-        AccT const y = deform::samplePosition(deform::tapOrigin(mOutY, geo.strideH, geo.padH, i, geo.dilationH), dy);
-        AccT const x = deform::samplePosition(deform::tapOrigin(mOutX, geo.strideW, geo.padW, j, geo.dilationW), dx);
-        mPoint = deform::bilinearPoint(y, x, geo.height, geo.width);
-        mCachedTap = tap;
-        mCachedGroup = group;
-    }
-
-    //! One channel's sample at `tap`, without the cache: for runs that cross offset groups.
-    __device__ __forceinline__ AccT sampleUncached(Geometry const& geo, int32_t tap, int32_t channel) const
-    {
-        int32_t const group = channel / geo.cinPerOffsetGroup;
-        int32_t const i = tap / geo.kernelWidth;
-        int32_t const j = tap - i * geo.kernelWidth;
-        int32_t const offsetChannel = group * geo.taps + tap;
-        AccT const dy = convertTo<AccT>(mOffset[static_cast<int64_t>(2 * offsetChannel) * geo.outPlane]);
-        AccT const dx = convertTo<AccT>(mOffset[static_cast<int64_t>(2 * offsetChannel + 1) * geo.outPlane]);
-        AccT const maskValue
-            = geo.hasMask ? convertTo<AccT>(mMask[static_cast<int64_t>(offsetChannel) * geo.outPlane]) : AccT(1);
-        AccT const y = deform::samplePosition(deform::tapOrigin(mOutY, geo.strideH, geo.padH, i, geo.dilationH), dy);
-        AccT const x = deform::samplePosition(deform::tapOrigin(mOutX, geo.strideW, geo.padW, j, geo.dilationW), dx);
-        deform::BilinearPoint<AccT> const point = deform::bilinearPoint(y, x, geo.height, geo.width);
-        return deform::maskedSample(mInput + channel, point, maskValue, geo.inChannels);
-    }
-
-    //! values[c] = sample of input channel firstChannel + c at `tap`, for c < count; 0 beyond
-    //! (padding channels) and for pixels past the end.
-    template <int32_t kCOUNT>
-    __device__ void sample(
-        Geometry const& geo, int32_t tap, int32_t firstChannel, int32_t count, AccT (&values)[kCOUNT])
-    {
-        if (!mValid || count <= 0)
-        {
-#pragma unroll
-            for (int32_t c = 0; c < kCOUNT; ++c)
-            {
-                values[c] = AccT(0);
-            }
-            return;
-        }
-        int32_t const group = firstChannel / geo.cinPerOffsetGroup;
-        int32_t const last = firstChannel + min(count, kCOUNT) - 1;
-        if (last >= (group + 1) * geo.cinPerOffsetGroup)
-        {
-            // The run crosses an offset group (offset groups narrower than a run): no caching.
-#pragma unroll
-            for (int32_t c = 0; c < kCOUNT; ++c)
-            {
-                values[c] = c < count ? sampleUncached(geo, tap, firstChannel + c) : AccT(0);
-            }
-            return;
-        }
-        if (tap != mCachedTap || group != mCachedGroup)
-        {
-            refresh(geo, tap, group);
-        }
-        T const* base = mInput + firstChannel;
-        constexpr int32_t kVEC = static_cast<int32_t>(16 / sizeof(T));
-        if constexpr (kCOUNT % kVEC == 0)
-        {
-            // A whole run of channels, 16-byte aligned (the copy starts 256-byte aligned): one
-            // vector load per corner and kVEC channels.
-            if (count >= kCOUNT && firstChannel % kVEC == 0 && geo.inChannels % kVEC == 0)
-            {
-#pragma unroll
-                for (int32_t c = 0; c < kCOUNT; c += kVEC)
-                {
-                    deform::maskedSampleVec<kVEC>(base + c, mPoint, mMaskValue, geo.inChannels, values + c);
-                }
-                return;
-            }
-        }
-#pragma unroll
-        for (int32_t c = 0; c < kCOUNT; ++c)
-        {
-            values[c] = c < count ? deform::maskedSample(base + c, mPoint, mMaskValue, geo.inChannels) : AccT(0);
-        }
-    }
-};
-
 // ---------------------------------------------------------------------------------------------
-// Tensor-core kernel (fp16 / bf16)
+// Column sampling (both kernels)
 // ---------------------------------------------------------------------------------------------
 
 __device__ inline uint32_t sharedAddress(void const* pointer)
@@ -205,12 +97,24 @@ __device__ inline uint32_t sharedAddress(void const* pointer)
     return static_cast<uint32_t>(__cvta_generic_to_shared(pointer));
 }
 
-//! 16-byte global -> shared copy, zero-filled when !valid (asynchronous on sm_80+).
+//! 16-byte global -> shared copy, zero-filled when !valid (asynchronous on sm_80+). kKEEP_IN_L1:
+//! the gathered corners, which neighbouring pixels and taps read again, are cached in L1; the
+//! weight tiles, read once per CTA, only in L2.
+template <bool kKEEP_IN_L1>
 __device__ inline void copy16(void* dst, void const* src, bool valid)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     int32_t const bytes = valid ? 16 : 0;
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(dst)), "l"(src), "r"(bytes));
+    if constexpr (kKEEP_IN_L1)
+    {
+        asm volatile(
+            "cp.async.ca.shared.global [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(dst)), "l"(src), "r"(bytes));
+    }
+    else
+    {
+        asm volatile(
+            "cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(dst)), "l"(src), "r"(bytes));
+    }
 #else
     uint4 value = make_uint4(0, 0, 0, 0);
     if (valid)
@@ -228,12 +132,451 @@ __device__ inline void copyCommit()
 #endif
 }
 
+//! Waits for this thread's copies. The memory clobber keeps the compiler from moving the plain
+//! shared-memory reads of the stage above the wait.
 __device__ inline void copyWaitAll()
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.wait_group 0;\n" ::);
+    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
 #endif
 }
+
+//! Where one output pixel's column comes from: its image, output row and column, and its index
+//! in the output plane.
+struct PixelCoords
+{
+    int32_t n;
+    int32_t y;
+    int32_t x;
+    int32_t r;
+};
+
+__device__ inline PixelCoords pixelCoords(Geometry const& geo, int32_t pixel)
+{
+    PixelCoords c;
+    c.n = pixel / geo.outPlane;
+    c.r = pixel - c.n * geo.outPlane;
+    c.y = c.r / geo.outWidth;
+    c.x = c.r - c.y * geo.outWidth;
+    return c;
+}
+
+//! The learned inputs of one (tap, offset group) sample of a pixel: offset and mask.
+template <typename AccT>
+struct TapInputs
+{
+    AccT dy;
+    AccT dx;
+    AccT mask;
+};
+
+template <typename T>
+__device__ inline TapInputs<AccumulatorT<T>> loadTapInputs(
+    Geometry const& geo, T const* offset, T const* mask, PixelCoords const& pc, int32_t tap, int32_t offsetGroup)
+{
+    using AccT = AccumulatorT<T>;
+    int64_t const channel = static_cast<int64_t>(offsetGroup) * geo.taps + tap;
+    T const* offsetPixel = offset + pc.n * geo.offsetImageStride + pc.r;
+    TapInputs<AccT> in;
+    in.dy = convertTo<AccT>(offsetPixel[2 * channel * geo.outPlane]);
+    in.dx = convertTo<AccT>(offsetPixel[(2 * channel + 1) * geo.outPlane]);
+    in.mask = geo.hasMask ? convertTo<AccT>(mask[pc.n * geo.maskImageStride + channel * geo.outPlane + pc.r]) : AccT(1);
+    return in;
+}
+
+template <typename AccT>
+__device__ inline deform::BilinearPoint<AccT> tapPoint(
+    Geometry const& geo, PixelCoords const& pc, int32_t tap, TapInputs<AccT> const& in)
+{
+    int32_t const i = tap / geo.kernelWidth;
+    int32_t const j = tap - i * geo.kernelWidth;
+    AccT const y = deform::samplePosition(deform::tapOrigin(pc.y, geo.strideH, geo.padH, i, geo.dilationH), in.dy);
+    AccT const x = deform::samplePosition(deform::tapOrigin(pc.x, geo.strideW, geo.padW, j, geo.dilationW), in.dx);
+    return deform::bilinearPoint(y, x, geo.height, geo.width);
+}
+
+//! What a K tile samples: one kernel tap, kBK channels of the weight group from `first`, and the
+//! offset group of its first channel (whose bilinear points the CTA's table holds).
+struct TileKey
+{
+    int32_t tap;
+    int32_t first;
+    int32_t offsetGroup;
+};
+
+//! The offset group of the K tile starting at channel `first` of weight group `group`. A tile of
+//! padding channels only (K tiles narrower than kCHANNEL_PAD) may start past the last channel:
+//! its table is never sampled, but its offsets must still be in bounds.
+__device__ inline int32_t tileOffsetGroup(Geometry const& geo, int32_t group, int32_t first)
+{
+    if (geo.offsetGroups == 1)
+    {
+        return 0;
+    }
+    return min((group * geo.cinPerGroup + first) / geo.cinPerOffsetGroup, geo.offsetGroups - 1);
+}
+
+//! The key of K tile 0.
+__device__ inline TileKey firstTileKey(Geometry const& geo, int32_t group)
+{
+    return TileKey{0, 0, tileOffsetGroup(geo, group, 0)};
+}
+
+//! The key of the K tile after `key` (tap-major: the channel chunks of a tap, then the next tap).
+__device__ inline TileKey nextTileKey(Geometry const& geo, int32_t group, TileKey key, int32_t kBK)
+{
+    key.first += kBK;
+    if (key.first == geo.paddedCin)
+    {
+        key.first = 0;
+        ++key.tap;
+    }
+    key.offsetGroup = tileOffsetGroup(geo, group, key.first);
+    return key;
+}
+
+//! Whether tile `key` needs other bilinear points than the tile before it (`previous`).
+__device__ inline bool needsNewTable(TileKey const& key, TileKey const& previous)
+{
+    return key.tap != previous.tap || key.offsetGroup != previous.offsetGroup;
+}
+
+//! Samples the column tiles of a CTA: kBK channels (one tap) x kBN pixels per K tile, from the
+//! channels-last copy of the input.
+//!
+//! Bilinear table: the corners, weights and mask of one (tap, offset group) for each pixel of the
+//! tile are computed once, by one thread per pixel, into a shared-memory table, double buffered:
+//! the table of tile k + 2 is written while tile k + 1 is being sampled from the other slot, and
+//! the barrier that ends each K tile publishes it. Every thread then only reads its pixel's entry.
+//!
+//! Coalescing: kTPP threads share a pixel and each samples kRUN consecutive channels (16 bytes),
+//! so a warp's load of a corner covers 32 / kTPP pixels with kBK * sizeof(T) contiguous bytes
+//! each (64 bytes for every type) instead of 32 pixels 16 bytes each.
+//!
+//! Latency: gather() starts asynchronous copies of the corners of the first `stagedPasses`
+//! passes into a shared-memory stage (cp.async, no registers held), the kernel multiplies the
+//! current tile, and finish() blends them after copyWaitAll(). Passes beyond the stage (when the
+//! device lacks the shared memory) load their corners in finish().
+//!
+//! Runs that leave the table's offset group (offset groups narrower than a K tile) sample each
+//! channel with its own offsets; runs that are not whole aligned vectors (channel counts not a
+//! multiple of kRUN) read scalars; runs past the group's channels are zero.
+template <typename T, int32_t kBN, int32_t kBK, int32_t kTHREADS>
+struct ColumnGather
+{
+    using AccT = AccumulatorT<T>;
+    using Point = deform::BilinearPoint<AccT>;
+    static constexpr int32_t kRUN = static_cast<int32_t>(16 / sizeof(T));
+    using Run = deform::Vec<T, kRUN>;
+    static constexpr int32_t kTPP = kBK / kRUN; //!< threads per pixel
+    static constexpr int32_t kPIXELS_PER_PASS = kTHREADS / kTPP;
+    static constexpr int32_t kPASSES = kBN / kPIXELS_PER_PASS;
+    //! Shared memory of one staged pass: [corner][thread] runs, so that a warp's copies and reads
+    //! of one corner are 512 contiguous bytes.
+    static constexpr int32_t kSTAGE_PASS_BYTES = 4 * kTHREADS * static_cast<int32_t>(sizeof(Run));
+    static_assert(sizeof(Run) == 16, "a run is one 16-byte copy");
+    static_assert(kBK % kRUN == 0 && kTHREADS % kTPP == 0 && kBN % kPIXELS_PER_PASS == 0, "gather layout");
+    static_assert(kTHREADS >= kBN, "one thread per pixel fills the bilinear table");
+
+    //! Shared memory: the bilinear points and masks of two (tap, offset group) pairs, and the
+    //! image of each pixel (kept here rather than in registers).
+    struct Table
+    {
+        Point point[2][kBN];
+        AccT mask[2][kBN];
+        int32_t image[kBN];
+    };
+
+    enum class Path : int32_t
+    {
+        kZERO,   //!< padding channels past the group
+        kVECTOR, //!< a whole aligned run in the table's offset group: one load per corner
+        kTABLE,  //!< in the table's offset group, scalar loads
+        kDIRECT, //!< crosses into other offset groups: each channel computes its own point
+    };
+
+    //! How this thread samples a tile. Recomputed by gather() and finish() rather than kept
+    //! across the multiply: registers are the scarce resource there.
+    struct Plan
+    {
+        Path path;
+        int32_t channel; //!< input channel of the run's first element
+        int32_t count;   //!< channels of the group left from `channel`
+    };
+
+    T const* mInput;            //!< the channels-last copy
+    int32_t mTilePixel;         //!< first pixel of the CTA's tile
+    int32_t mPixel;             //!< this thread's pixel of the first pass, in the tile
+    int32_t mColumn;            //!< first channel of this thread's run in the K tile
+    Run* mStage;                //!< this thread's first run of the stage
+    TapInputs<AccT> mOwnInputs; //!< threads < kBN: the next table entry's offsets and mask
+
+    //! Sets up the thread and writes the image of each pixel into the table (published by the
+    //! first barrier of columnKLoop).
+    __device__ void init(Geometry const& geo, T const* input, Table& table, Run* stage, int32_t tilePixel, int32_t tid)
+    {
+        mInput = input;
+        mTilePixel = tilePixel;
+        mPixel = tid / kTPP;
+        mColumn = (tid % kTPP) * kRUN;
+        mStage = stage + tid;
+        if (tid < kBN)
+        {
+            // Past the end: the table entries read nothing, so any image will do.
+            table.image[tid] = tilePixel + tid < geo.pixels ? (tilePixel + tid) / geo.outPlane : 0;
+        }
+    }
+
+    //! The channels-last image of a pixel of the tile.
+    __device__ T const* image(Geometry const& geo, Table const& table, int32_t pixel) const
+    {
+        return mInput + table.image[pixel] * geo.inputImageStride;
+    }
+
+    //! Loads the offsets and mask of the table of `key` (the first half of refreshing it).
+    __device__ void prefetchTable(Geometry const& geo, T const* offset, T const* mask, TileKey const& key, int32_t tid)
+    {
+        if (tid < kBN && mTilePixel + tid < geo.pixels)
+        {
+            mOwnInputs
+                = loadTapInputs(geo, offset, mask, pixelCoords(geo, mTilePixel + tid), key.tap, key.offsetGroup);
+        }
+    }
+
+    //! Writes the table of `key` into `slot` (after prefetchTable).
+    __device__ void storeTable(Geometry const& geo, Table& table, int32_t slot, TileKey const& key, int32_t tid) const
+    {
+        if (tid >= kBN)
+        {
+            return;
+        }
+        if (mTilePixel + tid < geo.pixels)
+        {
+            table.point[slot][tid] = tapPoint(geo, pixelCoords(geo, mTilePixel + tid), key.tap, mOwnInputs);
+            table.mask[slot][tid] = mOwnInputs.mask;
+        }
+        else
+        {
+            // A pixel past the end samples exactly zero.
+            Point empty;
+#pragma unroll
+            for (int32_t k = 0; k < 4; ++k)
+            {
+                empty.index[k] = -1;
+                empty.weight[k] = AccT(0);
+            }
+            table.point[slot][tid] = empty;
+            table.mask[slot][tid] = AccT(0);
+        }
+    }
+
+    __device__ Plan plan(Geometry const& geo, TileKey const& key, int32_t group) const
+    {
+        int32_t const first = key.first + mColumn;
+        Plan plan;
+        plan.count = geo.cinPerGroup - first;
+        plan.channel = group * geo.cinPerGroup + first;
+        if (plan.count <= 0)
+        {
+            plan.path = Path::kZERO;
+        }
+        else if (plan.channel + min(plan.count, kRUN) > (key.offsetGroup + 1) * geo.cinPerOffsetGroup)
+        {
+            // The run ends past the table's offset group (it starts inside or after it).
+            plan.path = Path::kDIRECT;
+        }
+        else
+        {
+            // 16-byte aligned: the copy starts 256-byte aligned and pixels are inChannels apart.
+            bool const vector = plan.count >= kRUN && plan.channel % kRUN == 0 && geo.inChannels % kRUN == 0;
+            plan.path = vector ? Path::kVECTOR : Path::kTABLE;
+        }
+        return plan;
+    }
+
+    //! Starts the copies of the staged passes' corners of tile `key` (table `slot`) and commits
+    //! them as one group.
+    __device__ void gather(Geometry const& geo, Table const& table, int32_t slot, TileKey const& key, int32_t group)
+    {
+        Plan const p = plan(geo, key, group);
+        if (p.path == Path::kVECTOR)
+        {
+#pragma unroll
+            for (int32_t pass = 0; pass < kPASSES; ++pass)
+            {
+                if (pass < geo.stagedPasses)
+                {
+                    int32_t const pixel = mPixel + pass * kPIXELS_PER_PASS;
+                    int32_t const(&index)[4] = table.point[slot][pixel].index;
+                    T const* base = image(geo, table, pixel) + p.channel;
+#pragma unroll
+                    for (int32_t k = 0; k < 4; ++k)
+                    {
+                        bool const inside = index[k] >= 0;
+                        copy16<true>(mStage + (pass * 4 + k) * kTHREADS,
+                            inside ? base + static_cast<int64_t>(index[k]) * geo.inChannels : base, inside);
+                    }
+                }
+            }
+        }
+        copyCommit();
+    }
+
+    //! Samples every pass of tile `key` (after gather() with the same arguments and
+    //! copyWaitAll()) and hands each run to emit(buffer, pixel in tile, first channel in tile,
+    //! AccT (&values)[kRUN]).
+    template <typename Emit>
+    __device__ void finish(Geometry const& geo, T const* offset, T const* mask, Table const& table, int32_t slot,
+        TileKey const& key, int32_t group, int32_t buffer, Emit&& emit)
+    {
+        Plan const p = plan(geo, key, group);
+#pragma unroll
+        for (int32_t pass = 0; pass < kPASSES; ++pass)
+        {
+            int32_t const pixel = mPixel + pass * kPIXELS_PER_PASS;
+            Point const& point = table.point[slot][pixel];
+            AccT const maskValue = table.mask[slot][pixel];
+            T const* const pixelImage = image(geo, table, pixel);
+            T const* const base = pixelImage + p.channel;
+            AccT values[kRUN];
+            if (p.path == Path::kVECTOR)
+            {
+                Run corners[4];
+                if (pass < geo.stagedPasses)
+                {
+#pragma unroll
+                    for (int32_t k = 0; k < 4; ++k)
+                    {
+                        corners[k] = mStage[(pass * 4 + k) * kTHREADS];
+                    }
+                }
+                else
+                {
+                    deform::loadCorners<kRUN>(base, point.index, geo.inChannels, corners);
+                }
+                deform::blendCorners<kRUN>(corners, point.weight, maskValue, values);
+            }
+            else if (p.path == Path::kTABLE)
+            {
+#pragma unroll
+                for (int32_t c = 0; c < kRUN; ++c)
+                {
+                    values[c]
+                        = c < p.count ? deform::maskedSample(base + c, point, maskValue, geo.inChannels) : AccT(0);
+                }
+            }
+            else if (p.path == Path::kDIRECT && mTilePixel + pixel < geo.pixels)
+            {
+                PixelCoords const pc = pixelCoords(geo, mTilePixel + pixel);
+#pragma unroll
+                for (int32_t c = 0; c < kRUN; ++c)
+                {
+                    values[c] = AccT(0);
+                    if (c < p.count)
+                    {
+                        int32_t const channel = p.channel + c;
+                        TapInputs<AccT> const in
+                            = loadTapInputs(geo, offset, mask, pc, key.tap, channel / geo.cinPerOffsetGroup);
+                        values[c] = deform::maskedSample(
+                            pixelImage + channel, tapPoint(geo, pc, key.tap, in), in.mask, geo.inChannels);
+                    }
+                }
+            }
+            else
+            {
+#pragma unroll
+                for (int32_t c = 0; c < kRUN; ++c)
+                {
+                    values[c] = AccT(0);
+                }
+            }
+            emit(buffer, pixel, mColumn, values);
+        }
+    }
+};
+
+//! The K loop both kernels run. Around the multiply of K tile k:
+//!   before: fetchWeights(k + 1, other buffer) starts loading the next weight tile, gather()
+//!           starts the corner copies of column tile k + 1 and, when tile k + 2 needs a new
+//!           bilinear table, its offsets and mask are loaded;
+//!   after:  the copies are waited for, storeWeights(k + 1, other buffer) completes the weight
+//!           tile, finish() blends column tile k + 1 into the other buffer, the table of tile
+//!           k + 2 is written into the slot tile k + 1 does not read, and one barrier publishes
+//!           all of it.
+//! emit(buffer, pixel, column, values) writes a sampled run into a column buffer.
+template <int32_t kBK, typename Gather, typename T, typename FetchWeights, typename StoreWeights, typename Multiply,
+    typename Emit>
+__device__ inline void columnKLoop(Geometry const& geo, T const* offset, T const* mask, int32_t group, int32_t tid,
+    Gather& gather, typename Gather::Table& table, FetchWeights&& fetchWeights, StoreWeights&& storeWeights,
+    Multiply&& multiply, Emit&& emit)
+{
+    int32_t const kTiles = geo.taps * (geo.paddedCin / kBK);
+
+    // Tile 0, unpipelined, and the table of tile 1.
+    TileKey nextKey = firstTileKey(geo, group);
+    int32_t nextSlot = 0;
+    gather.prefetchTable(geo, offset, mask, nextKey, tid);
+    gather.storeTable(geo, table, 0, nextKey, tid);
+    __syncthreads();
+    fetchWeights(0, 0);
+    gather.gather(geo, table, 0, nextKey, group);
+    copyWaitAll();
+    storeWeights(0, 0);
+    gather.finish(geo, offset, mask, table, 0, nextKey, group, 0, emit);
+    if (kTiles > 1)
+    {
+        TileKey const key = nextTileKey(geo, group, nextKey, kBK);
+        if (needsNewTable(key, nextKey))
+        {
+            nextSlot = 1;
+            gather.prefetchTable(geo, offset, mask, key, tid);
+            gather.storeTable(geo, table, 1, key, tid);
+        }
+        nextKey = key;
+    }
+    __syncthreads();
+
+    for (int32_t kTile = 0; kTile < kTiles; ++kTile)
+    {
+        int32_t const buffer = kTile & 1;
+        bool const more = kTile + 1 < kTiles;
+        TileKey afterKey = nextKey;
+        bool refresh = false;
+        if (kTile + 2 < kTiles)
+        {
+            afterKey = nextTileKey(geo, group, nextKey, kBK);
+            refresh = needsNewTable(afterKey, nextKey);
+        }
+        int32_t const afterSlot = refresh ? nextSlot ^ 1 : nextSlot;
+        if (more)
+        {
+            fetchWeights(kTile + 1, buffer ^ 1);
+            gather.gather(geo, table, nextSlot, nextKey, group);
+        }
+        if (refresh)
+        {
+            gather.prefetchTable(geo, offset, mask, afterKey, tid);
+        }
+        multiply(buffer);
+        if (more)
+        {
+            copyWaitAll();
+            storeWeights(kTile + 1, buffer ^ 1);
+            gather.finish(geo, offset, mask, table, nextSlot, nextKey, group, buffer ^ 1, emit);
+        }
+        if (refresh)
+        {
+            gather.storeTable(geo, table, afterSlot, afterKey, tid);
+        }
+        nextKey = afterKey;
+        nextSlot = afterSlot;
+        __syncthreads();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tensor-core kernel (fp16 / bf16)
+// ---------------------------------------------------------------------------------------------
 
 __device__ inline void loadMatrixX4(uint32_t (&r)[4], void const* address)
 {
@@ -296,14 +639,29 @@ struct MmaConfig
 {
     static constexpr int32_t kBN = kTILE_PIXELS;
     static constexpr int32_t kBK = 32;
-    static constexpr int32_t kSTRIDE = kBK + 8;   //!< padded row (80 bytes): conflict-free ldmatrix
-    static constexpr int32_t kWARP_M = kBM / 2;   //!< 8 warps as 2 (M) x 4 (N)
-    static constexpr int32_t kWARP_N = kBN / 4;   //!< 32
-    static constexpr int32_t kMT = kWARP_M / 16;  //!< m16 tiles per warp
-    static constexpr int32_t kNT = kWARP_N / 8;   //!< n8 tiles per warp
-    static constexpr int32_t kRUN = 16;           //!< channels one thread samples per K tile
-    static_assert(kTHREADS == 2 * kBN && kBK == 2 * kRUN, "sampler layout: two threads per pixel");
+    static constexpr int32_t kSTRIDE = kBK + 8; //!< padded row (80 bytes): conflict-free ldmatrix
+    //! 256 rows: 16 warps as 4 (M) x 4 (N), one CTA per SM, so that every sampled column feeds
+    //! 256 output channels. 64 or 128 rows: 8 warps as 2 x 4, two CTAs per SM.
+    static constexpr int32_t kWARPS_M = kBM == 256 ? 4 : 2;
+    static constexpr int32_t kWARPS_N = 4;
+    static constexpr int32_t kTHREADS = 32 * kWARPS_M * kWARPS_N;
+    static constexpr int32_t kMIN_BLOCKS = kTHREADS == 512 ? 1 : 2;
+    static constexpr int32_t kWARP_M = kBM / kWARPS_M;
+    static constexpr int32_t kWARP_N = kBN / kWARPS_N; //!< 32
+    static constexpr int32_t kMT = kWARP_M / 16;       //!< m16 tiles per warp
+    static constexpr int32_t kNT = kWARP_N / 8;        //!< n8 tiles per warp
+    using Gather = ColumnGather<T, kBN, kBK, kTHREADS>;
+    static_assert(Gather::kRUN == 8, "a sampled run is one 16-byte row chunk of the column tile");
     static_assert(kBM * kBK / 8 % kTHREADS == 0, "weight tile: whole 16-byte chunks per thread");
+    static_assert(kWARP_M % 16 == 0 && kNT % 2 == 0, "warp tile");
+
+    //! Dynamic shared memory: these, then the gather's stage (Geometry::stagedPasses passes).
+    struct Shared
+    {
+        T a[2][kBM][kSTRIDE];
+        T b[2][kBN][kSTRIDE];
+        typename Gather::Table table;
+    };
 };
 
 //! acc += A tile (warp's rows) x B tile (warp's columns) over one K tile held in shared memory.
@@ -329,13 +687,8 @@ __device__ inline void warpTileProduct(float (&acc)[MmaConfig<T, kBM>::kMT][MmaC
 #pragma unroll
         for (int32_t kk = 0; kk < Cfg::kBK; kk += 16)
         {
-            uint32_t a[Cfg::kMT][4];
+            // All B fragments, then one A fragment at a time: fewer live registers.
             uint32_t b[Cfg::kNT][2];
-#pragma unroll
-            for (int32_t mt = 0; mt < Cfg::kMT; ++mt)
-            {
-                loadMatrixX4(a[mt], &sA[rowBase + mt * 16 + (lane & 15)][kk + (lane >> 4) * 8]);
-            }
 #pragma unroll
             for (int32_t np = 0; np < Cfg::kNT / 2; ++np)
             {
@@ -349,10 +702,12 @@ __device__ inline void warpTileProduct(float (&acc)[MmaConfig<T, kBM>::kMT][MmaC
 #pragma unroll
             for (int32_t mt = 0; mt < Cfg::kMT; ++mt)
             {
+                uint32_t a[4];
+                loadMatrixX4(a, &sA[rowBase + mt * 16 + (lane & 15)][kk + (lane >> 4) * 8]);
 #pragma unroll
                 for (int32_t nt = 0; nt < Cfg::kNT; ++nt)
                 {
-                    mma16816<T>(acc[mt][nt], a[mt], b[nt]);
+                    mma16816<T>(acc[mt][nt], a, b[nt]);
                 }
             }
         }
@@ -386,13 +741,14 @@ __device__ inline void warpTileProduct(float (&acc)[MmaConfig<T, kBM>::kMT][MmaC
 }
 
 template <typename T, int32_t kBM>
-__global__ void __launch_bounds__(kTHREADS, 2) deformConvMmaKernel(Geometry const geo, T const* __restrict__ input,
-    T const* __restrict__ offset, T const* __restrict__ mask, T const* __restrict__ packed, T const* __restrict__ bias,
-    T* __restrict__ output)
+__global__ void __launch_bounds__(MmaConfig<T, kBM>::kTHREADS, MmaConfig<T, kBM>::kMIN_BLOCKS)
+    deformConvMmaKernel(Geometry const geo, T const* __restrict__ input, T const* __restrict__ offset,
+        T const* __restrict__ mask, T const* __restrict__ packed, T const* __restrict__ bias, T* __restrict__ output)
 {
     using Cfg = MmaConfig<T, kBM>;
-    __shared__ __align__(16) T sA[2][kBM][Cfg::kSTRIDE];
-    __shared__ __align__(16) T sB[2][Cfg::kBN][Cfg::kSTRIDE];
+    extern __shared__ uint4 mmaSharedWords[];
+    auto& shared = *reinterpret_cast<typename Cfg::Shared*>(mmaSharedWords);
+    auto* stage = reinterpret_cast<typename Cfg::Gather::Run*>(&shared + 1);
 
     int32_t const mTile = static_cast<int32_t>(blockIdx.x % geo.mTiles);
     int32_t const nTile = static_cast<int32_t>(blockIdx.x / geo.mTiles);
@@ -400,50 +756,30 @@ __global__ void __launch_bounds__(kTHREADS, 2) deformConvMmaKernel(Geometry cons
     int32_t const tid = static_cast<int32_t>(threadIdx.x);
     int32_t const lane = tid & 31;
     int32_t const warp = tid >> 5;
-    int32_t const warpM = warp >> 2;
-    int32_t const warpN = warp & 3;
+    int32_t const warpM = warp / Cfg::kWARPS_N;
+    int32_t const warpN = warp % Cfg::kWARPS_N;
 
-    // Sampling role: one pixel, half of the K tile's channels.
-    int32_t const samplePixel = tid % Cfg::kBN;
-    int32_t const sampleHalf = tid / Cfg::kBN;
-    ColumnSampler<T> sampler;
-    sampler.init(geo, input, offset, mask, nTile * Cfg::kBN + samplePixel);
+    typename Cfg::Gather gather;
+    gather.init(geo, input, shared.table, stage, nTile * Cfg::kBN, tid);
 
-    int32_t const chunksPerTap = geo.paddedCin / Cfg::kBK;
-    int32_t const kTiles = geo.taps * chunksPerTap;
     int64_t const packedRow = static_cast<int64_t>(geo.taps) * geo.paddedCin;
     int32_t const rowsLeft = geo.coutPerGroup - mTile * kBM;
     T const* packedTile = packed + (static_cast<int64_t>(group) * geo.coutPerGroup + mTile * kBM) * packedRow;
 
-    auto loadWeights = [&](int32_t kTile, int32_t buffer) {
+    auto fetchWeights = [&](int32_t kTile, int32_t buffer) {
 #pragma unroll
-        for (int32_t it = 0; it < kBM * Cfg::kBK / 8 / kTHREADS; ++it)
+        for (int32_t it = 0; it < kBM * Cfg::kBK / 8 / Cfg::kTHREADS; ++it)
         {
-            int32_t const chunk = tid + it * kTHREADS;
+            int32_t const chunk = tid + it * Cfg::kTHREADS;
             int32_t const row = chunk / (Cfg::kBK / 8);
             int32_t const col = (chunk % (Cfg::kBK / 8)) * 8;
             bool const valid = row < rowsLeft;
             T const* src = valid ? packedTile + row * packedRow + static_cast<int64_t>(kTile) * Cfg::kBK + col : packed;
-            copy16(&sA[buffer][row][col], src, valid);
+            copy16<false>(&shared.a[buffer][row][col], src, valid);
         }
         copyCommit();
     };
-    auto sampleColumns = [&](int32_t kTile, int32_t buffer) {
-        int32_t const tap = kTile / chunksPerTap;
-        int32_t const first = (kTile - tap * chunksPerTap) * Cfg::kBK + sampleHalf * Cfg::kRUN;
-        int32_t const channel = group * geo.cinPerGroup + first;
-        int32_t const count = geo.cinPerGroup - first;
-        T* dst = &sB[buffer][samplePixel][sampleHalf * Cfg::kRUN];
-#pragma unroll
-        for (int32_t part = 0; part < Cfg::kRUN; part += 8)
-        {
-            float v[8];
-            sampler.sample(geo, tap, channel + part, count - part, v);
-            uint4 const packedValues = make_uint4(
-                packPair<T>(v[0], v[1]), packPair<T>(v[2], v[3]), packPair<T>(v[4], v[5]), packPair<T>(v[6], v[7]));
-            *reinterpret_cast<uint4*>(dst + part) = packedValues;
-        }
-    };
+    auto storeWeights = [](int32_t, int32_t) {}; // the copies land in place
 
     float acc[Cfg::kMT][Cfg::kNT][4];
 #pragma unroll
@@ -459,28 +795,16 @@ __global__ void __launch_bounds__(kTHREADS, 2) deformConvMmaKernel(Geometry cons
             }
         }
     }
-
-    loadWeights(0, 0);
-    sampleColumns(0, 0);
-    copyWaitAll();
-    __syncthreads();
-    for (int32_t kTile = 0; kTile < kTiles; ++kTile)
-    {
-        int32_t const buffer = kTile & 1;
-        bool const more = kTile + 1 < kTiles;
-        if (more)
-        {
-            loadWeights(kTile + 1, buffer ^ 1);
-        }
-        // Tensor work first: it runs while this warp waits on the next tile's gathers.
-        warpTileProduct<T, kBM>(acc, sA[buffer], sB[buffer], warpM, warpN, lane);
-        if (more)
-        {
-            sampleColumns(kTile + 1, buffer ^ 1);
-        }
-        copyWaitAll();
-        __syncthreads();
-    }
+    auto multiply = [&](int32_t buffer) {
+        warpTileProduct<T, kBM>(acc, shared.a[buffer], shared.b[buffer], warpM, warpN, lane);
+    };
+    // A run of 8 channels of one pixel is one 16-byte chunk of the pixel's row of the tile.
+    auto emit = [&](int32_t buffer, int32_t pixel, int32_t column, float const (&v)[8]) {
+        *reinterpret_cast<uint4*>(&shared.b[buffer][pixel][column]) = make_uint4(
+            packPair<T>(v[0], v[1]), packPair<T>(v[2], v[3]), packPair<T>(v[4], v[5]), packPair<T>(v[6], v[7]));
+    };
+    columnKLoop<Cfg::kBK>(
+        geo, offset, mask, group, tid, gather, shared.table, fetchWeights, storeWeights, multiply, emit);
 
     // Epilogue: fragment element e of (mt, nt) is row gid + 8 (e / 2), column 2 tq + e % 2.
     int32_t const gid = lane >> 2;
@@ -536,25 +860,44 @@ template <typename T, int32_t kBM>
 struct SimtConfig
 {
     using AccT = AccumulatorT<T>;
+    static constexpr int32_t kTHREADS = 256;
     static constexpr int32_t kBN = kTILE_PIXELS;
     static constexpr int32_t kBK = sizeof(AccT) == 8 ? 8 : 16;
-    static constexpr int32_t kRUN = kBK / 2; //!< channels one thread samples per K tile
     static constexpr int32_t kTM = kBM / 16; //!< rows per thread (16 x 16 threads)
     static constexpr int32_t kTN = 8;        //!< columns per thread: two runs of 4, 64 apart
-    static constexpr int32_t kMIN_BLOCKS = sizeof(AccT) == 8 ? 1 : 2; //!< fp64 needs the registers
-    static_assert(kTHREADS == 2 * kBN, "sampler layout: two threads per pixel");
+    //! fp32 with 128 rows and fp64 need the registers of one CTA per SM.
+    static constexpr int32_t kMIN_BLOCKS = (sizeof(AccT) == 8 || kBM == 128) ? 1 : 2;
+    //! Rows padded by 16 bytes (vector reads stay aligned): the threads that store a weight
+    //! row's kBK elements, or a pixel's kTPP runs, hit different banks.
+    static constexpr int32_t kA_STRIDE = kBM + static_cast<int32_t>(16 / sizeof(AccT));
+    static constexpr int32_t kB_STRIDE = kBN + static_cast<int32_t>(16 / sizeof(AccT));
+    static constexpr int32_t kWEIGHTS = kBM * kBK / kTHREADS; //!< weight elements per thread per tile
+    using Gather = ColumnGather<T, kBN, kBK, kTHREADS>;
     static_assert(deform::kCHANNEL_PAD % kBK == 0, "K tiles must divide the channel padding");
+    static_assert(kBM * kBK % kTHREADS == 0, "weight tile: whole elements per thread");
+
+    //! Dynamic shared memory: these, then the gather's stage (Geometry::stagedPasses passes).
+    struct Shared
+    {
+        AccT a[2][kBK][kA_STRIDE];
+        AccT b[2][kBK][kB_STRIDE];
+        typename Gather::Table table;
+    };
 };
 
 template <typename T, int32_t kBM>
-__global__ void __launch_bounds__(kTHREADS, SimtConfig<T, kBM>::kMIN_BLOCKS)
+__global__ void __launch_bounds__(SimtConfig<T, kBM>::kTHREADS, SimtConfig<T, kBM>::kMIN_BLOCKS)
     deformConvSimtKernel(Geometry const geo, T const* __restrict__ input, T const* __restrict__ offset,
         T const* __restrict__ mask, T const* __restrict__ packed, T const* __restrict__ bias, T* __restrict__ output)
 {
     using Cfg = SimtConfig<T, kBM>;
     using AccT = typename Cfg::AccT;
-    __shared__ __align__(16) AccT sA[2][Cfg::kBK][kBM];
-    __shared__ __align__(16) AccT sB[2][Cfg::kBK][Cfg::kBN];
+    using Gather = typename Cfg::Gather;
+    extern __shared__ uint4 simtSharedWords[];
+    auto& shared = *reinterpret_cast<typename Cfg::Shared*>(simtSharedWords);
+    auto* stage = reinterpret_cast<typename Gather::Run*>(&shared + 1);
+    auto& sA = shared.a;
+    auto& sB = shared.b;
 
     int32_t const mTile = static_cast<int32_t>(blockIdx.x % geo.mTiles);
     int32_t const nTile = static_cast<int32_t>(blockIdx.x / geo.mTiles);
@@ -563,38 +906,33 @@ __global__ void __launch_bounds__(kTHREADS, SimtConfig<T, kBM>::kMIN_BLOCKS)
     int32_t const tm = tid / 16;
     int32_t const tn = tid % 16;
 
-    int32_t const samplePixel = tid % Cfg::kBN;
-    int32_t const sampleHalf = tid / Cfg::kBN;
-    ColumnSampler<T> sampler;
-    sampler.init(geo, input, offset, mask, nTile * Cfg::kBN + samplePixel);
+    Gather gather;
+    gather.init(geo, input, shared.table, stage, nTile * Cfg::kBN, tid);
 
-    int32_t const chunksPerTap = geo.paddedCin / Cfg::kBK;
-    int32_t const kTiles = geo.taps * chunksPerTap;
     int64_t const packedRow = static_cast<int64_t>(geo.taps) * geo.paddedCin;
     int32_t const rowsLeft = geo.coutPerGroup - mTile * kBM;
     T const* packedTile = packed + (static_cast<int64_t>(group) * geo.coutPerGroup + mTile * kBM) * packedRow;
 
-    auto loadWeights = [&](int32_t kTile, int32_t buffer) {
+    // The next weight tile travels in registers across the multiply.
+    AccT weights[Cfg::kWEIGHTS];
+    auto fetchWeights = [&](int32_t kTile, int32_t) {
 #pragma unroll
-        for (int32_t it = 0; it < kBM * Cfg::kBK / kTHREADS; ++it)
+        for (int32_t it = 0; it < Cfg::kWEIGHTS; ++it)
         {
-            int32_t const e = tid + it * kTHREADS;
+            int32_t const e = tid + it * Cfg::kTHREADS;
             int32_t const row = e / Cfg::kBK;
             int32_t const k = e % Cfg::kBK;
-            sA[buffer][k][row] = row < rowsLeft
+            weights[it] = row < rowsLeft
                 ? convertTo<AccT>(packedTile[row * packedRow + static_cast<int64_t>(kTile) * Cfg::kBK + k])
                 : AccT(0);
         }
     };
-    auto sampleColumns = [&](int32_t kTile, int32_t buffer) {
-        int32_t const tap = kTile / chunksPerTap;
-        int32_t const first = (kTile - tap * chunksPerTap) * Cfg::kBK + sampleHalf * Cfg::kRUN;
-        AccT v[Cfg::kRUN];
-        sampler.sample(geo, tap, group * geo.cinPerGroup + first, geo.cinPerGroup - first, v);
+    auto storeWeights = [&](int32_t, int32_t buffer) {
 #pragma unroll
-        for (int32_t c = 0; c < Cfg::kRUN; ++c)
+        for (int32_t it = 0; it < Cfg::kWEIGHTS; ++it)
         {
-            sB[buffer][sampleHalf * Cfg::kRUN + c][samplePixel] = v[c];
+            int32_t const e = tid + it * Cfg::kTHREADS;
+            sA[buffer][e % Cfg::kBK][e / Cfg::kBK] = weights[it];
         }
     };
 
@@ -608,13 +946,7 @@ __global__ void __launch_bounds__(kTHREADS, SimtConfig<T, kBM>::kMIN_BLOCKS)
             acc[i][j] = AccT(0);
         }
     }
-
-    loadWeights(0, 0);
-    sampleColumns(0, 0);
-    __syncthreads();
-    for (int32_t kTile = 0; kTile < kTiles; ++kTile)
-    {
-        int32_t const buffer = kTile & 1;
+    auto multiply = [&](int32_t buffer) {
 #pragma unroll
         for (int32_t k = 0; k < Cfg::kBK; ++k)
         {
@@ -641,13 +973,16 @@ __global__ void __launch_bounds__(kTHREADS, SimtConfig<T, kBM>::kMIN_BLOCKS)
                 }
             }
         }
-        if (kTile + 1 < kTiles)
+    };
+    auto emit = [&](int32_t buffer, int32_t pixel, int32_t column, AccT const (&v)[Gather::kRUN]) {
+#pragma unroll
+        for (int32_t c = 0; c < Gather::kRUN; ++c)
         {
-            loadWeights(kTile + 1, buffer ^ 1);
-            sampleColumns(kTile + 1, buffer ^ 1);
+            sB[buffer][column + c][pixel] = v[c];
         }
-        __syncthreads();
-    }
+    };
+    columnKLoop<Cfg::kBK>(
+        geo, offset, mask, group, tid, gather, shared.table, fetchWeights, storeWeights, multiply, emit);
 
     int64_t columnBase[Cfg::kTN];
 #pragma unroll
@@ -716,10 +1051,78 @@ Geometry makeGeometry(DeformConv2dParams const& p)
     return geo;
 }
 
-template <typename T, int32_t kBM, bool kTENSOR>
-Status launchMain(Geometry geo, int32_t groups, T const* input, T const* offset, T const* mask, T const* packed,
-    T const* bias, T* output, cudaStream_t stream)
+//! The emulated build (a host compiler, no __CUDACC__) has no device to ask: it assumes sm_90's
+//! limit, and its tests also build with sm_75's (64 KiB) to reach the fallbacks.
+#ifndef TRTOPS_DCN_EMULATED_SHARED_LIMIT
+#define TRTOPS_DCN_EMULATED_SHARED_LIMIT (227 * 1024)
+#endif
+
+//! The most dynamic shared memory a block may opt into on the current device.
+Status maxDynamicSharedBytes(int64_t& bytes)
 {
+#if defined(__CUDACC__)
+    int device = 0;
+    TRTOPS_RETURN_IF_ERROR(cudaStatus(cudaGetDevice(&device), "deform_conv2d: cudaGetDevice"));
+    int optin = 0;
+    TRTOPS_RETURN_IF_ERROR(cudaStatus(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+        "deform_conv2d: cudaDeviceGetAttribute(MaxSharedMemoryPerBlockOptin)"));
+    bytes = optin;
+#else
+    bytes = TRTOPS_DCN_EMULATED_SHARED_LIMIT;
+#endif
+    return Status::ok();
+}
+
+//! Lets `kernel` launch with `bytes` of dynamic shared memory (an opt-in above 48 KiB). The
+//! attribute belongs to the current device, so it is set on every call: a host-side call, no
+//! synchronisation, fine inside stream capture.
+template <typename Kernel>
+Status allowDynamicShared(Kernel kernel, size_t bytes, char const* what)
+{
+#if defined(__CUDACC__)
+    if (bytes > 48 * 1024)
+    {
+        return cudaStatus(
+            cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)), what);
+    }
+#else
+    static_cast<void>(kernel);
+    static_cast<void>(bytes);
+    static_cast<void>(what);
+#endif
+    return Status::ok();
+}
+
+template <typename T, int32_t kBM, bool kTENSOR>
+using KernelConfig = std::conditional_t<kTENSOR, MmaConfig<T, kBM>, SimtConfig<T, kBM>>;
+
+//! Dynamic shared memory of a kernel configuration with `stagedPasses` gather passes staged.
+template <typename Cfg>
+constexpr int64_t sharedBytes(int32_t stagedPasses)
+{
+    return static_cast<int64_t>(sizeof(typename Cfg::Shared)) + stagedPasses * Cfg::Gather::kSTAGE_PASS_BYTES;
+}
+
+//! The most gather passes of Cfg that can be staged within `limit` bytes of shared memory; -1
+//! when not even the unstaged kernel fits.
+template <typename Cfg>
+constexpr int32_t stagedPassesWithin(int64_t limit)
+{
+    for (int32_t passes = Cfg::Gather::kPASSES; passes >= 0; --passes)
+    {
+        if (sharedBytes<Cfg>(passes) <= limit)
+        {
+            return passes;
+        }
+    }
+    return -1;
+}
+
+template <typename T, int32_t kBM, bool kTENSOR>
+Status launchMain(Geometry geo, int32_t groups, int64_t sharedLimit, T const* input, T const* offset, T const* mask,
+    T const* packed, T const* bias, T* output, cudaStream_t stream)
+{
+    using Cfg = KernelConfig<T, kBM, kTENSOR>;
     geo.mTiles = (geo.coutPerGroup + kBM - 1) / kBM;
     int64_t const nTiles = (static_cast<int64_t>(geo.pixels) + kTILE_PIXELS - 1) / kTILE_PIXELS;
     int64_t const blocks = nTiles * geo.mTiles;
@@ -727,15 +1130,27 @@ Status launchMain(Geometry geo, int32_t groups, T const* input, T const* offset,
     {
         return unsupported("deform_conv2d: the launch grid is too large (", blocks, " tiles, groups=", groups, ")");
     }
+    geo.stagedPasses = stagedPassesWithin<Cfg>(sharedLimit);
+    if (geo.stagedPasses < 0)
+    {
+        return unsupported("deform_conv2d: the kernel needs ", sharedBytes<Cfg>(0),
+            " bytes of shared memory per block; the device allows ", sharedLimit);
+    }
+    size_t const bytes = static_cast<size_t>(sharedBytes<Cfg>(geo.stagedPasses));
     dim3 const grid(static_cast<uint32_t>(blocks), 1, static_cast<uint32_t>(groups));
+    constexpr int32_t kTHREADS = Cfg::kTHREADS;
     if constexpr (kTENSOR)
     {
-        deformConvMmaKernel<T, kBM><<<grid, kTHREADS, 0, stream>>>(geo, input, offset, mask, packed, bias, output);
+        TRTOPS_RETURN_IF_ERROR(allowDynamicShared(
+            deformConvMmaKernel<T, kBM>, bytes, "deform_conv2d: cudaFuncSetAttribute(deformConvMmaKernel)"));
+        deformConvMmaKernel<T, kBM><<<grid, kTHREADS, bytes, stream>>>(geo, input, offset, mask, packed, bias, output);
         return lastLaunchStatus("deformConvMmaKernel");
     }
     else
     {
-        deformConvSimtKernel<T, kBM><<<grid, kTHREADS, 0, stream>>>(geo, input, offset, mask, packed, bias, output);
+        TRTOPS_RETURN_IF_ERROR(allowDynamicShared(
+            deformConvSimtKernel<T, kBM>, bytes, "deform_conv2d: cudaFuncSetAttribute(deformConvSimtKernel)"));
+        deformConvSimtKernel<T, kBM><<<grid, kTHREADS, bytes, stream>>>(geo, input, offset, mask, packed, bias, output);
         return lastLaunchStatus("deformConvSimtKernel");
     }
 }
@@ -751,25 +1166,44 @@ Status forwardTyped(DeformConv2dParams const& p, T const* input, T const* offset
         input, channelsLast, p.batch, p.inChannels, p.height * p.width, sizeof(T), stream, "deform_conv2d"));
     input = channelsLast;
     int64_t const packedTotal = p.outChannels * geo.taps * static_cast<int64_t>(geo.paddedCin);
-    int64_t const packBlocks = std::min<int64_t>((packedTotal + kTHREADS - 1) / kTHREADS, 4096);
-    packWeightsKernel<T><<<static_cast<uint32_t>(packBlocks), kTHREADS, 0, stream>>>(
+    int64_t const packBlocks = std::min<int64_t>((packedTotal + kPACK_THREADS - 1) / kPACK_THREADS, 4096);
+    packWeightsKernel<T><<<static_cast<uint32_t>(packBlocks), kPACK_THREADS, 0, stream>>>(
         weight, packed, packedTotal, geo.cinPerGroup, geo.taps, geo.paddedCin);
     TRTOPS_RETURN_IF_ERROR(lastLaunchStatus("packWeightsKernel"));
 
+    int64_t sharedLimit = 0;
+    TRTOPS_RETURN_IF_ERROR(maxDynamicSharedBytes(sharedLimit));
+    // The output-channel tile is the smallest that holds a group's channels (each sampled column
+    // then feeds as many output channels as possible, without empty rows), within the device's
+    // shared memory (256 rows need ~69 KiB; sm_75 allows 64 KiB per block).
     constexpr bool kTENSOR = std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
-    // Narrow output-channel groups take the 64-row tile so that no sampled column is wasted. The
-    // SIMT kernel always uses 64 rows: 128 would spill at two CTAs per SM.
-    if constexpr (!kTENSOR)
+    auto const fits = [&](auto cfg) { return stagedPassesWithin<decltype(cfg)>(sharedLimit) >= 0; };
+    if constexpr (kTENSOR)
     {
-        return launchMain<T, 64, false>(geo, p.groups, input, offset, mask, packed, bias, output, stream);
+        if (geo.coutPerGroup > 128 && fits(MmaConfig<T, 256>{}))
+        {
+            return launchMain<T, 256, true>(
+                geo, p.groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+        }
+        if (geo.coutPerGroup > 64 && fits(MmaConfig<T, 128>{}))
+        {
+            return launchMain<T, 128, true>(
+                geo, p.groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+        }
+        return launchMain<T, 64, true>(geo, p.groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
     }
     else
     {
-        if (geo.coutPerGroup <= 64)
+        // fp64 keeps 64 rows: 128 would not fit the registers.
+        if constexpr (sizeof(T) == 4)
         {
-            return launchMain<T, 64, true>(geo, p.groups, input, offset, mask, packed, bias, output, stream);
+            if (geo.coutPerGroup > 64 && fits(SimtConfig<T, 128>{}))
+            {
+                return launchMain<T, 128, false>(
+                    geo, p.groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+            }
         }
-        return launchMain<T, 128, true>(geo, p.groups, input, offset, mask, packed, bias, output, stream);
+        return launchMain<T, 64, false>(geo, p.groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
     }
 }
 

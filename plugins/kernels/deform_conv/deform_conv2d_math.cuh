@@ -19,7 +19,7 @@ namespace deform
 //! Bilinear sampling of one point of a height x width plane: four corner indices into the plane
 //! (-1 for a corner outside the map, which contributes zero) and their weights.
 template <typename AccT>
-struct BilinearPoint
+struct alignas(16) BilinearPoint
 {
     int32_t index[4]; //!< (low y, low x), (low y, high x), (high y, low x), (high y, high x)
     AccT weight[4];
@@ -90,38 +90,52 @@ struct alignas(sizeof(T) * kVEC) Vec
     T v[kVEC];
 };
 
-//! mask * bilinear sample of kVEC consecutive channels at once (torchvision's order of operations
-//! for each): each corner is one kVEC-element load at base + index * pixelStride, which must be
-//! aligned to kVEC elements (the caller checks for kVEC > 1).
-template <int32_t kVEC, typename T, typename AccT>
-__host__ __device__ inline void maskedSampleVec(
-    T const* base, BilinearPoint<AccT> const& point, AccT mask, int64_t pixelStride, AccT* values)
+//! The four corners of `point`, kVEC consecutive channels each: one kVEC-element load at
+//! base + index * pixelStride per corner inside the map (which must be aligned to kVEC
+//! elements), zeros for a corner outside it. Split from blendCorners so that a kernel can issue
+//! the loads early and blend once they have arrived.
+template <int32_t kVEC, typename T>
+__host__ __device__ inline void loadCorners(
+    T const* base, int32_t const (&index)[4], int64_t pixelStride, Vec<T, kVEC> (&corners)[4])
 {
-    AccT v[4][kVEC];
     for (int32_t k = 0; k < 4; ++k)
     {
-        if (point.index[k] >= 0)
+        if (index[k] >= 0)
         {
-            Vec<T, kVEC> const corner = *reinterpret_cast<Vec<T, kVEC> const*>(base + point.index[k] * pixelStride);
-            for (int32_t j = 0; j < kVEC; ++j)
-            {
-                v[k][j] = convertTo<AccT>(corner.v[j]);
-            }
+            corners[k] = *reinterpret_cast<Vec<T, kVEC> const*>(base + index[k] * pixelStride);
         }
         else
         {
             for (int32_t j = 0; j < kVEC; ++j)
             {
-                v[k][j] = AccT(0);
+                corners[k].v[j] = convertTo<T>(0.0F);
             }
         }
     }
+}
+
+//! values[j] = mask * bilinear blend of channel j of the corners, in torchvision's order of
+//! operations (a corner outside the map holds zeros).
+template <int32_t kVEC, typename T, typename AccT>
+__host__ __device__ inline void blendCorners(
+    Vec<T, kVEC> const (&corners)[4], AccT const (&weight)[4], AccT mask, AccT* values)
+{
     for (int32_t j = 0; j < kVEC; ++j)
     {
-        AccT const value = point.weight[0] * v[0][j] + point.weight[1] * v[1][j] + point.weight[2] * v[2][j]
-            + point.weight[3] * v[3][j];
+        AccT const value = weight[0] * convertTo<AccT>(corners[0].v[j]) + weight[1] * convertTo<AccT>(corners[1].v[j])
+            + weight[2] * convertTo<AccT>(corners[2].v[j]) + weight[3] * convertTo<AccT>(corners[3].v[j]);
         values[j] = mask * value;
     }
+}
+
+//! mask * bilinear sample of kVEC consecutive channels at once (see loadCorners, blendCorners).
+template <int32_t kVEC, typename T, typename AccT>
+__host__ __device__ inline void maskedSampleVec(
+    T const* base, BilinearPoint<AccT> const& point, AccT mask, int64_t pixelStride, AccT* values)
+{
+    Vec<T, kVEC> corners[4];
+    loadCorners<kVEC>(base, point.index, pixelStride, corners);
+    blendCorners<kVEC>(corners, point.weight, mask, values);
 }
 
 //! mask * bilinear(plane, point), evaluated in AccT in torchvision's order. Corner index i reads
