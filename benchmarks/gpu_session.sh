@@ -65,9 +65,9 @@ if has_phase sanitizer; then
   start=$(date +%s)
   timeout "${SANITIZER_LIMIT:-150}" compute-sanitizer --tool memcheck --error-exitcode 9 \
     python3 -m pytest -q -p no:cacheprovider \
-    "$repo/tests/kernels/test_roi_align.py" "$repo/tests/kernels/test_nms.py" \
+    "$repo/tests/kernels/test_roi_align.py" "$repo/tests/kernels/test_roi_pool.py" "$repo/tests/kernels/test_nms.py" \
     "$repo/tests/kernels/test_deform_conv2d.py" "$repo/tests/plugins/test_plugin_runtime_gpu.py" \
-    -m gpu -k "${SANITIZER_K:-plugin_runtime or edge_cases or optional_fields or adversarial or misaligned or rois_in_feature_dtype or paths or matches_host and deform}" > "$out/sanitizer.log" 2>&1
+    -m gpu -k "${SANITIZER_K:-plugin_runtime or edge_cases or optional_fields or adversarial or misaligned or rois_in_feature_dtype or paths or graph_capture or tiles_cout or matches_host and deform}" > "$out/sanitizer.log" 2>&1
   echo "compute-sanitizer memcheck: exit $? in $(( $(date +%s) - start )) s (0 = clean; 9 = errors; 124 = time limit)"
   grep -E "ERROR SUMMARY|passed|failed" "$out/sanitizer.log" | tail -3
 fi
