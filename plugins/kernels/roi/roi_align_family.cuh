@@ -6,10 +6,12 @@
 //!   any layout. The bilinear taps of a bin are computed once and reused across the chunk; in
 //!   NCHW consecutive threads cover consecutive bins of a channel, so output stores coalesce and
 //!   the taps of neighbouring bins share cache lines.
-//! - AlignVecOp<kVEC>: channels-last only; one thread per (roi, ph, pw, run of kVEC channels),
-//!   runs fastest, so a warp reads each tap as contiguous 16-byte vectors and writes the output
-//!   row of the bin fully coalesced. kVEC = 8 (withThreadChannels) when channels allow; kVEC = 1
-//!   is the scalar fallback (and the host path).
+//! - ChannelsLastOp<AlignBins, kVEC>: channels-last only; one thread per (roi, ph, pw, run of
+//!   kVEC channels), runs fastest, so a warp reads each tap as contiguous 16-byte vectors and
+//!   writes the output row of the bin fully coalesced. kVEC = 8 (withThreadChannels) when
+//!   channels allow; kVEC = 1 is the scalar fallback (and the host path).
+//! - stagedNhwcToNchwKernel: NCHW input through a channels-last copy in the workspace, NCHW
+//!   output staged through shared memory (shared with RoIPool).
 #pragma once
 
 #include "roi/multi_scale_roi_align.h"
@@ -176,42 +178,70 @@ TRTOPS_UNROLL
     }
 }
 
-template <typename T, typename RoiT, int32_t kVEC>
-struct AlignVecOp
+//! RoIAlign's bins for the channels-last kernels (ChannelsLastOp, stagedNhwcToNchwKernel): per-RoI
+//! state `roi(n)` and the averages of one bin for kVEC consecutive channels `bin<kVEC>(...)`.
+template <typename T, typename RoiT>
+struct AlignBins
 {
-    AlignArgs<T, RoiT> a; //!< channelsLast, not position-sensitive; channels % kVEC == 0
-    int64_t numVecs;      //!< channels / kVEC
+    AlignArgs<T, RoiT> a; //!< inputs channels-last, not position-sensitive
+
+    TRTOPS_HD ResolvedRoi<AccumulatorT<T>> roi(int64_t n) const
+    {
+        return resolveRoi(a, n);
+    }
+    template <int32_t kVEC>
+    TRTOPS_HD void bin(ResolvedRoi<AccumulatorT<T>> const& roi, int32_t ph, int32_t pw, int64_t c0,
+        AccumulatorT<T> (&acc)[kVEC]) const
+    {
+        averageBinVec<kVEC>(a, roi, ph, pw, c0, acc);
+    }
+};
+
+//! One thread per (roi, ph, pw, run of kVEC channels) from a channels-last input into a
+//! channels-last output [numRois, pooledH, pooledW, channels]; runs vary fastest, so a warp reads
+//! each tap or cell as contiguous 16-byte vectors and writes the bin's output row coalesced.
+//! `Bins` (AlignBins, PoolBins) computes the values; channels % kVEC == 0.
+template <typename T, typename Bins, int32_t kVEC>
+struct ChannelsLastOp
+{
+    Bins op;
+    T* output;
+    int64_t numRois;
+    int64_t channels;
+    int32_t pooledH, pooledW;
 
     int64_t total() const
     {
-        return a.numRois * a.pooledH * a.pooledW * numVecs;
+        return numRois * pooledH * pooledW * (channels / kVEC);
     }
 
     TRTOPS_HD void run(int64_t index) const
     {
-        using Acc = AccumulatorT<T>;
         using V = Vec<T, kVEC>;
-        int32_t const bins = a.pooledH * a.pooledW;
+        int64_t const numVecs = channels / kVEC;
+        int32_t const bins = pooledH * pooledW;
         int64_t const nBin = index / numVecs;
-        int64_t const vec = index - nBin * numVecs;
+        int64_t const c0 = (index - nBin * numVecs) * kVEC;
         int64_t const n = nBin / bins;
         int32_t const bin = static_cast<int32_t>(nBin - n * bins);
-        int32_t const ph = bin / a.pooledW;
-        int32_t const pw = bin - ph * a.pooledW;
-        int64_t const c0 = vec * kVEC;
-
-        ResolvedRoi<Acc> const roi = resolveRoi(a, n);
-        Acc acc[kVEC];
-        averageBinVec<kVEC>(a, roi, ph, pw, c0, acc);
+        int32_t const ph = bin / pooledW;
+        AccumulatorT<T> acc[kVEC];
+        op.template bin<kVEC>(op.roi(n), ph, bin - ph * pooledW, c0, acc);
         V out;
 TRTOPS_UNROLL
         for (int32_t j = 0; j < kVEC; ++j)
         {
             out.v[j] = convertTo<T>(acc[j]);
         }
-        *reinterpret_cast<V*>(a.output + nBin * a.channels + c0) = out;
+        *reinterpret_cast<V*>(output + nBin * channels + c0) = out;
     }
 };
+
+template <int32_t kVEC, typename T, typename RoiT>
+ChannelsLastOp<T, AlignBins<T, RoiT>, kVEC> alignChannelsLastOp(AlignArgs<T, RoiT> const& a)
+{
+    return {AlignBins<T, RoiT>{a}, a.output, a.numRois, a.channels, a.pooledH, a.pooledW};
+}
 
 #if defined(__CUDACC__)
 template <typename Op>
@@ -254,7 +284,7 @@ constexpr int32_t vecWidth()
     return static_cast<int32_t>(16 / sizeof(T));
 }
 
-//! Channels one thread of the channels-last-output kernels (AlignVecOp, PoolVecOp) takes when the
+//! Channels one thread of the channels-last-output kernels (ChannelsLastOp) takes when the
 //! channel count allows: 8, i.e. one 16-byte vector of fp16/bf16 and two of fp32, so the bin
 //! geometry each thread works out is shared by 8 channels in every dtype.
 constexpr int32_t kVEC_THREAD_CHANNELS = 8;
@@ -296,7 +326,7 @@ Status launchAlign(AlignArgs<T, RoiT> const& a, cudaStream_t stream, char const*
         }
         return withThreadChannels<T>(a.channels, aligned, [&](auto channels) {
             constexpr int32_t kCH = decltype(channels)::value;
-            return launchOp(AlignVecOp<T, RoiT, kCH>{a, a.channels / kCH}, stream, name);
+            return launchOp(alignChannelsLastOp<kCH>(a), stream, name);
         });
     }
     if (!chunkPays(a.numRois * a.pooledH * a.pooledW * a.outChannels, kALIGN_CHANNELS_PER_THREAD))
@@ -323,26 +353,6 @@ inline int32_t alignStageBins(int32_t samplingRatio)
 {
     return samplingRatio > 0 && samplingRatio <= 2 ? kMAX_STAGE_BINS : kTHREADS_PER_BLOCK / 32;
 }
-
-//! What stagedNhwcToNchwKernel needs of an operator reading a channels-last input and writing
-//! NCHW: the output and its shape, per-RoI state (`roi(n)`) and the values of one bin for kVEC
-//! consecutive channels (`bin<kVEC>(state, ph, pw, c0, acc)`).
-template <typename T, typename RoiT>
-struct AlignStagedBins
-{
-    AlignArgs<T, RoiT> a; //!< inputs[0] channels-last, output NCHW, not position-sensitive
-
-    TRTOPS_HD ResolvedRoi<AccumulatorT<T>> roi(int64_t n) const
-    {
-        return resolveRoi(a, n);
-    }
-    template <int32_t kVEC>
-    TRTOPS_HD void bin(ResolvedRoi<AccumulatorT<T>> const& roi, int32_t ph, int32_t pw, int64_t c0,
-        AccumulatorT<T> (&acc)[kVEC]) const
-    {
-        averageBinVec<kVEC>(a, roi, ph, pw, c0, acc);
-    }
-};
 
 //! Geometry of a staged launch: the NCHW output [numRois, channels, pooledH, pooledW].
 struct StageShape
@@ -449,7 +459,7 @@ Status launchAlignViaChannelsLast(AlignArgs<T, RoiT> a, void* workspace, cudaStr
         transpose::nchwToNhwc(a.inputs[0], workspace, a.batch, a.channels, pixels, sizeof(T), stream, name));
     a.inputs[0] = static_cast<T const*>(workspace);
     a.channelsLast = true; // input only: the kernel writes NCHW
-    return launchStagedNhwcToNchw(AlignStagedBins<T, RoiT>{a}, a.output, a.numRois, shape, stream, name);
+    return launchStagedNhwcToNchw(AlignBins<T, RoiT>{a}, a.output, a.numRois, shape, stream, name);
 }
 #endif
 
@@ -476,7 +486,7 @@ Status runAlignOnHost(AlignArgs<T, RoiT> const& a)
 {
     if (a.channelsLast && !a.positionSensitive)
     {
-        runOpOnHost(AlignVecOp<T, RoiT, 1>{a, a.channels});
+        runOpOnHost(alignChannelsLastOp<1>(a));
     }
     else
     {

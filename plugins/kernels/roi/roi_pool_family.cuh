@@ -3,10 +3,11 @@
 //! kernel and from the host loop:
 //! - PoolChunkOp: one thread per (roi, ph, pw, chunk of kPOOL_CHANNELS_PER_THREAD channels), any
 //!   layout; the bin's cell range is computed once and reused for the chunk.
-//! - PoolVecOp<kVEC>: RoIPool on a channels-last input, one thread per (roi, ph, pw, vector of kVEC
-//!   channels), so a warp reads each cell as contiguous 16-byte vectors.
+//! - ChannelsLastOp<PoolBins, kVEC> (roi_align_family.cuh): RoIPool on a channels-last input, one
+//!   thread per (roi, ph, pw, run of kVEC channels), so a warp reads each cell as contiguous
+//!   16-byte vectors.
 //! - NCHW RoIPool with a workspace: the map is copied channels-last and stagedNhwcToNchwKernel
-//!   (roi_align_family.cuh) pools it with PoolStagedBins, writing NCHW through shared memory.
+//!   (roi_align_family.cuh) pools it with PoolBins, writing NCHW through shared memory.
 #pragma once
 
 #include "roi/roi_align_family.cuh"
@@ -184,42 +185,10 @@ TRTOPS_UNROLL
     }
 }
 
-template <typename T, typename RoiT, int32_t kVEC>
-struct PoolVecOp
-{
-    PoolArgs<T, RoiT> a; //!< channelsLast, not position-sensitive; channels % kVEC == 0
-    int64_t numVecs;     //!< channels / kVEC
-
-    int64_t total() const
-    {
-        return a.numRois * a.pooledH * a.pooledW * numVecs;
-    }
-
-    TRTOPS_HD void run(int64_t index) const
-    {
-        using Acc = AccumulatorT<T>;
-        using V = Vec<T, kVEC>;
-        int32_t const bins = a.pooledH * a.pooledW;
-        int64_t const nBin = index / numVecs;
-        int64_t const c0 = (index - nBin * numVecs) * kVEC;
-        int64_t const n = nBin / bins;
-        int32_t const bin = static_cast<int32_t>(nBin - n * bins);
-        int32_t const ph = bin / a.pooledW;
-        Acc acc[kVEC];
-        maxBinVec<kVEC>(a, resolvePoolRoi(a, n), ph, bin - ph * a.pooledW, c0, acc);
-        V out;
-TRTOPS_UNROLL
-        for (int32_t j = 0; j < kVEC; ++j)
-        {
-            out.v[j] = convertTo<T>(acc[j]);
-        }
-        *reinterpret_cast<V*>(a.output + nBin * a.channels + c0) = out;
-    }
-};
-
-//! RoIPool's bins for stagedNhwcToNchwKernel (input: the channels-last copy; output: NCHW).
+//! RoIPool's bins for the channels-last kernels (ChannelsLastOp, stagedNhwcToNchwKernel): per-RoI
+//! state `roi(n)` and the maxima of one bin for kVEC consecutive channels `bin<kVEC>(...)`.
 template <typename T, typename RoiT>
-struct PoolStagedBins
+struct PoolBins
 {
     PoolArgs<T, RoiT> a;
 
@@ -267,7 +236,10 @@ Status launchPool(PoolArgs<T, RoiT> const& a, cudaStream_t stream, char const* n
     {
         return withThreadChannels<T>(a.channels, true, [&](auto channels) {
             constexpr int32_t kCH = decltype(channels)::value;
-            return launchOp(PoolVecOp<T, RoiT, kCH>{a, a.channels / kCH}, stream, name);
+            return launchOp(
+                ChannelsLastOp<T, PoolBins<T, RoiT>, kCH>{PoolBins<T, RoiT>{a}, a.output, a.numRois, a.channels,
+                    a.pooledH, a.pooledW},
+                stream, name);
         });
     }
     if (!chunkPays(a.numRois * a.pooledH * a.pooledW * a.outChannels, kPOOL_CHANNELS_PER_THREAD))
@@ -294,7 +266,7 @@ Status launchPoolViaChannelsLast(PoolArgs<T, RoiT> a, void* workspace, cudaStrea
         a.input, workspace, a.batch, a.channels, a.height * a.width, sizeof(T), stream, name));
     a.input = static_cast<T const*>(workspace);
     a.channelsLast = true; // input only: the kernel writes NCHW
-    return launchStagedNhwcToNchw(PoolStagedBins<T, RoiT>{a}, a.output, a.numRois, shape, stream, name);
+    return launchStagedNhwcToNchw(PoolBins<T, RoiT>{a}, a.output, a.numRois, shape, stream, name);
 }
 #endif
 
