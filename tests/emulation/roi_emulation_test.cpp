@@ -289,6 +289,42 @@ Shape const kSINGLE_LEVEL_SHAPES[] = {
     {2, 8, 9, 9, 0, 2, 2},    // no RoIs
 };
 
+//! Compares one single-level case under each workspace a caller can hand the launcher: for NCHW,
+//! room for the channels-last copy (as a TensorRT workspace sized for more RoIs would give; the
+//! launcher still gathers directly when few RoIs make the copy not pay) and none (always the
+//! direct gather); for NHWC, none. `asked` (the op's workspace-size function) must be 0 or the
+//! copy's size. Returns false once the harness has stopped.
+template <typename Device, typename Host>
+bool compareWorkspaceVariants(Harness& harness, char const* op, Shape const& s, DataType f, DataType r, Layout layout,
+    std::string const& extra, size_t asked, Device const& device, Host const& host)
+{
+    size_t const copyBytes
+        = static_cast<size_t>(s.batch * s.channels * s.height * s.width * trtops::elementSize(f));
+    size_t const workspace = layout == Layout::kNCHW ? copyBytes : 0;
+    if (asked != 0 && asked != workspace)
+    {
+        std::printf("FAIL %s workspace size %zu, expected 0 or %zu\n", op, asked, workspace);
+        std::exit(1);
+    }
+    int64_t const outCount = s.numRois * s.channels * s.pooledH * s.pooledW;
+    for (bool useWorkspace : {true, false})
+    {
+        if (!useWorkspace && workspace == 0)
+        {
+            continue;
+        }
+        std::string const what = extra
+            + (useWorkspace && workspace > 0 ? (asked > 0 ? " copy" : " workspace-unused") : " no-workspace");
+        harness.compare(describe(op, s, f, r, layout, what.c_str()), f, outCount, useWorkspace ? workspace : 0,
+            device, host);
+        if (harness.stopped())
+        {
+            return false;
+        }
+    }
+    return true;
+}
+
 void roiAlignCases(Harness& harness)
 {
     struct Variant
@@ -315,49 +351,25 @@ void roiAlignCases(Harness& harness)
                 for (Layout layout : {Layout::kNCHW, Layout::kNHWC})
                 {
                     p.layout = layout;
-                    // NCHW runs twice: with room for the channels-last copy (as a TensorRT workspace
-                    // sized for more RoIs would give; the launcher still gathers directly when few
-                    // RoIs make the copy not pay) and without a workspace (always the direct gather).
-                    size_t const copyBytes = static_cast<size_t>(s.batch * s.channels * s.height * s.width
-                        * trtops::elementSize(f));
-                    size_t const workspace = layout == Layout::kNCHW ? copyBytes : 0;
-                    size_t const asked = trtops::roiAlignWorkspaceSize(p);
-                    if (asked != 0 && asked != workspace)
+                    char extra[64];
+                    std::snprintf(extra, sizeof(extra), "sr=%d aligned=%d", var.samplingRatio, var.aligned);
+                    auto const device = [&](void* out, void* ws, cudaStream_t stream) {
+                        return trtops::roiAlignForward(p, x.data(), rois.data(), out, ws, stream);
+                    };
+                    auto const host
+                        = [&](void* out) { return trtops::roiAlignForwardHost(p, x.data(), rois.data(), out); };
+                    if (!compareWorkspaceVariants(harness, "roi_align", s, f, r, layout, extra,
+                            trtops::roiAlignWorkspaceSize(p), device, host))
                     {
-                        std::printf("FAIL roi_align workspace size %zu, expected 0 or %zu\n", asked, workspace);
-                        std::exit(1);
+                        return;
                     }
-                    for (bool useWorkspace : {true, false})
-                    {
-                        if (!useWorkspace && workspace == 0)
-                        {
-                            continue;
-                        }
-                        char extra[64];
-                        std::snprintf(extra, sizeof(extra), "sr=%d aligned=%d %s", var.samplingRatio, var.aligned,
-                            useWorkspace && workspace > 0 ? (asked > 0 ? "copy" : "workspace-unused")
-                                                          : "no-workspace");
-                        harness.compare(
-                            describe("roi_align", s, f, r, layout, extra), f, outCount, useWorkspace ? workspace : 0,
-                            [&](void* out, void* ws, cudaStream_t stream) {
-                                return trtops::roiAlignForward(p, x.data(), rois.data(), out, ws, stream);
-                            },
-                            [&](void* out) { return trtops::roiAlignForwardHost(p, x.data(), rois.data(), out); });
-                        if (harness.stopped())
-                        {
-                            return;
-                        }
-                    }
-                    if (workspace > 0 && f == DataType::kFLOAT64)
+                    if (layout == Layout::kNCHW && f == DataType::kFLOAT64)
                     {
                         // A workspace off 16-byte alignment is ignored (direct gather), never misused.
-                        harness.compare(
-                            describe("roi_align", s, f, r, layout, "misaligned-workspace"), f, outCount, workspace,
-                            [&](void* out, void* ws, cudaStream_t stream) {
-                                return trtops::roiAlignForward(p, x.data(), rois.data(), out, ws, stream);
-                            },
-                            [&](void* out) { return trtops::roiAlignForwardHost(p, x.data(), rois.data(), out); }, 4,
-                            "nchwToNhwcKernel<Bits>");
+                        size_t const copyBytes = static_cast<size_t>(
+                            s.batch * s.channels * s.height * s.width * trtops::elementSize(f));
+                        harness.compare(describe("roi_align", s, f, r, layout, "misaligned-workspace"), f, outCount,
+                            copyBytes, device, host, 4, "nchwToNhwcKernel<Bits>");
                     }
                 }
             }
@@ -428,38 +440,17 @@ void roiPoolCases(Harness& harness)
                 double const scale = scales[v++ % 3];
                 Buffer const x = harness.features(f, s.batch * s.channels * s.height * s.width);
                 Buffer const rois = harness.rois(r, s.numRois, s.batch, s.height, s.width, scale);
-                int64_t const outCount = s.numRois * s.channels * s.pooledH * s.pooledW;
                 for (Layout layout : {Layout::kNCHW, Layout::kNHWC})
                 {
                     auto const p = singleLevelParams<trtops::RoIPoolParams>(s, scale, f, r, layout);
-                    size_t const copyBytes = static_cast<size_t>(s.batch * s.channels * s.height * s.width
-                        * trtops::elementSize(f));
-                    size_t const workspace = layout == Layout::kNCHW ? copyBytes : 0;
-                    size_t const asked = trtops::roiPoolWorkspaceSize(p);
-                    if (asked != 0 && asked != workspace)
-                    {
-                        std::printf("FAIL roi_pool workspace size %zu, expected 0 or %zu\n", asked, workspace);
-                        std::exit(1);
-                    }
-                    for (bool useWorkspace : {true, false})
-                    {
-                        if (!useWorkspace && workspace == 0)
-                        {
-                            continue;
-                        }
-                        harness.compare(
-                            describe("roi_pool", s, f, r, layout,
-                                useWorkspace && workspace > 0 ? (asked > 0 ? "copy" : "workspace-unused")
-                                                              : "no-workspace"),
-                            f, outCount, useWorkspace ? workspace : 0,
+                    if (!compareWorkspaceVariants(harness, "roi_pool", s, f, r, layout, "",
+                            trtops::roiPoolWorkspaceSize(p),
                             [&](void* out, void* ws, cudaStream_t stream) {
                                 return trtops::roiPoolForward(p, x.data(), rois.data(), out, ws, stream);
                             },
-                            [&](void* out) { return trtops::roiPoolForwardHost(p, x.data(), rois.data(), out); });
-                        if (harness.stopped())
-                        {
-                            return;
-                        }
+                            [&](void* out) { return trtops::roiPoolForwardHost(p, x.data(), rois.data(), out); }))
+                    {
+                        return;
                     }
                 }
             }
