@@ -76,24 +76,51 @@ TRTOPS_UNROLL
                         acc[k] = static_cast<Acc>(-FLT_MAX);
                     }
                 }
-                for (int32_t h = cells.hStart; h < cells.hEnd; ++h)
+                // The cells are read kCELL_BATCH at a time before any is combined: a bin of a large
+                // RoI holds dozens of cells, and one dependent round trip per cell makes those
+                // threads the tail of these short kernels. They are still combined one by one in
+                // row-major order, so the results do not change.
+                constexpr int32_t kCELL_BATCH = kCHANNELS >= 4 ? 1 : 4 / kCHANNELS;
+                int32_t const numCells = (cells.hEnd - cells.hStart) * (cells.wEnd - cells.wStart);
+                int32_t h = cells.hStart;
+                int32_t w = cells.wStart;
+                for (int32_t first = 0; first < numCells; first += kCELL_BATCH)
                 {
-                    for (int32_t w = cells.wStart; w < cells.wEnd; ++w)
+                    Acc v[kCELL_BATCH][kCHANNELS];
+TRTOPS_UNROLL
+                    for (int32_t b = 0; b < kCELL_BATCH; ++b)
                     {
-                        int64_t const pixel = (static_cast<int64_t>(h) * a.width + w) * in.pixelStride;
+                        if (first + b < numCells)
+                        {
+                            int64_t const pixel = (static_cast<int64_t>(h) * a.width + w) * in.pixelStride;
+TRTOPS_UNROLL
+                            for (int32_t k = 0; k < kCHANNELS; ++k)
+                            {
+                                v[b][k] = k < item.numChannels ? loadAs<Acc>(base + k * in.channelStep + pixel)
+                                                               : static_cast<Acc>(0);
+                            }
+                            if (++w == cells.wEnd)
+                            {
+                                w = cells.wStart;
+                                ++h;
+                            }
+                        }
+                    }
+TRTOPS_UNROLL
+                    for (int32_t b = 0; b < kCELL_BATCH; ++b)
+                    {
 TRTOPS_UNROLL
                         for (int32_t k = 0; k < kCHANNELS; ++k)
                         {
-                            if (k < item.numChannels)
+                            if (first + b < numCells && k < item.numChannels)
                             {
-                                Acc const v = loadAs<Acc>(base + k * in.channelStep + pixel);
                                 if (a.positionSensitive)
                                 {
-                                    acc[k] += v;
+                                    acc[k] += v[b][k];
                                 }
-                                else if (v > acc[k])
+                                else if (v[b][k] > acc[k])
                                 {
-                                    acc[k] = v;
+                                    acc[k] = v[b][k];
                                 }
                             }
                         }
