@@ -328,16 +328,46 @@ TRTOPS_UNROLL
     {
         acc[k] = 0;
     }
-    forEachBinTap(box, ph, pw, height, width, [&](BilinearTap<Acc> const& t) {
-TRTOPS_UNROLL
-        for (int32_t k = 0; k < kCHANNELS; ++k)
-        {
-            if (k < numChannels)
+    if constexpr (kCHANNELS == 1)
+    {
+        // One channel per thread (PS-RoIAlign and other small launches): taps are interpolated
+        // two at a time, so the loads of both are in flight together instead of one round trip
+        // per tap; they are still added one by one in torchvision's order.
+        BilinearTap<Acc> pending{};
+        bool hasPending = false;
+        forEachBinTap(box, ph, pw, height, width, [&](BilinearTap<Acc> const& t) {
+            if (!hasPending)
             {
-                acc[k] += interpolate(t, base + k * channelStep, pixelStride);
+                pending = t;
+                hasPending = true;
+                return;
             }
+            Acc const first = interpolate(pending, base, pixelStride);
+            Acc const second = interpolate(t, base, pixelStride);
+            acc[0] += first;
+            acc[0] += second;
+            hasPending = false;
+        });
+        if (hasPending)
+        {
+            acc[0] += interpolate(pending, base, pixelStride);
         }
-    });
+        (void) channelStep;
+        (void) numChannels; // a chunk item always holds at least one channel
+    }
+    else
+    {
+        forEachBinTap(box, ph, pw, height, width, [&](BilinearTap<Acc> const& t) {
+TRTOPS_UNROLL
+            for (int32_t k = 0; k < kCHANNELS; ++k)
+            {
+                if (k < numChannels)
+                {
+                    acc[k] += interpolate(t, base + k * channelStep, pixelStride);
+                }
+            }
+        });
+    }
 }
 
 // ----- FPN level mapping ------------------------------------------------------------------------
