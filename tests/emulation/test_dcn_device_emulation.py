@@ -104,15 +104,23 @@ MUTATIONS = [
     Mutation(
         "k-loop-missing-barrier",
         "deform_conv/deform_conv2d.cu",
-        "        nextSlot = afterSlot;\n        __syncthreads();\n",
-        "        nextSlot = afterSlot;\n        if (refresh)\n        {\n            __syncthreads();\n        }\n",
+        "        ahead[kDEPTH - 1] = after;\n        __syncthreads();\n",
+        "        ahead[kDEPTH - 1] = after;\n        if (refresh)\n        {\n            __syncthreads();\n        }\n",
     ),
-    # The next bilinear table overwrites the slot the current K tile is still sampled from.
+    # The next bilinear table overwrites the slot that K tiles in flight still sample from.
     Mutation(
         "table-single-slot",
         "deform_conv/deform_conv2d.cu",
-        "        int32_t const afterSlot = refresh ? nextSlot ^ 1 : nextSlot;",
-        "        int32_t const afterSlot = nextSlot;",
+        "                after.slot = (after.slot + 1) % Gather::kTABLE_SLOTS;",
+        "                after.slot = after.slot;",
+    ),
+    # The blend reads the corners of tile k + 1 from the stage slot that the copies of tile k + 2
+    # are landing in (kernels that gather two K tiles ahead).
+    Mutation(
+        "stage-slot-mixup",
+        "deform_conv/deform_conv2d.cu",
+        "                (kTile + 1) % kDEPTH, emit);",
+        "                kTile % kDEPTH, emit);",
     ),
     # The bilinear table holds the points of the next kernel tap.
     Mutation(

@@ -18,10 +18,11 @@ namespace transpose
 
 constexpr int32_t kTILE = 32;
 constexpr int32_t kROWS = 8; //!< threads per tile column: a block is kTILE x kROWS threads
+static_assert(kTILE % kROWS == 0, "whole tile rows per thread");
 
 //! [batch, channels, pixels] -> [batch, pixels, channels] through 32 x 33 shared-memory tiles:
 //! reads coalesce along pixels, writes along channels. blockIdx.x enumerates (channel tile, pixel
-//! tile) pairs; blockIdx.y strides over the batch.
+//! tile) pairs; blockIdx.y strides over the batch. Launched with kTILE x kROWS threads.
 template <typename Bits>
 __global__ void __launch_bounds__(kTILE * kROWS) nchwToNhwcKernel(Bits const* __restrict__ in, Bits* __restrict__ out,
     int64_t batch, int64_t channels, int64_t pixels, int64_t pixelTiles)
@@ -33,14 +34,21 @@ __global__ void __launch_bounds__(kTILE * kROWS) nchwToNhwcKernel(Bits const* __
     {
         Bits const* src = in + n * channels * pixels;
         Bits* dst = out + n * channels * pixels;
-        for (int32_t r = threadIdx.y; r < kTILE; r += blockDim.y)
+        // All kTILE / kROWS loads of a thread are issued before the first store to the tile, so
+        // that several are in flight at once (the copy is bound by memory latency otherwise).
+        // Elements past the map read as zero and are never written out.
+        Bits values[kTILE / kROWS];
+#pragma unroll
+        for (int32_t i = 0; i < kTILE / kROWS; ++i)
         {
-            int64_t const c = c0 + r;
+            int64_t const c = c0 + threadIdx.y + i * kROWS;
             int64_t const p = p0 + threadIdx.x;
-            if (c < channels && p < pixels)
-            {
-                tile[r][threadIdx.x] = src[c * pixels + p];
-            }
+            values[i] = (c < channels && p < pixels) ? src[c * pixels + p] : Bits(0);
+        }
+#pragma unroll
+        for (int32_t i = 0; i < kTILE / kROWS; ++i)
+        {
+            tile[threadIdx.y + i * kROWS][threadIdx.x] = values[i];
         }
         __syncthreads();
         for (int32_t r = threadIdx.y; r < kTILE; r += blockDim.y)

@@ -7,11 +7,16 @@
 //! contiguous channels.
 //!
 //! Sampling (ColumnGather, shared by both kernels): per (tap, offset group) one thread per pixel
-//! computes the bilinear corners, weights and mask into a double-buffered shared-memory table;
+//! computes the bilinear corners, weights and mask into a multi-slot shared-memory table;
 //! 4 threads share a pixel, each copying a 16-byte run of channels per corner, so a warp reads
-//! 8 pixels x 64 contiguous bytes per corner. The copies of K tile k + 1 are cp.async'd into a
-//! shared-memory stage before the multiply of tile k and blended after it (columnKLoop), so the
-//! gather latency hides behind the math without holding registers.
+//! 8 pixels x 64 contiguous bytes per corner. The corner copies are cp.async'd into a
+//! shared-memory stage ahead of the multiply and blended later (columnKLoop), so the gather
+//! latency hides behind the math without holding registers. Kernels that run one CTA per SM
+//! (256-row tensor-core, 128-row fp32, fp64) start the copies of tile k + 2 while they multiply
+//! tile k (stage and table one slot deeper) and blend tile k + 1 between the two halves of that
+//! multiply, so that the blend's ALU work overlaps the tensor cores / FMAs and the copies have a
+//! whole iteration to land; kernels with two CTAs per SM copy one tile ahead and blend after
+//! the multiply (the other CTA fills those gaps).
 //!
 //! The output-channel tile is the smallest of 64/128/256 rows that holds a group's channels (so
 //! that each sampled column feeds all of them), as far as the device's shared memory allows.
@@ -132,12 +137,14 @@ __device__ inline void copyCommit()
 #endif
 }
 
-//! Waits for this thread's copies. The memory clobber keeps the compiler from moving the plain
-//! shared-memory reads of the stage above the wait.
-__device__ inline void copyWaitAll()
+//! Waits until at most kPENDING of this thread's most recently committed copy groups are still
+//! in flight. The memory clobber keeps the compiler from moving the plain shared-memory reads of
+//! the stage above the wait.
+template <int32_t kPENDING>
+__device__ inline void copyWait()
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(kPENDING) : "memory");
 #endif
 }
 
@@ -245,25 +252,31 @@ __device__ inline bool needsNewTable(TileKey const& key, TileKey const& previous
 //! channels-last copy of the input.
 //!
 //! Bilinear table: the corners, weights and mask of one (tap, offset group) for each pixel of the
-//! tile are computed once, by one thread per pixel, into a shared-memory table, double buffered:
-//! the table of tile k + 2 is written while tile k + 1 is being sampled from the other slot, and
-//! the barrier that ends each K tile publishes it. Every thread then only reads its pixel's entry.
+//! tile are computed once, by one thread per pixel, into a shared-memory table of kDEPTH + 1
+//! slots used round robin: the table of tile k + kDEPTH + 1 is written while tiles k + 1 ..
+//! k + kDEPTH are being sampled from the other slots, and the barrier that ends each K tile
+//! publishes it. Every thread then only reads its pixel's entry.
 //!
 //! Coalescing: kTPP threads share a pixel and each samples kRUN consecutive channels (16 bytes),
 //! so a warp's load of a corner covers 32 / kTPP pixels with kBK * sizeof(T) contiguous bytes
 //! each (64 bytes for every type) instead of 32 pixels 16 bytes each.
 //!
 //! Latency: gather() starts asynchronous copies of the corners of the first `stagedPasses`
-//! passes into a shared-memory stage (cp.async, no registers held), the kernel multiplies the
-//! current tile, and finish() blends them after copyWaitAll(). Passes beyond the stage (when the
-//! device lacks the shared memory) load their corners in finish().
+//! passes into one of kDEPTH stage slots (cp.async, no registers held), the kernel multiplies,
+//! and finish() blends them once they have been waited for (columnKLoop decides when). Passes
+//! beyond the stage (when the device lacks the shared memory) load their corners in finish().
 //!
 //! Runs that leave the table's offset group (offset groups narrower than a K tile) sample each
 //! channel with its own offsets; runs that are not whole aligned vectors (channel counts not a
 //! multiple of kRUN) read scalars; runs past the group's channels are zero.
-template <typename T, int32_t kBN, int32_t kBK, int32_t kTHREADS>
+template <typename T, int32_t kBN, int32_t kBK, int32_t kTHREADS, int32_t kDEPTH_>
 struct ColumnGather
 {
+    //! How many K tiles ahead of the multiply the corner copies start (1 or 2, see columnKLoop):
+    //! the stage holds kDEPTH tiles, the table kDEPTH + 1 bilinear (tap, offset group) points.
+    static constexpr int32_t kDEPTH = kDEPTH_;
+    static constexpr int32_t kTABLE_SLOTS = kDEPTH + 1;
+    static_assert(kDEPTH == 1 || kDEPTH == 2, "gather depth");
     using AccT = AccumulatorT<T>;
     using Point = deform::BilinearPoint<AccT>;
     static constexpr int32_t kRUN = static_cast<int32_t>(16 / sizeof(T));
@@ -271,19 +284,20 @@ struct ColumnGather
     static constexpr int32_t kTPP = kBK / kRUN; //!< threads per pixel
     static constexpr int32_t kPIXELS_PER_PASS = kTHREADS / kTPP;
     static constexpr int32_t kPASSES = kBN / kPIXELS_PER_PASS;
-    //! Shared memory of one staged pass: [corner][thread] runs, so that a warp's copies and reads
-    //! of one corner are 512 contiguous bytes.
+    //! Shared memory of one staged pass of one K tile: [corner][thread] runs, so that a warp's
+    //! copies and reads of one corner are 512 contiguous bytes. Each thread copies and reads only
+    //! its own runs.
     static constexpr int32_t kSTAGE_PASS_BYTES = 4 * kTHREADS * static_cast<int32_t>(sizeof(Run));
     static_assert(sizeof(Run) == 16, "a run is one 16-byte copy");
     static_assert(kBK % kRUN == 0 && kTHREADS % kTPP == 0 && kBN % kPIXELS_PER_PASS == 0, "gather layout");
     static_assert(kTHREADS >= kBN, "one thread per pixel fills the bilinear table");
 
-    //! Shared memory: the bilinear points and masks of two (tap, offset group) pairs, and the
-    //! image of each pixel (kept here rather than in registers).
+    //! Shared memory: the bilinear points and masks of kTABLE_SLOTS (tap, offset group) pairs,
+    //! and the image of each pixel (kept here rather than in registers).
     struct Table
     {
-        Point point[2][kBN];
-        AccT mask[2][kBN];
+        Point point[kTABLE_SLOTS][kBN];
+        AccT mask[kTABLE_SLOTS][kBN];
         int32_t image[kBN];
     };
 
@@ -308,7 +322,7 @@ struct ColumnGather
     int32_t mTilePixel;         //!< first pixel of the CTA's tile
     int32_t mPixel;             //!< this thread's pixel of the first pass, in the tile
     int32_t mColumn;            //!< first channel of this thread's run in the K tile
-    Run* mStage;                //!< this thread's first run of the stage
+    Run* mStage;                //!< this thread's first run of stage slot 0
     TapInputs<AccT> mOwnInputs; //!< threads < kBN: the next table entry's offsets and mask
 
     //! Sets up the thread and writes the image of each pixel into the table (published by the
@@ -394,11 +408,19 @@ struct ColumnGather
         return plan;
     }
 
-    //! Starts the copies of the staged passes' corners of tile `key` (table `slot`) and commits
-    //! them as one group.
-    __device__ void gather(Geometry const& geo, Table const& table, int32_t slot, TileKey const& key, int32_t group)
+    //! This thread's first run of stage slot `stageSlot` (of kDEPTH, each `stagedPasses` passes).
+    __device__ Run* stageSlotRuns(Geometry const& geo, int32_t stageSlot) const
+    {
+        return mStage + stageSlot * geo.stagedPasses * 4 * kTHREADS;
+    }
+
+    //! Starts the copies of the staged passes' corners of tile `key` (table `slot`) into stage
+    //! slot `stageSlot` and commits them as one group.
+    __device__ void gather(
+        Geometry const& geo, Table const& table, int32_t slot, TileKey const& key, int32_t group, int32_t stageSlot)
     {
         Plan const p = plan(geo, key, group);
+        Run* const stage = stageSlotRuns(geo, stageSlot);
         if (p.path == Path::kVECTOR)
         {
 #pragma unroll
@@ -413,7 +435,7 @@ struct ColumnGather
                     for (int32_t k = 0; k < 4; ++k)
                     {
                         bool const inside = index[k] >= 0;
-                        copy16<true>(mStage + (pass * 4 + k) * kTHREADS,
+                        copy16<true>(stage + (pass * 4 + k) * kTHREADS,
                             inside ? base + static_cast<int64_t>(index[k]) * geo.inChannels : base, inside);
                     }
                 }
@@ -422,14 +444,15 @@ struct ColumnGather
         copyCommit();
     }
 
-    //! Samples every pass of tile `key` (after gather() with the same arguments and
-    //! copyWaitAll()) and hands each run to emit(buffer, pixel in tile, first channel in tile,
+    //! Samples every pass of tile `key` (after gather() with the same arguments has been waited
+    //! for) and hands each run to emit(buffer, pixel in tile, first channel in tile,
     //! AccT (&values)[kRUN]).
     template <typename Emit>
     __device__ void finish(Geometry const& geo, T const* offset, T const* mask, Table const& table, int32_t slot,
-        TileKey const& key, int32_t group, int32_t buffer, Emit&& emit)
+        TileKey const& key, int32_t group, int32_t buffer, int32_t stageSlot, Emit&& emit)
     {
         Plan const p = plan(geo, key, group);
+        Run const* const stage = stageSlotRuns(geo, stageSlot);
 #pragma unroll
         for (int32_t pass = 0; pass < kPASSES; ++pass)
         {
@@ -447,7 +470,7 @@ struct ColumnGather
 #pragma unroll
                     for (int32_t k = 0; k < 4; ++k)
                     {
-                        corners[k] = mStage[(pass * 4 + k) * kTHREADS];
+                        corners[k] = stage[(pass * 4 + k) * kTHREADS];
                     }
                 }
                 else
@@ -495,14 +518,31 @@ struct ColumnGather
     }
 };
 
-//! The K loop both kernels run. Around the multiply of K tile k:
-//!   before: fetchWeights(k + 1, other buffer) starts loading the next weight tile, gather()
-//!           starts the corner copies of column tile k + 1 and, when tile k + 2 needs a new
-//!           bilinear table, its offsets and mask are loaded;
-//!   after:  the copies are waited for, storeWeights(k + 1, other buffer) completes the weight
-//!           tile, finish() blends column tile k + 1 into the other buffer, the table of tile
-//!           k + 2 is written into the slot tile k + 1 does not read, and one barrier publishes
-//!           all of it.
+//! A K tile's key and the table slot that holds its bilinear points.
+struct TileState
+{
+    TileKey key;
+    int32_t slot;
+};
+
+//! The K loop both kernels run, with D = Gather::kDEPTH (the corner copies of a tile start D
+//! iterations before it is multiplied). Iteration k, around the multiply of K tile k:
+//!   start:  fetchWeights(k + 1, other buffer) starts loading the next weight tile, gather()
+//!           starts the corner copies of column tile k + D into stage slot (k + D) % D and, when
+//!           tile k + D + 1 needs a new bilinear table, its offsets and mask are loaded;
+//!   middle: multiply(buffer, 0) (the first half of the K tile); the copies of tile k + 1 are
+//!           waited for and finish() blends column tile k + 1 into the other buffer, so that its
+//!           ALU work sits between tensor-core (or FMA) instructions of the same warp;
+//!   end:    multiply(buffer, 1), the weight copies are waited for and storeWeights(k + 1, other
+//!           buffer) completes the weight tile, the table of tile k + D + 1 is written into a
+//!           slot no tile in flight reads (D + 1 slots, used round robin), and one barrier
+//!           publishes all of it.
+//! With D = 2 the copies of a tile have a whole iteration to arrive before they are blended.
+//! With D = 1 (two CTAs per SM, whose registers allow no more) the copies of tile k + 1 start in
+//! iteration k, so both halves of the multiply run before the blend.
+//! Copy groups are committed in the order W(k + 1), G(k + D) in every iteration (an empty group
+//! when there is no such tile), so "G(k + 1) has landed" is wait_group 2 (D - 1) and "W(k + 1)
+//! has landed" is wait_group 1.
 //! emit(buffer, pixel, column, values) writes a sampled run into a column buffer.
 template <int32_t kBK, typename Gather, typename T, typename FetchWeights, typename StoreWeights, typename Multiply,
     typename Emit>
@@ -510,29 +550,53 @@ __device__ inline void columnKLoop(Geometry const& geo, T const* offset, T const
     Gather& gather, typename Gather::Table& table, FetchWeights&& fetchWeights, StoreWeights&& storeWeights,
     Multiply&& multiply, Emit&& emit)
 {
+    constexpr int32_t kDEPTH = Gather::kDEPTH;
     int32_t const kTiles = geo.taps * (geo.paddedCin / kBK);
 
-    // Tile 0, unpipelined, and the table of tile 1.
-    TileKey nextKey = firstTileKey(geo, group);
-    int32_t nextSlot = 0;
-    gather.prefetchTable(geo, offset, mask, nextKey, tid);
-    gather.storeTable(geo, table, 0, nextKey, tid);
+    // Prologue: the tables of tiles 0 .. D, the copies of tiles 0 .. D - 1 started, tile 0
+    // blended. ahead[i] is tile i here, tile k + 1 + i at the top of iteration k.
+    TileState ahead[kDEPTH + 1];
+    ahead[0].key = firstTileKey(geo, group);
+    ahead[0].slot = 0;
+    gather.prefetchTable(geo, offset, mask, ahead[0].key, tid);
+    gather.storeTable(geo, table, 0, ahead[0].key, tid);
     __syncthreads();
     fetchWeights(0, 0);
-    gather.gather(geo, table, 0, nextKey, group);
-    copyWaitAll();
-    storeWeights(0, 0);
-    gather.finish(geo, offset, mask, table, 0, nextKey, group, 0, emit);
-    if (kTiles > 1)
+    copyCommit();
+#pragma unroll
+    for (int32_t t = 1; t <= kDEPTH; ++t)
     {
-        TileKey const key = nextTileKey(geo, group, nextKey, kBK);
-        if (needsNewTable(key, nextKey))
+        // Tile t - 1's table is published: start its copies, then write tile t's table.
+        if (t - 1 < kTiles)
         {
-            nextSlot = 1;
-            gather.prefetchTable(geo, offset, mask, key, tid);
-            gather.storeTable(geo, table, 1, key, tid);
+            gather.gather(geo, table, ahead[t - 1].slot, ahead[t - 1].key, group, (t - 1) % kDEPTH);
         }
-        nextKey = key;
+        else
+        {
+            copyCommit();
+        }
+        ahead[t] = ahead[t - 1];
+        if (t < kTiles)
+        {
+            TileKey const key = nextTileKey(geo, group, ahead[t - 1].key, kBK);
+            if (needsNewTable(key, ahead[t - 1].key))
+            {
+                ahead[t].slot = (ahead[t - 1].slot + 1) % Gather::kTABLE_SLOTS;
+                gather.prefetchTable(geo, offset, mask, key, tid);
+                gather.storeTable(geo, table, ahead[t].slot, key, tid);
+            }
+            ahead[t].key = key;
+        }
+        __syncthreads();
+    }
+    // Groups so far: W(0), G(0) .. G(D - 1).
+    copyWait<kDEPTH - 1>();
+    storeWeights(0, 0);
+    gather.finish(geo, offset, mask, table, ahead[0].slot, ahead[0].key, group, 0, 0, emit);
+#pragma unroll
+    for (int32_t i = 0; i < kDEPTH; ++i)
+    {
+        ahead[i] = ahead[i + 1];
     }
     __syncthreads();
 
@@ -540,36 +604,66 @@ __device__ inline void columnKLoop(Geometry const& geo, T const* offset, T const
     {
         int32_t const buffer = kTile & 1;
         bool const more = kTile + 1 < kTiles;
-        TileKey afterKey = nextKey;
+        // Tile k + D (copies start now) is ahead[D - 1]; tile k + D + 1 gets its table now.
+        TileState after = ahead[kDEPTH - 1];
         bool refresh = false;
-        if (kTile + 2 < kTiles)
+        if (kTile + kDEPTH + 1 < kTiles)
         {
-            afterKey = nextTileKey(geo, group, nextKey, kBK);
-            refresh = needsNewTable(afterKey, nextKey);
+            after.key = nextTileKey(geo, group, ahead[kDEPTH - 1].key, kBK);
+            refresh = needsNewTable(after.key, ahead[kDEPTH - 1].key);
+            if (refresh)
+            {
+                after.slot = (after.slot + 1) % Gather::kTABLE_SLOTS;
+            }
         }
-        int32_t const afterSlot = refresh ? nextSlot ^ 1 : nextSlot;
         if (more)
         {
             fetchWeights(kTile + 1, buffer ^ 1);
-            gather.gather(geo, table, nextSlot, nextKey, group);
+            copyCommit(); // the weight copies' group (empty where they are register loads)
+        }
+        if (kTile + kDEPTH < kTiles)
+        {
+            gather.gather(
+                geo, table, ahead[kDEPTH - 1].slot, ahead[kDEPTH - 1].key, group, (kTile + kDEPTH) % kDEPTH);
+        }
+        else
+        {
+            copyCommit();
         }
         if (refresh)
         {
-            gather.prefetchTable(geo, offset, mask, afterKey, tid);
+            gather.prefetchTable(geo, offset, mask, after.key, tid);
         }
-        multiply(buffer);
+        multiply(buffer, 0);
+        if constexpr (kDEPTH == 1)
+        {
+            multiply(buffer, 1); // the copies of tile k + 1 started just now: blend them last
+        }
         if (more)
         {
-            copyWaitAll();
+            copyWait<2 * (kDEPTH - 1)>();
+            gather.finish(geo, offset, mask, table, ahead[0].slot, ahead[0].key, group, buffer ^ 1,
+                (kTile + 1) % kDEPTH, emit);
+        }
+        if constexpr (kDEPTH != 1)
+        {
+            multiply(buffer, 1);
+        }
+        if (more)
+        {
+            copyWait<1>();
             storeWeights(kTile + 1, buffer ^ 1);
-            gather.finish(geo, offset, mask, table, nextSlot, nextKey, group, buffer ^ 1, emit);
         }
         if (refresh)
         {
-            gather.storeTable(geo, table, afterSlot, afterKey, tid);
+            gather.storeTable(geo, table, after.slot, after.key, tid);
         }
-        nextKey = afterKey;
-        nextSlot = afterSlot;
+#pragma unroll
+        for (int32_t i = 0; i + 1 < kDEPTH; ++i)
+        {
+            ahead[i] = ahead[i + 1];
+        }
+        ahead[kDEPTH - 1] = after;
         __syncthreads();
     }
 }
@@ -646,16 +740,20 @@ struct MmaConfig
     static constexpr int32_t kWARPS_N = 4;
     static constexpr int32_t kTHREADS = 32 * kWARPS_M * kWARPS_N;
     static constexpr int32_t kMIN_BLOCKS = kTHREADS == 512 ? 1 : 2;
+    //! One CTA per SM has no other CTA to run while it waits: its corner copies start two K
+    //! tiles ahead. Two CTAs per SM cover each other's waits and keep the smaller stage.
+    static constexpr int32_t kDEPTH = kMIN_BLOCKS == 1 ? 2 : 1;
     static constexpr int32_t kWARP_M = kBM / kWARPS_M;
     static constexpr int32_t kWARP_N = kBN / kWARPS_N; //!< 32
     static constexpr int32_t kMT = kWARP_M / 16;       //!< m16 tiles per warp
     static constexpr int32_t kNT = kWARP_N / 8;        //!< n8 tiles per warp
-    using Gather = ColumnGather<T, kBN, kBK, kTHREADS>;
+    using Gather = ColumnGather<T, kBN, kBK, kTHREADS, kDEPTH>;
     static_assert(Gather::kRUN == 8, "a sampled run is one 16-byte row chunk of the column tile");
     static_assert(kBM * kBK / 8 % kTHREADS == 0, "weight tile: whole 16-byte chunks per thread");
-    static_assert(kWARP_M % 16 == 0 && kNT % 2 == 0, "warp tile");
+    static_assert(kWARP_M % 16 == 0 && kNT % 2 == 0 && kBK % 32 == 0, "warp tile, K tile halves of k16 steps");
 
-    //! Dynamic shared memory: these, then the gather's stage (Geometry::stagedPasses passes).
+    //! Dynamic shared memory: these, then the gather's stage (kDEPTH slots of
+    //! Geometry::stagedPasses passes). 256 rows: 74 KiB + 2 x 32 KiB of stage.
     struct Shared
     {
         T a[2][kBM][kSTRIDE];
@@ -664,12 +762,15 @@ struct MmaConfig
     };
 };
 
-//! acc += A tile (warp's rows) x B tile (warp's columns) over one K tile held in shared memory.
+//! acc += A tile (warp's rows) x B tile (warp's columns) over half `half` (0 or 1) of one K tile
+//! held in shared memory.
 template <typename T, int32_t kBM>
 __device__ inline void warpTileProduct(float (&acc)[MmaConfig<T, kBM>::kMT][MmaConfig<T, kBM>::kNT][4],
     T const (*sA)[MmaConfig<T, kBM>::kSTRIDE], T const (*sB)[MmaConfig<T, kBM>::kSTRIDE], int32_t warpM,
-    int32_t warpN, int32_t lane)
+    int32_t warpN, int32_t lane, int32_t half)
 {
+    constexpr int32_t kHALF = MmaConfig<T, kBM>::kBK / 2;
+    int32_t const kBegin = half * kHALF;
     using Cfg = MmaConfig<T, kBM>;
     int32_t const rowBase = warpM * Cfg::kWARP_M;
     int32_t const colBase = warpN * Cfg::kWARP_N;
@@ -685,7 +786,7 @@ __device__ inline void warpTileProduct(float (&acc)[MmaConfig<T, kBM>::kMT][MmaC
     if constexpr (kTENSOR)
     {
 #pragma unroll
-        for (int32_t kk = 0; kk < Cfg::kBK; kk += 16)
+        for (int32_t kk = kBegin; kk < kBegin + kHALF; kk += 16)
         {
             // All B fragments, then one A fragment at a time: fewer live registers.
             uint32_t b[Cfg::kNT][2];
@@ -729,7 +830,7 @@ __device__ inline void warpTileProduct(float (&acc)[MmaConfig<T, kBM>::kMT][MmaC
                     int32_t const row = rowBase + mt * 16 + gid + (e >> 1) * 8;
                     int32_t const col = colBase + nt * 8 + tq * 2 + (e & 1);
                     float sum = acc[mt][nt][e];
-                    for (int32_t k = 0; k < Cfg::kBK; ++k)
+                    for (int32_t k = kBegin; k < kBegin + kHALF; ++k)
                     {
                         sum += convertTo<float>(sA[row][k]) * convertTo<float>(sB[col][k]);
                     }
@@ -777,7 +878,6 @@ __global__ void __launch_bounds__(MmaConfig<T, kBM>::kTHREADS, MmaConfig<T, kBM>
             T const* src = valid ? packedTile + row * packedRow + static_cast<int64_t>(kTile) * Cfg::kBK + col : packed;
             copy16<false>(&shared.a[buffer][row][col], src, valid);
         }
-        copyCommit();
     };
     auto storeWeights = [](int32_t, int32_t) {}; // the copies land in place
 
@@ -795,8 +895,8 @@ __global__ void __launch_bounds__(MmaConfig<T, kBM>::kTHREADS, MmaConfig<T, kBM>
             }
         }
     }
-    auto multiply = [&](int32_t buffer) {
-        warpTileProduct<T, kBM>(acc, shared.a[buffer], shared.b[buffer], warpM, warpN, lane);
+    auto multiply = [&](int32_t buffer, int32_t half) {
+        warpTileProduct<T, kBM>(acc, shared.a[buffer], shared.b[buffer], warpM, warpN, lane, half);
     };
     // A run of 8 channels of one pixel is one 16-byte chunk of the pixel's row of the tile.
     auto emit = [&](int32_t buffer, int32_t pixel, int32_t column, float const (&v)[8]) {
@@ -867,16 +967,18 @@ struct SimtConfig
     static constexpr int32_t kTN = 8;        //!< columns per thread: two runs of 4, 64 apart
     //! fp32 with 128 rows and fp64 need the registers of one CTA per SM.
     static constexpr int32_t kMIN_BLOCKS = (sizeof(AccT) == 8 || kBM == 128) ? 1 : 2;
+    static constexpr int32_t kDEPTH = kMIN_BLOCKS == 1 ? 2 : 1; //!< as MmaConfig::kDEPTH
     //! Rows padded by 16 bytes (vector reads stay aligned): the threads that store a weight
     //! row's kBK elements, or a pixel's kTPP runs, hit different banks.
     static constexpr int32_t kA_STRIDE = kBM + static_cast<int32_t>(16 / sizeof(AccT));
     static constexpr int32_t kB_STRIDE = kBN + static_cast<int32_t>(16 / sizeof(AccT));
     static constexpr int32_t kWEIGHTS = kBM * kBK / kTHREADS; //!< weight elements per thread per tile
-    using Gather = ColumnGather<T, kBN, kBK, kTHREADS>;
+    using Gather = ColumnGather<T, kBN, kBK, kTHREADS, kDEPTH>;
     static_assert(deform::kCHANNEL_PAD % kBK == 0, "K tiles must divide the channel padding");
     static_assert(kBM * kBK % kTHREADS == 0, "weight tile: whole elements per thread");
 
-    //! Dynamic shared memory: these, then the gather's stage (Geometry::stagedPasses passes).
+    //! Dynamic shared memory: these, then the gather's stage (kDEPTH slots of
+    //! Geometry::stagedPasses passes).
     struct Shared
     {
         AccT a[2][kBK][kA_STRIDE];
@@ -946,10 +1048,11 @@ __global__ void __launch_bounds__(SimtConfig<T, kBM>::kTHREADS, SimtConfig<T, kB
             acc[i][j] = AccT(0);
         }
     }
-    auto multiply = [&](int32_t buffer) {
+    auto multiply = [&](int32_t buffer, int32_t half) {
 #pragma unroll
-        for (int32_t k = 0; k < Cfg::kBK; ++k)
+        for (int32_t kh = 0; kh < Cfg::kBK / 2; ++kh)
         {
+            int32_t const k = half * (Cfg::kBK / 2) + kh;
             AccT a[Cfg::kTM];
             AccT b[Cfg::kTN];
 #pragma unroll
@@ -1100,7 +1203,8 @@ using KernelConfig = std::conditional_t<kTENSOR, MmaConfig<T, kBM>, SimtConfig<T
 template <typename Cfg>
 constexpr int64_t sharedBytes(int32_t stagedPasses)
 {
-    return static_cast<int64_t>(sizeof(typename Cfg::Shared)) + stagedPasses * Cfg::Gather::kSTAGE_PASS_BYTES;
+    return static_cast<int64_t>(sizeof(typename Cfg::Shared))
+        + static_cast<int64_t>(Cfg::kDEPTH) * stagedPasses * Cfg::Gather::kSTAGE_PASS_BYTES;
 }
 
 //! The most gather passes of Cfg that can be staged within `limit` bytes of shared memory; -1
@@ -1175,7 +1279,7 @@ Status forwardTyped(DeformConv2dParams const& p, T const* input, T const* offset
     TRTOPS_RETURN_IF_ERROR(maxDynamicSharedBytes(sharedLimit));
     // The output-channel tile is the smallest that holds a group's channels (each sampled column
     // then feeds as many output channels as possible, without empty rows), within the device's
-    // shared memory (256 rows need ~69 KiB; sm_75 allows 64 KiB per block).
+    // shared memory (256 rows need ~74 KiB without a stage; sm_75 allows 64 KiB per block).
     constexpr bool kTENSOR = std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
     auto const fits = [&](auto cfg) { return stagedPassesWithin<decltype(cfg)>(sharedLimit) >= 0; };
     if constexpr (kTENSOR)
