@@ -426,7 +426,7 @@ void positionSensitiveCases(Harness& harness)
 }
 
 //! RoIPool: NCHW with a workspace (channels-last copy when it pays, direct gather otherwise) and
-//! without one; channels-last with 16-byte vectors or per-channel chunks.
+//! without one; channels-last with one or two 16-byte vectors per thread or scalars.
 void roiPoolCases(Harness& harness)
 {
     double const scales[] = {0.5, 0.25, 1.0};

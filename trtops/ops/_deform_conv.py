@@ -189,7 +189,7 @@ def _deform_conv2d(
         workspace_size = size.value
         workspace = torch.empty(max(workspace_size, 1), dtype=torch.uint8, device=device)
 
-    def ptr(t: Optional[Tensor]) -> ctypes.c_void_p:
+    def ptr(t: Optional[Tensor]) -> Optional[int]:
         return _tensor.pointer(t) if t is not None else None
 
     _tensor.launch(

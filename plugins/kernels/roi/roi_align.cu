@@ -31,15 +31,12 @@ Status validateRoIAlign(RoIAlignParams const& p)
 
 size_t roiAlignWorkspaceSize(RoIAlignParams const& p)
 {
-    // Monotonic in numRois: sized at the largest RoI count (as TensorRT asks), it covers every
-    // smaller call that still takes the copy path.
-    if (p.layout != Layout::kNCHW || !validateRoIAlign(p).isOk()
-        || !roi::transposedPathPays(p.numRois, p.pooledHeight, p.pooledWidth,
-            roi::alignTapsPerBin(p.samplingRatio), p.batch, p.height, p.width))
+    if (!validateRoIAlign(p).isOk())
     {
         return 0;
     }
-    return static_cast<size_t>(p.batch * p.channels * p.height * p.width * elementSize(p.featureType));
+    return roi::channelsLastCopyBytes(p.layout, p.featureType, p.batch, p.channels, p.height, p.width, p.numRois,
+        p.pooledHeight, p.pooledWidth, roi::alignTapsPerBin(p.samplingRatio));
 }
 
 Status roiAlignForward(RoIAlignParams const& p, void const* input, void const* rois, void* output, void* workspace,
@@ -52,13 +49,9 @@ Status roiAlignForward(RoIAlignParams const& p, void const* input, void const* r
     {
         return Status::ok(); // empty output: nothing to launch
     }
-    // NCHW with many samples per map pixel (exactly when a workspace is asked for): gathering
-    // straight from NCHW reads one 32-byte sector per channel and tap, so a channels-last copy in
-    // the workspace read with 16-byte vectors is faster even counting the copy. A workspace that is
-    // not 16-byte aligned (TensorRT's and torch's always are) is not used rather than risking
-    // misaligned stores.
-    bool const viaChannelsLast
-        = workspace != nullptr && roi::isAligned16(workspace) && roiAlignWorkspaceSize(p) > 0;
+    // NCHW with many samples per map pixel (exactly when a workspace is asked for): a channels-last
+    // copy read with 16-byte vectors beats gathering one 32-byte sector per channel and tap.
+    bool const viaChannelsLast = roi::useChannelsLastCopy(workspace, roiAlignWorkspaceSize(p));
     return roi::dispatchFeatureAndRoi(p.featureType, p.roiType, kOP, [&](auto t, auto r) -> Status {
         using T = decltype(t);
         using RoiT = decltype(r);

@@ -463,17 +463,30 @@ Status launchAlignViaChannelsLast(AlignArgs<T, RoiT> a, void* workspace, cudaStr
 }
 #endif
 
-//! Whether transposing the whole NCHW map once and reading it channels-last beats gathering from
-//! NCHW directly. The direct gather costs about one 32-byte sector per channel and tap; the copy
-//! costs two passes over the map. `tapsPerBin`: map reads per bin and channel (RoIAlign: four per
-//! sample, adaptive sampling counted as 2 x 2 samples).
-inline bool transposedPathPays(
-    int64_t numRois, int32_t pooledH, int32_t pooledW, int64_t tapsPerBin, int64_t batch, int64_t height, int64_t width)
+//! Workspace of the channels-last copy path: one channels-last copy of an NCHW map when
+//! transposing it once beats gathering from NCHW directly, else 0. The direct gather costs about
+//! one 32-byte sector per channel and map read; the copy costs two passes over the map.
+//! `tapsPerBin`: map reads per bin and channel (RoIAlign: alignTapsPerBin; RoIPool: 4 cells). Never
+//! decreases as numRois grows, so TensorRT's size at the largest RoI count covers smaller calls.
+inline size_t channelsLastCopyBytes(Layout layout, DataType featureType, int64_t batch, int64_t channels,
+    int64_t height, int64_t width, int64_t numRois, int32_t pooledH, int32_t pooledW, int64_t tapsPerBin)
 {
-    return numRois * pooledH * pooledW * tapsPerBin >= batch * height * width;
+    if (layout != Layout::kNCHW || numRois * pooledH * pooledW * tapsPerBin < batch * height * width)
+    {
+        return 0;
+    }
+    return static_cast<size_t>(batch * channels * height * width * elementSize(featureType));
 }
 
-//! RoIAlign's map reads per bin and channel for transposedPathPays.
+//! Whether a launcher takes the copy path: it asked for a workspace (`asked` > 0) and got one. A
+//! workspace that is not 16-byte aligned (TensorRT's and torch's always are) is not used rather
+//! than risking misaligned vector stores; the direct gather gives the same results.
+inline bool useChannelsLastCopy(void const* workspace, size_t asked)
+{
+    return asked > 0 && workspace != nullptr && isAligned16(workspace);
+}
+
+//! RoIAlign's map reads per bin and channel for channelsLastCopyBytes.
 inline int64_t alignTapsPerBin(int32_t samplingRatio)
 {
     int64_t const grid = samplingRatio > 0 ? samplingRatio : 2;

@@ -24,14 +24,13 @@ Status validateRoIPool(RoIPoolParams const& p)
 
 size_t roiPoolWorkspaceSize(RoIPoolParams const& p)
 {
-    // As roiAlignWorkspaceSize: monotonic in numRois, so TensorRT's size at the largest RoI count
-    // covers every smaller call that takes the copy path. A bin is counted as four cells.
-    if (p.layout != Layout::kNCHW || !validateRoIPool(p).isOk()
-        || !roi::transposedPathPays(p.numRois, p.pooledHeight, p.pooledWidth, 4, p.batch, p.height, p.width))
+    if (!validateRoIPool(p).isOk())
     {
         return 0;
     }
-    return static_cast<size_t>(p.batch * p.channels * p.height * p.width * elementSize(p.featureType));
+    // A bin is counted as four cells.
+    return roi::channelsLastCopyBytes(p.layout, p.featureType, p.batch, p.channels, p.height, p.width, p.numRois,
+        p.pooledHeight, p.pooledWidth, 4);
 }
 
 Status roiPoolForward(RoIPoolParams const& p, void const* input, void const* rois, void* output, void* workspace,
@@ -44,11 +43,8 @@ Status roiPoolForward(RoIPoolParams const& p, void const* input, void const* roi
     {
         return Status::ok(); // empty output: nothing to launch
     }
-    // NCHW with many bins per map pixel (exactly when a workspace is asked for): reading the
-    // channels-last copy with 16-byte vectors beats one 32-byte sector per channel and cell, even
-    // counting the copy. An unaligned workspace is not used (TensorRT's and torch's never are).
-    bool const viaChannelsLast
-        = workspace != nullptr && roi::isAligned16(workspace) && roiPoolWorkspaceSize(p) > 0;
+    // NCHW with many bins per map pixel (exactly when a workspace is asked for): as for roi_align.
+    bool const viaChannelsLast = roi::useChannelsLastCopy(workspace, roiPoolWorkspaceSize(p));
     return roi::dispatchFeatureAndRoi(p.featureType, p.roiType, kOP, [&](auto t, auto r) -> Status {
         using T = decltype(t);
         using RoiT = decltype(r);

@@ -258,10 +258,9 @@ PoolArgs<T, RoiT> poolArgs(void const* input, void const* rois, void* output, in
 template <typename T, typename RoiT>
 Status launchPool(PoolArgs<T, RoiT> const& a, cudaStream_t stream, char const* name)
 {
-    if (a.channelsLast && !a.positionSensitive && isAligned16(a.input) && isAligned16(a.output)
-        && a.channels % vecWidth<T>() == 0)
+    if (a.channelsLast && !a.positionSensitive)
     {
-        return withThreadChannels<T>(a.channels, true, [&](auto channels) {
+        return withThreadChannels<T>(a.channels, isAligned16(a.input) && isAligned16(a.output), [&](auto channels) {
             constexpr int32_t kCH = decltype(channels)::value;
             return launchOp(
                 ChannelsLastOp<T, PoolBins<T, RoiT>, kCH>{PoolBins<T, RoiT>{a}, a.output, a.numRois, a.channels,
