@@ -5,6 +5,9 @@ For each shape and dtype it times, with CUDA events on one stream:
   * trtops.ops.deform_conv2d;
   * torch.nn.functional.conv2d of the same shape (cuDNN, TF32 off), the floor a deformable
     convolution cannot beat.
+The "float32+tf32" rows run all three with TF32 allowed (trtops allow_tf32=True; torch's
+cuda.matmul.allow_tf32 and cudnn.allow_tf32, which torchvision's im2col GEMM and cuDNN follow), so
+they compare like with like; the "float32" rows keep every side exact.
 Inputs are random and non-zero, and rotate over several sets so that no call hits a cache warmed
 by the previous one. Each timing is the median over batches of back-to-back calls (the queue stays
 full, so Python launch overhead is not measured). torchvision has no bfloat16 CUDA kernel: bf16
@@ -28,7 +31,13 @@ SHAPES = [
     (2, 256, 100, 152),
     (8, 64, 128, 128),
 ]
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+#: row name -> (storage dtype, TF32 allowed on every side)
+DTYPES = {
+    "float32": (torch.float32, False),
+    "float32+tf32": (torch.float32, True),
+    "float16": (torch.float16, False),
+    "bfloat16": (torch.bfloat16, False),
+}
 ROTATE = 4
 
 
@@ -91,12 +100,16 @@ def main() -> int:
     rows = []
     device_name = torch.cuda.get_device_name()
     for shape_index, shape in enumerate(SHAPES):
-        for dtype_index, (dtype_name, dtype) in enumerate(DTYPES.items()):
+        for dtype_index, (dtype_name, (dtype, tf32)) in enumerate(DTYPES.items()):
             sets = make_sets(shape, dtype, seed=100 * shape_index + dtype_index)
+            torch.backends.cudnn.allow_tf32 = tf32
+            torch.backends.cuda.matmul.allow_tf32 = tf32
 
-            def run_trtops(i: int, sets=sets) -> object:
+            def run_trtops(i: int, sets=sets, tf32=tf32) -> object:
                 s = sets[i % ROTATE]
-                return trt_deform_conv2d(s["input"], s["offset"], s["weight"], s["bias"], padding=1, mask=s["mask"])
+                return trt_deform_conv2d(
+                    s["input"], s["offset"], s["weight"], s["bias"], padding=1, mask=s["mask"], allow_tf32=tf32
+                )
 
             def run_dense(i: int, sets=sets) -> object:
                 s = sets[i % ROTATE]
@@ -134,7 +147,7 @@ def main() -> int:
                 "shape": "x".join(map(str, shape)),
                 "dtype": dtype_name,
                 "layout": "NCHW",
-                "tv_dtype": str(tv_dtype).replace("torch.", ""),
+                "tv_dtype": str(tv_dtype).replace("torch.", "") + ("+tf32" if tf32 else ""),
                 "torchvision_ms": tv_ms,
                 "trtops_ms": trt_ms,
                 "speedup_vs_torchvision": tv_ms / trt_ms,
@@ -144,11 +157,13 @@ def main() -> int:
                 "device": device_name,
             }
             rows.append(row)
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
             del sets, tv_sets
             torch.cuda.empty_cache()
 
     header = (
-        f"{'op':<22} {'shape':<14} {'dtype':<9} {'layout':<6} {'tv dtype':<9} {'torchvision ms':>14} "
+        f"{'op':<22} {'shape':<14} {'dtype':<12} {'layout':<6} {'tv dtype':<12} {'torchvision ms':>14} "
         f"{'trtops ms':>10} {'ratio':>7} {'dense ms':>9} {'vs dense':>9} {'max err':>9}"
     )
     print(f"# {device_name}")
@@ -156,7 +171,7 @@ def main() -> int:
     print("-" * len(header))
     for r in rows:
         print(
-            f"{r['op']:<22} {r['shape']:<14} {r['dtype']:<9} {r['layout']:<6} {r['tv_dtype']:<9} "
+            f"{r['op']:<22} {r['shape']:<14} {r['dtype']:<12} {r['layout']:<6} {r['tv_dtype']:<12} "
             f"{r['torchvision_ms']:>14.3f} {r['trtops_ms']:>10.3f} {r['speedup_vs_torchvision']:>6.2f}x "
             f"{r['dense_conv2d_ms']:>9.3f} {r['trtops_over_dense']:>8.2f}x {r['max_abs_err_vs_fp64']:>9.2e}"
         )

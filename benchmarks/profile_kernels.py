@@ -45,6 +45,10 @@ def main() -> int:
         wt = (torch.randn(256, 256, 3, 3, generator=gen) * 0.02).to("cuda", dtype)
         cases.append((f"deform_conv2d 2x256x100x152 {dtype}",
                       lambda x=x, off=off, wt=wt, mask=mask: deform_conv2d(x, off, wt, padding=1, mask=mask)))
+        if dtype == torch.float32:
+            cases.append(("deform_conv2d 2x256x100x152 torch.float32 allow_tf32",
+                          lambda x=x, off=off, wt=wt, mask=mask: deform_conv2d(
+                              x, off, wt, padding=1, mask=mask, allow_tf32=True)))
     x = torch.randn(1, 1029, 63, 38, generator=gen).cuda()
     rois = torch.tensor([[0, 10, 10, 400, 300]] * 300, dtype=torch.float32).cuda()
     cases.append(("ps_roi_pool 1x1029x63x38 K=300", lambda x=x, rois=rois: ps_roi_pool(x, rois, 7, 0.0625)))

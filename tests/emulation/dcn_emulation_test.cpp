@@ -1,13 +1,18 @@
 //! \file dcn_emulation_test.cpp
 //! Runs the CUDA path of deform_conv2d (weight packing, then the tiled implicit-GEMM kernel) under
 //! the CUDA emulator and compares it with the host implementation, on poisoned outputs and
-//! workspaces. The host build of the tensor-core kernel multiplies on its FFMA path (the same
-//! fragments from the same shared-memory tiles, no inline PTX), so this checks what the kernels
-//! sample, stage, synchronise and write; the mma instructions themselves are checked on a GPU.
+//! workspaces. The tensor-core kernel's ldmatrix / mma.sync come from warp_mma_model.h (the PTX
+//! fragment layouts, computed with warp collectives), so its fragment addressing runs here too.
 //!
 //! The column values are rounded to the storage type on both sides, so the only difference is the
 //! order of the K accumulation: every output must lie within a few units of rounding of the host
 //! value, scaled by the sum of the magnitudes that produced it.
+//!
+//! float32 also runs with allowTf32 (the tensor-core kernel on TF32 where the emulated device has
+//! it, TRTOPS_DCN_EMULATED_COMPUTE_MAJOR >= 8; the FFMA kernel otherwise), twice: on data whose
+//! sampled columns and weights are exact in TF32 (values on coarse grids), held to the bound
+//! above, and on random data, where the TF32 rounding of both operands adds up to 2^-10 of each
+//! product's magnitude. Every run also checks which main kernel was launched.
 //!
 //! Prints one line per failed case and `SUMMARY cases=C failed=F emulator_errors=E`.
 //! Options: --seed=N, --stop-at-first-failure, --verbose.
@@ -26,9 +31,16 @@
 #include <string>
 #include <vector>
 
+#ifndef TRTOPS_DCN_EMULATED_COMPUTE_MAJOR
+#define TRTOPS_DCN_EMULATED_COMPUTE_MAJOR 9 // as in deform_conv2d.cu
+#endif
+
 namespace
 {
 using trtops::DataType;
+
+//! Whether the emulated device has TF32 tensor cores (this build's compute capability).
+constexpr bool kEMULATED_TF32 = TRTOPS_DCN_EMULATED_COMPUTE_MAJOR >= 8;
 using trtops::DeformConv2dParams;
 using trtops::Status;
 
@@ -105,18 +117,23 @@ public:
         return mTally;
     }
 
-    Buffer random(DataType type, int64_t count, double lo, double hi)
+    //! Uniform in [lo, hi]; rounded to a multiple of `grid` when it is > 0.
+    Buffer random(DataType type, int64_t count, double lo, double hi, double grid = 0.0)
     {
         Buffer b(type, count);
         std::uniform_real_distribution<double> u(lo, hi);
         for (int64_t i = 0; i < count; ++i)
         {
-            storeAs(type, b.data(), i, u(mRandom));
+            double const value = u(mRandom);
+            storeAs(type, b.data(), i, grid > 0.0 ? std::round(value / grid) * grid : value);
         }
         return b;
     }
 
-    void run(Case const& c, DataType type)
+    //! `tf32`: run with allowTf32. `tf32Exact`: inputs on grids that make every TF32 operand exact:
+    //! input in 1/8 (|x| <= 1.5), offsets and mask in 1/4 (bilinear weights in 1/16), so a sampled
+    //! column is a multiple of 1/512 below 1.5 (10 significant bits), weights in 1/64 (<= 0.5).
+    void run(Case const& c, DataType type, bool tf32 = false, bool tf32Exact = false)
     {
         DeformConv2dParams p;
         p.batch = c.batch;
@@ -135,12 +152,15 @@ public:
         p.outHeight = trtops::deformConv2dOutputSize(c.height, c.kernel, c.stride, c.pad, c.dilation);
         p.outWidth = trtops::deformConv2dOutputSize(c.width, c.kernel, c.stride, c.pad, c.dilation);
         p.dataType = type;
+        p.allowTf32 = tf32;
         int64_t const taps = static_cast<int64_t>(c.kernel) * c.kernel;
         int64_t const outPlane = p.outHeight * p.outWidth;
-        Buffer const input = random(type, c.batch * c.inChannels * c.height * c.width, -1.0, 1.5);
-        Buffer const offset = random(type, c.batch * 2 * c.offsetGroups * taps * outPlane, -c.offsetScale, c.offsetScale);
-        Buffer const mask = random(type, c.batch * c.offsetGroups * taps * outPlane, 0.0, 1.0);
-        Buffer const weight = random(type, c.outChannels * (c.inChannels / c.groups) * taps, -0.5, 0.5);
+        double const grid = tf32Exact ? 1.0 : 0.0;
+        Buffer const input = random(type, c.batch * c.inChannels * c.height * c.width, -1.0, 1.5, grid / 8);
+        Buffer const offset = random(
+            type, c.batch * 2 * c.offsetGroups * taps * outPlane, -c.offsetScale, c.offsetScale, grid / 4);
+        Buffer const mask = random(type, c.batch * c.offsetGroups * taps * outPlane, 0.0, 1.0, grid / 4);
+        Buffer const weight = random(type, c.outChannels * (c.inChannels / c.groups) * taps, -0.5, 0.5, grid / 64);
         Buffer const bias = random(type, c.outChannels, -1.0, 1.0);
         int64_t const outCount = c.batch * c.outChannels * outPlane;
         Buffer devOut(type, outCount);
@@ -161,7 +181,17 @@ public:
             c.mask ? mask.data() : nullptr, weight.data(), c.bias ? bias.data() : nullptr, hostOut.data());
 
         char label[200];
-        std::snprintf(label, sizeof(label), "%s %s", c.name, trtops::dataTypeName(type));
+        std::snprintf(label, sizeof(label), "%s %s%s", c.name, trtops::dataTypeName(type),
+            tf32 ? (tf32Exact ? " tf32 (exact data)" : " tf32") : "");
+        // Tensor cores for 16-bit types, and for float32 with TF32 allowed on a TF32 device.
+        bool const tensorKernel
+            = type == DataType::kFLOAT16 || type == DataType::kBFLOAT16 || (tf32 && kEMULATED_TF32);
+        std::string const expectedKernel = tensorKernel ? "deformConvMmaKernel" : "deformConvSimtKernel";
+        bool launched = false;
+        for (std::string const& name : emu::launchLog())
+        {
+            launched = launched || name.rfind(expectedKernel, 0) == 0;
+        }
         std::string failure;
         if (!d.isOk() || !h.isOk())
         {
@@ -171,13 +201,21 @@ public:
         {
             failure = "emulator errors";
         }
+        else if (!launched)
+        {
+            failure = "the launcher did not run " + expectedKernel;
+        }
         else
         {
             // Both sides sum the same rounded products in a different order (at most
             // 2 K u_acc * sum |terms|, with sum |terms| <= K * 1.5 * 0.5 + |bias|), then round to
             // the storage type (each side within u_out of the exact sum: 2 u_out |result| apart).
+            // TF32 on data that is not exact in it: each operand of a product rounded to 11
+            // significant bits (relative error <= 2^-11 each), so each product moves by up to
+            // ~2^-10 of its magnitude, and sum |products| <= K * 1.5 * 0.5.
             double const k = static_cast<double>(c.inChannels / c.groups * taps);
-            double const accumulation = 2.0 * (k + 1.0) * accumulationRoundoff(type) * (k * 0.75 + 1.0);
+            double const accumulation = 2.0 * (k + 1.0) * accumulationRoundoff(type) * (k * 0.75 + 1.0)
+                + (tf32 && !tf32Exact && kEMULATED_TF32 ? 0x1.01p-10 * k * 0.75 : 0.0);
             for (int64_t i = 0; i < outCount; ++i)
             {
                 double const a = loadAs(type, devOut.data(), i);
@@ -240,6 +278,13 @@ int main(int argc, char** argv)
             if (!harness.tally().stopped())
             {
                 harness.run(c, type);
+            }
+        }
+        for (bool const exact : {true, false})
+        {
+            if (!harness.tally().stopped())
+            {
+                harness.run(c, DataType::kFLOAT32, /*tf32=*/true, exact);
             }
         }
     }

@@ -3,14 +3,15 @@
 plugins/kernels/deform_conv/deform_conv2d.cu is rewritten with emulate_cuda_source.py into
 pytest's temporary directory and built with the host implementation and dcn_emulation_test.cpp,
 which runs deformConv2dForward (weight packing, the channels-last copy of the input
-(core/transpose.cuh), then the tiled kernel: FFMA/DFMA for float32 and float64; for
-float16/bfloat16 the tensor-core kernel with its FFMA fallback in place of the inline-PTX mma,
-which a host build cannot run) against deformConv2dForwardHost over 72 cases.
+(core/transpose.cuh), then the tiled kernel: FFMA/DFMA for float32 and float64; the tensor-core
+kernel for float16/bfloat16 and for float32 with allowTf32, its ldmatrix/mma.sync computed by
+warp_mma_model.h from the PTX fragment layouts) against deformConv2dForwardHost over 108 cases.
 The bilinear table, the corner stage (plain copies here instead of cp.async), double buffering,
-barriers and the epilogue are the code that runs on a GPU; the mma fragment instructions are
-checked on a GPU only. It builds twice: with sm_90's shared memory, and with sm_75's 64 KiB, where
-the 256-row tile gives way to several 128-row tiles and the gather stages fewer passes (or none).
-The mutation tests break the kernel on purpose and require the program to notice.
+barriers, the fragment addressing and the epilogue are the code that runs on a GPU. It builds
+twice: as sm_90 (its shared memory, TF32), and as sm_75 (64 KiB, no TF32), where the 256-row tile
+gives way to several 128-row tiles, the gather stages fewer passes (or none) and float32 stays on
+FFMA although TF32 is allowed. The mutation tests break the kernel on purpose and require the
+program to notice.
 
 By hand (both builds):
     python tests/emulation/test_dcn_device_emulation.py [--seed=N] [--verbose]
@@ -44,16 +45,21 @@ pytestmark = [pytest.mark.kernels, pytest.mark.slow]
 DCN_SOURCE = KERNELS_DIR / "deform_conv" / "deform_conv2d.cu"
 #: Headers with device code that the source includes, rewritten into a folder searched first.
 DEVICE_HEADERS = [KERNELS_DIR / "core" / "transpose.cuh"]
+#: Headers replaced by a model (path under plugins/kernels -> model): the inline PTX of the
+#: tensor-core instructions has no host form.
+MODEL_HEADERS = {"core/warp_mma.cuh": EMULATION_DIR / "warp_mma_model.h"}
 HOST_SOURCES = {
     "deform_conv2d_host": KERNELS_DIR / "deform_conv" / "deform_conv2d.cpp",
     "status": KERNELS_DIR / "core" / "status.cpp",
     "cuda_emulator": EMULATION_DIR / "cuda_emulator.cpp",
     "dcn_emulation_test": EMULATION_DIR / "dcn_emulation_test.cpp",
 }
-#: The program runs 72 cases (18 shapes x 4 dtypes).
-MIN_CASES = 72
-#: (name, extra g++ flags) of the builds: the shared memory the launcher may use per block.
-SM75_FLAGS = ["-DTRTOPS_DCN_EMULATED_SHARED_LIMIT=65536"]
+#: The program runs 108 cases: 18 shapes x (4 dtypes + float32 with TF32 allowed on exact and on
+#: random data).
+MIN_CASES = 108
+#: (name, extra g++ flags) of the builds: the shared memory the launcher may use per block and the
+#: compute capability (sm_75: no TF32, float32 stays on FFMA even when TF32 is allowed).
+SM75_FLAGS = ["-DTRTOPS_DCN_EMULATED_SHARED_LIMIT=65536", "-DTRTOPS_DCN_EMULATED_COMPUTE_MAJOR=7"]
 VARIANTS = [("release", []), ("sm75-shared-memory", SM75_FLAGS)]
 
 
@@ -75,11 +81,15 @@ class EmulatedDcnBuild:
             target = folder / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(rewriter.rewrite(overrides.get(relative, header.read_text()), str(header)))
+        for relative, model in MODEL_HEADERS.items():
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_text(model.read_text())
         rewritten = folder / "deform_conv2d_emulated.cpp"
         text = overrides.get(str(DCN_SOURCE.relative_to(KERNELS_DIR)), DCN_SOURCE.read_text())
         rewritten.write_text(rewriter.rewrite(text, str(DCN_SOURCE)))
         jobs = [(rewritten, folder / "deform_conv2d_emulated.o", list(flags))]
-        jobs += [(s, folder / f"{n}.o", ["-x", "c++"]) for n, s in HOST_SOURCES.items()]
+        # The comparison program gets the flags too: it checks which kernel the device runs.
+        jobs += [(s, folder / f"{n}.o", ["-x", "c++", *flags]) for n, s in HOST_SOURCES.items()]
         compile_all(jobs, include_first=[folder])
         return link([obj for _, obj, _ in jobs], folder / "dcn_emulation_test")
 
@@ -149,6 +159,22 @@ MUTATIONS = [
         "deform_conv/deform_conv2d.cu",
         "                Run corners[4];\n                if (pass < geo.stagedPasses)\n",
         "                Run corners[4];\n                if (pass < kPASSES)\n",
+    ),
+    # The tensor-core kernel loads rows 0-7 of each m16 tile twice (ldmatrix row addresses of
+    # lanes 8-15 and 24-31): caught through the fragment model, for every operand type.
+    Mutation(
+        "mma-a-fragment-rows",
+        "deform_conv/deform_conv2d.cu",
+        "mma::loadMatrixX4(a, &sA[rowBase + mt * 16 + (lane & 15)][kk + (lane >> 4) * kVEC]);",
+        "mma::loadMatrixX4(a, &sA[rowBase + mt * 16 + (lane & 7)][kk + (lane >> 4) * kVEC]);",
+    ),
+    # The second 16 bytes of an A fragment's K are taken 8 elements on, right for 16-bit types
+    # only: with TF32 they are the next mma's K (only the float32 TF32 cases can catch it).
+    Mutation(
+        "tf32-a-fragment-k-offset",
+        "deform_conv/deform_conv2d.cu",
+        "mma::loadMatrixX4(a, &sA[rowBase + mt * 16 + (lane & 15)][kk + (lane >> 4) * kVEC]);",
+        "mma::loadMatrixX4(a, &sA[rowBase + mt * 16 + (lane & 15)][kk + (lane >> 4) * 8]);",
     ),
     # The channels-last copy transposes through its tile without waiting for the other rows.
     Mutation(

@@ -185,6 +185,24 @@ def test_host_float16_vs_torchvision_float16() -> None:
 
 
 @pytest.mark.kernels
+def test_host_ignores_allow_tf32() -> None:
+    # TF32 is a permission for CUDA kernels; the host implementation always computes in float32.
+    from trtops.ops import DeformConv2d, deform_conv2d
+
+    case = Case(in_channels=8, out_channels=6)
+    t = make_inputs(case, torch.float32, seed=4)
+    args = (t["input"], t["offset"], t["weight"], t["bias"])
+    exact = deform_conv2d(*args, mask=t["mask"], **conv_kwargs(case))
+    assert torch.equal(deform_conv2d(*args, mask=t["mask"], allow_tf32=True, **conv_kwargs(case)), exact)
+    module = DeformConv2d(8, 6, 3, padding=1, allow_tf32=True)
+    assert module.allow_tf32 and "allow_tf32=True" in repr(module)
+    with torch.no_grad():
+        module.weight.copy_(t["weight"])
+        module.bias.copy_(t["bias"])
+    assert torch.equal(module(t["input"], t["offset"], t["mask"]), exact)
+
+
+@pytest.mark.kernels
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
 def test_host_border_band(dtype: torch.dtype) -> None:
     case = Case(height=4, width=5, padding=(0, 0), kernel=(2, 2), offset_groups=2)
@@ -526,25 +544,79 @@ def test_gpu_cuda_graph_capture() -> None:
     assert_matches(out, oracle(case, t), torch.float16, scale=_gpu_tol_scale(case))
 
 
+def _gpu_has_tf32() -> bool:
+    return torch.cuda.get_device_capability()[0] >= 8
+
+
+def tf32_exact_inputs(case: Case, seed: int) -> dict:
+    """float32 inputs on grids that make every TF32 operand of the kernel exact: input in 1/8 within
+    +-2, offsets and mask in 1/4 (mask <= 1, so bilinear weights are in 1/16), weights in 1/64 within
+    +-0.5. A sampled column is then a multiple of 1/512 below 2 (11 significant bits) and every
+    product is exact in float32, so TF32 results differ from float32 ones only in the order of the
+    sums: the float32 tolerance applies."""
+    t = make_inputs(case, torch.float32, device="cuda", seed=seed)
+    t["input"] = (t["input"] * 8).round().clamp(-16, 16) / 8
+    t["offset"] = (t["offset"] * 4).round() / 4
+    t["weight"] = (t["weight"] * 64).round().clamp(-32, 32) / 64
+    if t["mask"] is not None:
+        t["mask"] = (t["mask"] * 4).round().clamp(0, 4) / 4
+    return t
+
+
 @pytest.mark.gpu
-def test_gpu_allow_tf32_flag_stays_accurate() -> None:
+@pytest.mark.parametrize("name", sorted(GPU_CASES))
+def test_gpu_tf32_on_exact_data_vs_float64_oracle(name: str) -> None:
+    # Every tiling case through the TF32 kernel (sm_80+; the FFMA kernel before), held to the
+    # float32 tolerance: any fragment, K-offset or rounding mistake shows at full size here.
+    case = GPU_CASES[name]
+    t = tf32_exact_inputs(case, seed=5)
+    actual = run_trtops(case, t, poison=case.batch > 0, allow_tf32=True)
+    assert_matches(actual, oracle(case, t), torch.float32)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["tiles_cout300", "tiles_groups4", "tiles_stride2_5x5", "tiles_og_narrow"])
+def test_gpu_tf32_vs_float64_oracle(name: str) -> None:
+    # Random data: the TF32 rounding of both operands (10-bit mantissa, like float16 without the
+    # final rounding of the output) within the float16-class tolerance.
+    case = GPU_CASES[name]
+    t = make_inputs(case, torch.float32, device="cuda", seed=6)
+    actual = run_trtops(case, t, allow_tf32=True)
+    assert_matches(actual, oracle(case, t), torch.float16, scale=_gpu_tol_scale(case))
+
+
+@pytest.mark.gpu
+def test_gpu_allow_tf32_selects_tensor_cores_only_where_they_exist() -> None:
+    # The opt-in is honoured, not ignored: on sm_80+ the TF32 result differs from the exact FFMA
+    # one (random data is not exact in TF32); before sm_80 the flag leaves float32 on FFMA, bit
+    # for bit. Without the flag nothing changes.
     case = Case(batch=2, in_channels=64, out_channels=64, height=9, width=9)
     t = make_inputs(case, torch.float32, device="cuda", seed=3)
-    out = run_trtops(case, t, allow_tf32=True)
-    # TF32 (if a build uses it) has a 10-bit mantissa: hold it to the bfloat16-class tolerance.
-    assert_matches(out, oracle(case, t), torch.bfloat16)
+    ffma = run_trtops(case, t)
+    tf32 = run_trtops(case, t, allow_tf32=True)
+    assert torch.equal(run_trtops(case, t), ffma)
+    if _gpu_has_tf32():
+        assert not torch.equal(tf32, ffma), "allow_tf32=True gave the FFMA result on an sm_80+ GPU"
+    else:
+        assert torch.equal(tf32, ffma)
+    # TF32 has a 10-bit mantissa: the float16-class tolerance.
+    assert_matches(tf32, oracle(case, t), torch.float16, scale=_gpu_tol_scale(case))
 
 
 @pytest.mark.gpu
 @pytest.mark.slow
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32], ids=str)
-def test_gpu_benchmark_shape_sanity(dtype: torch.dtype) -> None:
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, "tf32"], ids=str)
+def test_gpu_benchmark_shape_sanity(dtype: torch.dtype | str) -> None:
     # The benchmark's first shape (reduced batch): the fast path at full size, vs float64 oracle
-    # on the GPU (torchvision CUDA in float64).
+    # on the GPU (torchvision CUDA in float64). "tf32": float32 with allow_tf32, held to the
+    # float16-class tolerance.
+    tf32 = dtype == "tf32"
+    storage = torch.float32 if tf32 else dtype
     case = Case(batch=1, in_channels=256, out_channels=256, height=50, width=76, offset_scale=2.0)
-    t = make_inputs(case, dtype, device="cuda", seed=21)
+    t = make_inputs(case, storage, device="cuda", seed=21)
     d = {k: (v.double() if v is not None else None) for k, v in t.items()}
     expected = torchvision_ops.deform_conv2d(
         d["input"], d["offset"], d["weight"], d["bias"], mask=d["mask"], **conv_kwargs(case)
     )
-    assert_matches(run_trtops(case, t), expected.cpu(), dtype, scale=_gpu_tol_scale(case))
+    actual = run_trtops(case, t, allow_tf32=tf32)
+    assert_matches(actual, expected.cpu(), torch.float16 if tf32 else storage, scale=_gpu_tol_scale(case))

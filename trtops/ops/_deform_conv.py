@@ -1,8 +1,8 @@
 """Deformable convolution v1/v2 with :func:`torchvision.ops.deform_conv2d`'s signature.
 
 CPU tensors run the host implementation of ``libtrtops_kernels.so``, CUDA tensors its fused
-implicit-GEMM kernels (tensor cores for float16/bfloat16, exact FFMA for float32). Inference only:
-the result carries no autograd history.
+implicit-GEMM kernels (tensor cores for float16/bfloat16; FFMA for float32, or TF32 tensor cores
+when ``allow_tf32=True`` on an sm_80+ GPU). Inference only: the result carries no autograd history.
 """
 
 from __future__ import annotations
@@ -220,6 +220,8 @@ def deform_conv2d(
     padding: IntPair = (0, 0),
     dilation: IntPair = (1, 1),
     mask: Optional[Tensor] = None,
+    *,
+    allow_tf32: bool = False,
 ) -> Tensor:
     """Deformable convolution v2 when ``mask`` is given, v1 otherwise (torchvision semantics).
 
@@ -231,16 +233,23 @@ def deform_conv2d(
         bias: optional ``[C_out]``.
         stride, padding, dilation: ints or ``(h, w)`` pairs.
         mask: optional ``[N, offset_groups * kh * kw, H_out, W_out]``.
+        allow_tf32: float32 on CUDA only (keyword-only, not in torchvision's signature): let an
+            sm_80+ GPU round the weights and sampled inputs to TF32 (10-bit mantissa) and multiply
+            on tensor cores, much faster at about float16 accuracy. Ignored by other dtypes, by
+            GPUs without TF32 and by CPU tensors, which compute in float32.
 
     Returns:
         ``[N, C_out, H_out, W_out]`` in the dtype of ``input`` (float32, float16, bfloat16 or
         float64; every tensor must share it).
     """
-    return _deform_conv2d(input, offset, weight, bias, stride, padding, dilation, mask)
+    return _deform_conv2d(input, offset, weight, bias, stride, padding, dilation, mask, allow_tf32=allow_tf32)
 
 
 class DeformConv2d(nn.Module):
-    """Module form of :func:`deform_conv2d`, parameter-compatible with torchvision's DeformConv2d."""
+    """Module form of :func:`deform_conv2d`, parameter-compatible with torchvision's DeformConv2d.
+
+    ``allow_tf32`` (keyword-only, default False) is passed to :func:`deform_conv2d`.
+    """
 
     def __init__(
         self,
@@ -252,6 +261,8 @@ class DeformConv2d(nn.Module):
         dilation: IntPair = 1,
         groups: int = 1,
         bias: bool = True,
+        *,
+        allow_tf32: bool = False,
     ) -> None:
         super().__init__()
         if groups <= 0 or in_channels % groups != 0:
@@ -265,6 +276,7 @@ class DeformConv2d(nn.Module):
         self.padding = _pair("padding", padding)
         self.dilation = _pair("dilation", dilation)
         self.groups = groups
+        self.allow_tf32 = allow_tf32
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, *self.kernel_size))
         if bias:
             self.bias: Optional[nn.Parameter] = nn.Parameter(torch.empty(out_channels))
@@ -284,7 +296,7 @@ class DeformConv2d(nn.Module):
         optional ``mask`` ``[N, og * kh * kw, H_out, W_out]``."""
         return deform_conv2d(
             input, offset, self.weight, self.bias, stride=self.stride, padding=self.padding,
-            dilation=self.dilation, mask=mask,
+            dilation=self.dilation, mask=mask, allow_tf32=self.allow_tf32,
         )
 
     def extra_repr(self) -> str:
@@ -297,4 +309,6 @@ class DeformConv2d(nn.Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.allow_tf32:
+            s += ", allow_tf32=True"
         return s

@@ -6,6 +6,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cstdint>
+
 #include "core/status.h"
 #include "core/types.h"
 
@@ -50,6 +52,38 @@ template <>
 __host__ __device__ inline __nv_bfloat16 convertTo<__nv_bfloat16, float>(float value)
 {
     return __float2bfloat16_rn(value);
+}
+
+//! `value` rounded to TF32 (10 explicit mantissa bits; nearest, ties away from zero, as
+//! cvt.rna.tf32.f32), returned as a float whose low 13 bits are zero.
+__host__ __device__ inline float roundToTf32(float value)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    uint32_t bits;
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(bits) : "f"(value));
+    return __uint_as_float(bits);
+#else
+    uint32_t bits;
+#if defined(__CUDA_ARCH__)
+    bits = __float_as_uint(value);
+#else
+    static_assert(sizeof(bits) == sizeof(value), "float is 32 bits");
+    __builtin_memcpy(&bits, &value, sizeof(bits));
+#endif
+    if ((bits & 0x7F800000U) != 0x7F800000U) // inf and NaN keep their bits
+    {
+        // Adding half a TF32 unit to the magnitude rounds ties away from zero; a carry into the
+        // exponent is the correct next binade (or infinity).
+        bits = (bits + 0x1000U) & 0xFFFFE000U;
+    }
+#if defined(__CUDA_ARCH__)
+    return __uint_as_float(bits);
+#else
+    float rounded;
+    __builtin_memcpy(&rounded, &bits, sizeof(bits));
+    return rounded;
+#endif
+#endif
 }
 
 //! Storage type for a DataType, for compile-time dispatch.

@@ -23,13 +23,17 @@
 //!   fp16/bf16: mma.sync m16n8k16 on tensor cores, float accumulation (sm_80+); 256 rows run 16
 //!              warps, one CTA per SM. sm_75 runs fp16 as pairs of m16n8k8 and bf16 on FFMA from
 //!              the same shared-memory tiles.
-//!   fp32/fp64: register-tiled FFMA/DFMA (exact, no TF32), 64 or (fp32) 128 rows.
+//!   fp32 with allowTf32 on sm_80+: the same tensor-core kernel on mma.sync m16n8k8 TF32, weights
+//!              and sampled columns rounded to TF32 (nearest, ties away); a K tile is 64 bytes of
+//!              a row for every operand type (16 TF32 or 32 16-bit channels).
+//!   fp32/fp64: register-tiled FFMA/DFMA (no TF32), 64 or (fp32) 128 rows.
 #include "deform_conv/deform_conv2d.h"
 #include "deform_conv/deform_conv2d_math.cuh"
 #include "deform_conv/deform_conv2d_tiling.h"
 
 #include "core/numeric.cuh"
 #include "core/transpose.cuh"
+#include "core/warp_mma.cuh"
 
 #include <algorithm>
 #include <cstdint>
@@ -77,10 +81,11 @@ struct Geometry
     int64_t maskImageStride;   //!< offsetGroups * taps * outPlane
 };
 
-//! packed[co][tap][c] = weight[co][c][tap] for c < cinPerGroup, 0 for the padding channels.
+//! packed[co][tap][c] = weight[co][c][tap] for c < cinPerGroup, 0 for the padding channels;
+//! rounded to TF32 for the float32 tensor-core kernel (`toTf32`).
 template <typename T>
 __global__ void packWeightsKernel(T const* __restrict__ weight, T* __restrict__ packed, int64_t total,
-    int32_t cinPerGroup, int32_t taps, int32_t paddedCin)
+    int32_t cinPerGroup, int32_t taps, int32_t paddedCin, bool toTf32)
 {
     for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
          idx += static_cast<int64_t>(gridDim.x) * blockDim.x)
@@ -89,7 +94,12 @@ __global__ void packWeightsKernel(T const* __restrict__ weight, T* __restrict__ 
         int64_t const rest = idx / paddedCin;
         int32_t const tap = static_cast<int32_t>(rest % taps);
         int64_t const co = rest / taps;
-        packed[idx] = c < cinPerGroup ? weight[(co * cinPerGroup + c) * taps + tap] : convertTo<T>(0.0F);
+        T value = c < cinPerGroup ? weight[(co * cinPerGroup + c) * taps + tap] : convertTo<T>(0.0F);
+        if constexpr (std::is_same_v<T, float>)
+        {
+            value = toTf32 ? roundToTf32(value) : value;
+        }
+        packed[idx] = value;
     }
 }
 
@@ -669,15 +679,8 @@ __device__ inline void columnKLoop(Geometry const& geo, T const* offset, T const
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tensor-core kernel (fp16 / bf16)
+// Tensor-core kernel (fp16 / bf16; float32 on TF32 when allowed)
 // ---------------------------------------------------------------------------------------------
-
-__device__ inline void loadMatrixX4(uint32_t (&r)[4], void const* address)
-{
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(sharedAddress(address)));
-}
 
 template <typename T>
 __device__ inline uint32_t packPair(float lo, float hi);
@@ -694,46 +697,35 @@ __device__ inline uint32_t packPair<__nv_bfloat16>(float lo, float hi)
         | (static_cast<uint32_t>(__bfloat16_as_ushort(__float2bfloat16_rn(hi))) << 16);
 }
 
-//! D += A(16x16, row) * B(16x8, col) with float accumulation.
+//! Stores a sampled run (16 bytes of the storage type) as the tensor cores multiply it: pairs of
+//! 16-bit values, or floats rounded to TF32.
 template <typename T>
-__device__ inline void mma16816(float (&d)[4], uint32_t const (&a)[4], uint32_t const (&b)[2])
+__device__ inline void storeOperandRun(void* dst, float const (&v)[16 / sizeof(T)])
 {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    if constexpr (std::is_same_v<T, __half>)
+    if constexpr (std::is_same_v<T, float>)
     {
-        asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-            "{%0, %1, %2, %3};\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+        *static_cast<float4*>(dst) = make_float4(
+            roundToTf32(v[0]), roundToTf32(v[1]), roundToTf32(v[2]), roundToTf32(v[3]));
     }
     else
     {
-        asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-            "{%0, %1, %2, %3};\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+        *static_cast<uint4*>(dst) = make_uint4(
+            packPair<T>(v[0], v[1]), packPair<T>(v[2], v[3]), packPair<T>(v[4], v[5]), packPair<T>(v[6], v[7]));
     }
-#else
-    // sm_75: fp16 as two k8 halves (bf16 never reaches here, see warpTileProduct).
-    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5}, {%6}, "
-                 "{%0, %1, %2, %3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(b[0]));
-    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5}, {%6}, "
-                 "{%0, %1, %2, %3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[2]), "r"(a[3]), "r"(b[1]));
-#endif
 }
 
 template <typename T, int32_t kBM>
 struct MmaConfig
 {
+    static_assert(sizeof(T) == 2 || std::is_same_v<T, float>, "MmaConfig: 16-bit or TF32 (float) operands");
     static constexpr int32_t kBN = kTILE_PIXELS;
-    static constexpr int32_t kBK = 32;
-    static constexpr int32_t kSTRIDE = kBK + 8; //!< padded row (80 bytes): conflict-free ldmatrix
+    //! Elements in 16 bytes: one ldmatrix row, one sampled run, one weight copy.
+    static constexpr int32_t kVEC = static_cast<int32_t>(16 / sizeof(T));
+    //! A K tile is 64 bytes of every row: 32 f16/bf16 or 16 TF32 channels, so that tiles, stage
+    //! and shared memory are the same for every operand type.
+    static constexpr int32_t kBK = 4 * kVEC;
+    static constexpr int32_t kMMA_K = 2 * kVEC;  //!< K of one mma: 32 bytes (k16, TF32 k8)
+    static constexpr int32_t kSTRIDE = kBK + kVEC; //!< padded row (80 bytes): conflict-free ldmatrix
     //! 256 rows: 16 warps as 4 (M) x 4 (N), one CTA per SM, so that every sampled column feeds
     //! 256 output channels. 64 or 128 rows: 8 warps as 2 x 4, two CTAs per SM.
     static constexpr int32_t kWARPS_M = kBM == 256 ? 4 : 2;
@@ -748,9 +740,9 @@ struct MmaConfig
     static constexpr int32_t kMT = kWARP_M / 16;       //!< m16 tiles per warp
     static constexpr int32_t kNT = kWARP_N / 8;        //!< n8 tiles per warp
     using Gather = ColumnGather<T, kBN, kBK, kTHREADS, kDEPTH>;
-    static_assert(Gather::kRUN == 8, "a sampled run is one 16-byte row chunk of the column tile");
-    static_assert(kBM * kBK / 8 % kTHREADS == 0, "weight tile: whole 16-byte chunks per thread");
-    static_assert(kWARP_M % 16 == 0 && kNT % 2 == 0 && kBK % 32 == 0, "warp tile, K tile halves of k16 steps");
+    static_assert(Gather::kRUN == kVEC, "a sampled run is one 16-byte row chunk of the column tile");
+    static_assert(kBM * kBK / kVEC % kTHREADS == 0, "weight tile: whole 16-byte chunks per thread");
+    static_assert(kWARP_M % 16 == 0 && kNT % 2 == 0 && kBK % (2 * kMMA_K) == 0, "warp tile, K tile halves of mmas");
 
     //! Dynamic shared memory: these, then the gather's stage (kDEPTH slots of
     //! Geometry::stagedPasses passes). 256 rows: 74 KiB + 2 x 32 KiB of stage.
@@ -774,19 +766,12 @@ __device__ inline void warpTileProduct(float (&acc)[MmaConfig<T, kBM>::kMT][MmaC
     using Cfg = MmaConfig<T, kBM>;
     int32_t const rowBase = warpM * Cfg::kWARP_M;
     int32_t const colBase = warpN * Cfg::kWARP_N;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    constexpr bool kTENSOR = true;
-#elif defined(__CUDA_ARCH__)
-    constexpr bool kTENSOR = std::is_same_v<T, __half>;
-#else
-    // A host build of this kernel (nvcc's host pass never runs it; the CUDA emulation tests do)
-    // takes the FFMA path: the same fragments from the same shared-memory tiles, no inline PTX.
-    constexpr bool kTENSOR = false;
-#endif
-    if constexpr (kTENSOR)
+    // K offsets in elements: an mma step is kMMA_K, its second 16-byte half starts kVEC later.
+    constexpr int32_t kVEC = Cfg::kVEC;
+    if constexpr (mma::tensorCoresFor<T>())
     {
 #pragma unroll
-        for (int32_t kk = kBegin; kk < kBegin + kHALF; kk += 16)
+        for (int32_t kk = kBegin; kk < kBegin + kHALF; kk += Cfg::kMMA_K)
         {
             // All B fragments, then one A fragment at a time: fewer live registers.
             uint32_t b[Cfg::kNT][2];
@@ -794,7 +779,8 @@ __device__ inline void warpTileProduct(float (&acc)[MmaConfig<T, kBM>::kMT][MmaC
             for (int32_t np = 0; np < Cfg::kNT / 2; ++np)
             {
                 uint32_t r[4];
-                loadMatrixX4(r, &sB[colBase + np * 16 + (lane >> 4) * 8 + (lane & 7)][kk + ((lane >> 3) & 1) * 8]);
+                mma::loadMatrixX4(
+                    r, &sB[colBase + np * 16 + (lane >> 4) * 8 + (lane & 7)][kk + ((lane >> 3) & 1) * kVEC]);
                 b[2 * np][0] = r[0];
                 b[2 * np][1] = r[1];
                 b[2 * np + 1][0] = r[2];
@@ -804,11 +790,11 @@ __device__ inline void warpTileProduct(float (&acc)[MmaConfig<T, kBM>::kMT][MmaC
             for (int32_t mt = 0; mt < Cfg::kMT; ++mt)
             {
                 uint32_t a[4];
-                loadMatrixX4(a, &sA[rowBase + mt * 16 + (lane & 15)][kk + (lane >> 4) * 8]);
+                mma::loadMatrixX4(a, &sA[rowBase + mt * 16 + (lane & 15)][kk + (lane >> 4) * kVEC]);
 #pragma unroll
                 for (int32_t nt = 0; nt < Cfg::kNT; ++nt)
                 {
-                    mma16816<T>(acc[mt][nt], a, b[nt]);
+                    mma::mmaM16N8<T>(acc[mt][nt], a, b[nt]);
                 }
             }
         }
@@ -816,6 +802,7 @@ __device__ inline void warpTileProduct(float (&acc)[MmaConfig<T, kBM>::kMT][MmaC
     else
     {
         // bf16 before sm_80: the same fragments, computed on FFMA straight from shared memory.
+        // (TF32 before sm_80 is never launched: the launcher keeps float32 on the FFMA kernel.)
         int32_t const gid = lane >> 2;
         int32_t const tq = lane & 3;
 #pragma unroll
@@ -869,11 +856,11 @@ __global__ void __launch_bounds__(MmaConfig<T, kBM>::kTHREADS, MmaConfig<T, kBM>
 
     auto fetchWeights = [&](int32_t kTile, int32_t buffer) {
 #pragma unroll
-        for (int32_t it = 0; it < kBM * Cfg::kBK / 8 / Cfg::kTHREADS; ++it)
+        for (int32_t it = 0; it < kBM * Cfg::kBK / Cfg::kVEC / Cfg::kTHREADS; ++it)
         {
             int32_t const chunk = tid + it * Cfg::kTHREADS;
-            int32_t const row = chunk / (Cfg::kBK / 8);
-            int32_t const col = (chunk % (Cfg::kBK / 8)) * 8;
+            int32_t const row = chunk / (Cfg::kBK / Cfg::kVEC);
+            int32_t const col = (chunk % (Cfg::kBK / Cfg::kVEC)) * Cfg::kVEC;
             bool const valid = row < rowsLeft;
             T const* src = valid ? packedTile + row * packedRow + static_cast<int64_t>(kTile) * Cfg::kBK + col : packed;
             copy16<false>(&shared.a[buffer][row][col], src, valid);
@@ -898,10 +885,9 @@ __global__ void __launch_bounds__(MmaConfig<T, kBM>::kTHREADS, MmaConfig<T, kBM>
     auto multiply = [&](int32_t buffer, int32_t half) {
         warpTileProduct<T, kBM>(acc, shared.a[buffer], shared.b[buffer], warpM, warpN, lane, half);
     };
-    // A run of 8 channels of one pixel is one 16-byte chunk of the pixel's row of the tile.
-    auto emit = [&](int32_t buffer, int32_t pixel, int32_t column, float const (&v)[8]) {
-        *reinterpret_cast<uint4*>(&shared.b[buffer][pixel][column]) = make_uint4(
-            packPair<T>(v[0], v[1]), packPair<T>(v[2], v[3]), packPair<T>(v[4], v[5]), packPair<T>(v[6], v[7]));
+    // A sampled run of one pixel is one 16-byte chunk of the pixel's row of the tile.
+    auto emit = [&](int32_t buffer, int32_t pixel, int32_t column, float const (&v)[Cfg::kVEC]) {
+        storeOperandRun<T>(&shared.b[buffer][pixel][column], v);
     };
     columnKLoop<Cfg::kBK>(
         geo, offset, mask, group, tid, gather, shared.table, fetchWeights, storeWeights, multiply, emit);
@@ -1154,14 +1140,24 @@ Geometry makeGeometry(DeformConv2dParams const& p)
     return geo;
 }
 
-//! The emulated build (a host compiler, no __CUDACC__) has no device to ask: it assumes sm_90's
-//! limit, and its tests also build with sm_75's (64 KiB) to reach the fallbacks.
+//! The emulated build (a host compiler, no __CUDACC__) has no device to ask: it assumes sm_90
+//! (its shared-memory limit and TF32 tensor cores), and its tests also build as sm_75 (64 KiB,
+//! no TF32) to reach the fallbacks.
 #ifndef TRTOPS_DCN_EMULATED_SHARED_LIMIT
 #define TRTOPS_DCN_EMULATED_SHARED_LIMIT (227 * 1024)
 #endif
+#ifndef TRTOPS_DCN_EMULATED_COMPUTE_MAJOR
+#define TRTOPS_DCN_EMULATED_COMPUTE_MAJOR 9
+#endif
 
-//! The most dynamic shared memory a block may opt into on the current device.
-Status maxDynamicSharedBytes(int64_t& bytes)
+//! What the launcher needs to know of the current device.
+struct DeviceLimits
+{
+    int64_t sharedBytes{0}; //!< the most dynamic shared memory a block may opt into
+    int32_t computeMajor{0};
+};
+
+Status queryDeviceLimits(DeviceLimits& limits)
 {
 #if defined(__CUDACC__)
     int device = 0;
@@ -1169,9 +1165,14 @@ Status maxDynamicSharedBytes(int64_t& bytes)
     int optin = 0;
     TRTOPS_RETURN_IF_ERROR(cudaStatus(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
         "deform_conv2d: cudaDeviceGetAttribute(MaxSharedMemoryPerBlockOptin)"));
-    bytes = optin;
+    int major = 0;
+    TRTOPS_RETURN_IF_ERROR(cudaStatus(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device),
+        "deform_conv2d: cudaDeviceGetAttribute(ComputeCapabilityMajor)"));
+    limits.sharedBytes = optin;
+    limits.computeMajor = major;
 #else
-    bytes = TRTOPS_DCN_EMULATED_SHARED_LIMIT;
+    limits.sharedBytes = TRTOPS_DCN_EMULATED_SHARED_LIMIT;
+    limits.computeMajor = TRTOPS_DCN_EMULATED_COMPUTE_MAJOR;
 #endif
     return Status::ok();
 }
@@ -1259,6 +1260,40 @@ Status launchMain(Geometry geo, int32_t groups, int64_t sharedLimit, T const* in
     }
 }
 
+// The output-channel tile is the smallest that holds a group's channels (each sampled column
+// then feeds as many output channels as possible, without empty rows), within the device's
+// shared memory (256 rows need ~74 KiB without a stage; sm_75 allows 64 KiB per block).
+
+template <typename T>
+Status launchTensorCores(Geometry const& geo, int32_t groups, int64_t sharedLimit, T const* input, T const* offset,
+    T const* mask, T const* packed, T const* bias, T* output, cudaStream_t stream)
+{
+    if (geo.coutPerGroup > 128 && stagedPassesWithin<MmaConfig<T, 256>>(sharedLimit) >= 0)
+    {
+        return launchMain<T, 256, true>(geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+    }
+    if (geo.coutPerGroup > 64 && stagedPassesWithin<MmaConfig<T, 128>>(sharedLimit) >= 0)
+    {
+        return launchMain<T, 128, true>(geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+    }
+    return launchMain<T, 64, true>(geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+}
+
+template <typename T>
+Status launchFfma(Geometry const& geo, int32_t groups, int64_t sharedLimit, T const* input, T const* offset,
+    T const* mask, T const* packed, T const* bias, T* output, cudaStream_t stream)
+{
+    // fp64 keeps 64 rows: 128 would not fit the registers.
+    if constexpr (sizeof(T) == 4)
+    {
+        if (geo.coutPerGroup > 64 && stagedPassesWithin<SimtConfig<T, 128>>(sharedLimit) >= 0)
+        {
+            return launchMain<T, 128, false>(geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+        }
+    }
+    return launchMain<T, 64, false>(geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+}
+
 template <typename T>
 Status forwardTyped(DeformConv2dParams const& p, T const* input, T const* offset, T const* mask, T const* weight,
     T const* bias, T* output, void* workspace, cudaStream_t stream)
@@ -1271,43 +1306,31 @@ Status forwardTyped(DeformConv2dParams const& p, T const* input, T const* offset
     input = channelsLast;
     int64_t const packedTotal = p.outChannels * geo.taps * static_cast<int64_t>(geo.paddedCin);
     int64_t const packBlocks = std::min<int64_t>((packedTotal + kPACK_THREADS - 1) / kPACK_THREADS, 4096);
+    DeviceLimits limits;
+    TRTOPS_RETURN_IF_ERROR(queryDeviceLimits(limits));
+    // float16/bfloat16 always multiply on the tensor-core kernel (bfloat16 on its FFMA fallback
+    // before sm_80); float32 does when TF32 is allowed and the GPU has it (sm_80+).
+    constexpr bool kSIXTEEN_BIT = std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
+    bool const tf32 = std::is_same_v<T, float> && p.allowTf32 && limits.computeMajor >= 8;
     packWeightsKernel<T><<<static_cast<uint32_t>(packBlocks), kPACK_THREADS, 0, stream>>>(
-        weight, packed, packedTotal, geo.cinPerGroup, geo.taps, geo.paddedCin);
+        weight, packed, packedTotal, geo.cinPerGroup, geo.taps, geo.paddedCin, tf32);
     TRTOPS_RETURN_IF_ERROR(lastLaunchStatus("packWeightsKernel"));
 
-    int64_t sharedLimit = 0;
-    TRTOPS_RETURN_IF_ERROR(maxDynamicSharedBytes(sharedLimit));
-    // The output-channel tile is the smallest that holds a group's channels (each sampled column
-    // then feeds as many output channels as possible, without empty rows), within the device's
-    // shared memory (256 rows need ~74 KiB without a stage; sm_75 allows 64 KiB per block).
-    constexpr bool kTENSOR = std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
-    auto const fits = [&](auto cfg) { return stagedPassesWithin<decltype(cfg)>(sharedLimit) >= 0; };
-    if constexpr (kTENSOR)
+    if constexpr (kSIXTEEN_BIT)
     {
-        if (geo.coutPerGroup > 128 && fits(MmaConfig<T, 256>{}))
-        {
-            return launchMain<T, 256, true>(
-                geo, p.groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
-        }
-        if (geo.coutPerGroup > 64 && fits(MmaConfig<T, 128>{}))
-        {
-            return launchMain<T, 128, true>(
-                geo, p.groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
-        }
-        return launchMain<T, 64, true>(geo, p.groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+        return launchTensorCores<T>(geo, p.groups, limits.sharedBytes, input, offset, mask, packed, bias, output, stream);
     }
     else
     {
-        // fp64 keeps 64 rows: 128 would not fit the registers.
-        if constexpr (sizeof(T) == 4)
+        if constexpr (std::is_same_v<T, float>)
         {
-            if (geo.coutPerGroup > 64 && fits(SimtConfig<T, 128>{}))
+            if (tf32)
             {
-                return launchMain<T, 128, false>(
-                    geo, p.groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+                return launchTensorCores<T>(
+                    geo, p.groups, limits.sharedBytes, input, offset, mask, packed, bias, output, stream);
             }
         }
-        return launchMain<T, 64, false>(geo, p.groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+        return launchFfma<T>(geo, p.groups, limits.sharedBytes, input, offset, mask, packed, bias, output, stream);
     }
 }
 

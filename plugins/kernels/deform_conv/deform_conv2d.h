@@ -50,7 +50,8 @@ struct DeformConv2dParams
     int64_t outHeight{0}; //!< must equal (height + 2 padH - dilationH (kernelHeight - 1) - 1) / strideH + 1
     int64_t outWidth{0};  //!< must equal (width + 2 padW - dilationW (kernelWidth - 1) - 1) / strideW + 1
     DataType dataType{DataType::kFLOAT32}; //!< of every tensor: float32, float16, bfloat16 or float64
-    bool allowTf32{false}; //!< float32 only: the CUDA kernel may multiply on TF32 tensor cores
+    bool allowTf32{false}; //!< float32 only: the CUDA kernel may multiply on TF32 tensor cores (the
+                           //!< host implementation always computes in float)
 };
 
 //! Output extent along one axis for the given input extent and convolution fields (may be <= 0).
@@ -69,8 +70,10 @@ size_t deformConv2dWorkspaceSize(DeformConv2dParams const& params);
 //! Queues the CUDA kernels on `stream`: device pointers, no synchronization, no allocation
 //! (graph-capturable). `mask` is read only when params.hasMask and `bias` only when
 //! params.hasBias. `workspace` must hold deformConv2dWorkspaceSize(params) bytes, 256-byte
-//! aligned. fp16/bf16 multiply on tensor cores with float accumulation; float32 uses exact FFMA;
-//! float64 accumulates in double.
+//! aligned. fp16/bf16 multiply on tensor cores with float accumulation; float32 uses FFMA, or,
+//! when params.allowTf32 and the GPU has TF32 tensor cores (sm_80+), rounds the weights and the
+//! sampled columns to TF32 (10-bit mantissa) and multiplies on tensor cores with float
+//! accumulation; float64 accumulates in double.
 Status deformConv2dForward(DeformConv2dParams const& params, void const* input, void const* offset, void const* mask,
     void const* weight, void const* bias, void* output, void* workspace, cudaStream_t stream);
 
