@@ -740,6 +740,7 @@ struct MmaConfig
     static constexpr int32_t kMT = kWARP_M / 16;       //!< m16 tiles per warp
     static constexpr int32_t kNT = kWARP_N / 8;        //!< n8 tiles per warp
     using Gather = ColumnGather<T, kBN, kBK, kTHREADS, kDEPTH>;
+    static_assert(deform::kCHANNEL_PAD % kBK == 0, "K tiles must divide the channel padding");
     static_assert(Gather::kRUN == kVEC, "a sampled run is one 16-byte row chunk of the column tile");
     static_assert(kBM * kBK / kVEC % kTHREADS == 0, "weight tile: whole 16-byte chunks per thread");
     static_assert(kWARP_M % 16 == 0 && kNT % 2 == 0 && kBK % (2 * kMMA_K) == 0, "warp tile, K tile halves of mmas");
