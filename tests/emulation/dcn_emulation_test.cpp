@@ -9,7 +9,7 @@
 //! value, scaled by the sum of the magnitudes that produced it.
 //!
 //! float32 also runs with allowTf32 (the tensor-core kernel on TF32 where the emulated device has
-//! it, TRTOPS_DCN_EMULATED_COMPUTE_MAJOR >= 8; the FFMA kernel otherwise), twice: on data whose
+//! it, TRTOPS_EMULATED_COMPUTE_MAJOR >= 8; the FFMA kernel otherwise), twice: on data whose
 //! sampled columns and weights are exact in TF32 (values on coarse grids), held to the bound
 //! above, and on random data, where the TF32 rounding of both operands adds up to 2^-10 of each
 //! product's magnitude. Every run also checks which main kernel was launched.
@@ -17,6 +17,7 @@
 //! Prints one line per failed case and `SUMMARY cases=C failed=F emulator_errors=E`.
 //! Options: --seed=N, --stop-at-first-failure, --verbose.
 
+#include "core/numeric.cuh"
 #include "core/status.h"
 #include "core/types.h"
 #include "deform_conv/deform_conv2d.h"
@@ -27,12 +28,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
-#ifndef TRTOPS_DCN_EMULATED_COMPUTE_MAJOR
-#define TRTOPS_DCN_EMULATED_COMPUTE_MAJOR 9 // as in deform_conv2d.cu
+#ifndef TRTOPS_EMULATED_COMPUTE_MAJOR
+#define TRTOPS_EMULATED_COMPUTE_MAJOR 9 // as in deform_conv2d.cu
 #endif
 
 namespace
@@ -40,7 +42,7 @@ namespace
 using trtops::DataType;
 
 //! Whether the emulated device has TF32 tensor cores (this build's compute capability).
-constexpr bool kEMULATED_TF32 = TRTOPS_DCN_EMULATED_COMPUTE_MAJOR >= 8;
+constexpr bool kEMULATED_TF32 = TRTOPS_EMULATED_COMPUTE_MAJOR >= 8;
 using trtops::DeformConv2dParams;
 using trtops::Status;
 
@@ -239,11 +241,63 @@ private:
     std::mt19937_64 mRandom;
 };
 
+//! roundToTf32's host form (what the emulated kernels and packing use; cvt.rna.tf32.f32 on a GPU):
+//! nearest with ties away from zero at 10 mantissa bits, the low 13 bits cleared, carries into the
+//! exponent, infinity kept, NaN kept NaN even when the tensor core drops the low 13 bits.
+std::string checkTf32Rounding()
+{
+    auto bitsOf = [](float v) {
+        uint32_t b;
+        std::memcpy(&b, &v, sizeof(b));
+        return b;
+    };
+    auto fromBits = [](uint32_t b) {
+        float v;
+        std::memcpy(&v, &b, sizeof(v));
+        return v;
+    };
+    struct Expectation
+    {
+        float in;
+        float out;
+    };
+    Expectation const cases[] = {
+        {1.0F + 0x1p-11F, 1.0F + 0x1p-10F},         // a tie rounds away from zero
+        {-(1.0F + 0x1p-11F), -(1.0F + 0x1p-10F)},   // on either side
+        {1.0F + 0x1p-11F - 0x1p-23F, 1.0F},          // below the tie
+        {1.0F + 0x1p-10F + 0x1p-11F, 1.0F + 0x1p-9F}, // tie away, not to even
+        {2.0F - 0x1p-23F, 2.0F},                     // carry into the exponent
+        {3.0F, 3.0F},
+        {0x1.8p-130F, 0x1.8p-130F},                  // subnormal, exact in TF32 (units of 2^-136)
+        {0x1p-140F, 0.0F},                           // subnormal below half a TF32 unit
+        {std::numeric_limits<float>::max(), std::numeric_limits<float>::infinity()},
+        {-std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()},
+    };
+    for (Expectation const& e : cases)
+    {
+        float const r = trtops::roundToTf32(e.in);
+        if (bitsOf(r) != bitsOf(e.out) || (bitsOf(r) & 0x1FFFU) != 0U)
+        {
+            char text[120];
+            std::snprintf(text, sizeof(text), "roundToTf32(%a) = %a, expected %a", e.in, r, e.out);
+            return text;
+        }
+    }
+    uint32_t const lowPayloadNaN = 0x7F800001U;
+    uint32_t const rounded = bitsOf(trtops::roundToTf32(fromBits(lowPayloadNaN)));
+    if (!std::isnan(fromBits(rounded & 0xFFFFE000U)))
+    {
+        return "roundToTf32 of a NaN with a low payload is not a NaN once the low 13 bits are dropped";
+    }
+    return "";
+}
+
 } // namespace
 
 int main(int argc, char** argv)
 {
     Harness harness(emutest::parseOptions(argc, argv, 5));
+    harness.tally().record("roundToTf32", checkTf32Rounding());
     // Each case reaches a corner of the tiling: several pixel tiles (128 pixels, partial), every
     // output-channel tile (64, 128 and 256 rows, partial, several per group), padded channel
     // runs, channel counts that are not whole 16-byte vectors, several K tiles per tap, offset

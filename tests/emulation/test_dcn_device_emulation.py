@@ -54,12 +54,12 @@ HOST_SOURCES = {
     "cuda_emulator": EMULATION_DIR / "cuda_emulator.cpp",
     "dcn_emulation_test": EMULATION_DIR / "dcn_emulation_test.cpp",
 }
-#: The program runs 108 cases: 18 shapes x (4 dtypes + float32 with TF32 allowed on exact and on
-#: random data).
-MIN_CASES = 108
+#: The program runs 109 cases: the TF32 rounding, then 18 shapes x (4 dtypes + float32 with TF32
+#: allowed on exact and on random data).
+MIN_CASES = 109
 #: (name, extra g++ flags) of the builds: the shared memory the launcher may use per block and the
 #: compute capability (sm_75: no TF32, float32 stays on FFMA even when TF32 is allowed).
-SM75_FLAGS = ["-DTRTOPS_DCN_EMULATED_SHARED_LIMIT=65536", "-DTRTOPS_DCN_EMULATED_COMPUTE_MAJOR=7"]
+SM75_FLAGS = ["-DTRTOPS_DCN_EMULATED_SHARED_LIMIT=65536", "-DTRTOPS_EMULATED_COMPUTE_MAJOR=7"]
 VARIANTS = [("release", []), ("sm75-shared-memory", SM75_FLAGS)]
 
 
@@ -176,6 +176,14 @@ MUTATIONS = [
         "mma::loadMatrixX4(a, &sA[rowBase + mt * 16 + (lane & 15)][kk + (lane >> 4) * kVEC]);",
         "mma::loadMatrixX4(a, &sA[rowBase + mt * 16 + (lane & 15)][kk + (lane >> 4) * 8]);",
     ),
+    # The FFMA fallback of the tensor-core kernel (bfloat16 before sm_80: the sm_75 build) computes
+    # each fragment element from the neighbouring column.
+    Mutation(
+        "fallback-fragment-wrong-column",
+        "deform_conv/deform_conv2d.cu",
+        "int32_t const col = colBase + nt * 8 + tq * 2 + (e & 1);",
+        "int32_t const col = colBase + nt * 8 + tq * 2 + ((e & 1) ^ 1);",
+    ),
     # The channels-last copy transposes through its tile without waiting for the other rows.
     Mutation(
         "transpose-missing-barrier",
@@ -187,7 +195,7 @@ MUTATIONS = [
     ),
 ]
 #: Mutations whose code only the sm_75 build reaches.
-SM75_MUTATIONS = {"unstaged-pass-read-from-stage"}
+SM75_MUTATIONS = {"unstaged-pass-read-from-stage", "fallback-fragment-wrong-column"}
 
 
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.name for m in MUTATIONS])

@@ -6,11 +6,12 @@
 //!
 //! Each function is a warp collective, as the instruction is: every lane publishes its operands
 //! (registers, or its row address for ldmatrix) in a per-warp table, the warp meets at a
-//! __syncwarp, each lane computes its own result registers from the other lanes' entries, and a
-//! second __syncwarp keeps the table alive until every lane has read it. A lane that skips the
-//! instruction, or calls it from a different place than its warp, is an emulator error (a hang
-//! or undefined behaviour on a GPU). Blocks never run concurrently, so one table per warp of a
-//! block suffices.
+//! __syncwarp, and each lane computes its own result registers from the other lanes' entries. The
+//! table has two slots used alternately: a lane can only reach the instruction after next (same
+//! slot) once every lane has met at the next one, i.e. has finished reading this one. A lane that
+//! skips the instruction, or calls it from a different place than its warp, is an emulator error
+//! (a hang or undefined behaviour on a GPU). Blocks never run concurrently, so one table per warp
+//! of a block suffices.
 //!
 //! Arithmetic: each 16-bit or TF32 product is exact in float, and the model adds the K products
 //! to the accumulator one at a time in K order, in float: one valid order of the tensor core's
@@ -32,9 +33,20 @@ namespace trtops
 namespace mma
 {
 
+//! The compute capability the emulated build stands for (as deform_conv2d.cu assumes it).
+#ifndef TRTOPS_EMULATED_COMPUTE_MAJOR
+#define TRTOPS_EMULATED_COMPUTE_MAJOR 9
+#endif
+
+//! As on a GPU of that capability: before sm_80 only f16 has an mma here, so the kernels take
+//! their FFMA fallbacks for the other types (the sm_75 build runs those).
 template <typename T>
 constexpr bool tensorCoresFor()
 {
+    if constexpr (TRTOPS_EMULATED_COMPUTE_MAJOR < 8)
+    {
+        return std::is_same_v<T, __half>;
+    }
     return std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, float>;
 }
 
@@ -49,12 +61,35 @@ struct LaneOperands
     uint32_t a[4];
     uint32_t b[2];
     char const* rowAddress;
+    uint64_t sequence; //!< how many model instructions this lane has issued before
 };
 
-inline LaneOperands (&warpTable(int32_t warp))[32]
+//! The slot of this lane's next instruction in its warp's table, with the lane's sequence number
+//! already stored in it.
+inline LaneOperands (&nextSlot(int32_t warp, int32_t lane))[32]
 {
-    static LaneOperands table[kMAX_WARPS][32];
-    return table[warp];
+    static LaneOperands table[kMAX_WARPS][2][32];
+    static uint64_t issued[kMAX_WARPS][32];
+    uint64_t const sequence = issued[warp][lane]++;
+    LaneOperands(&slot)[32] = table[warp][sequence & 1];
+    slot[lane].sequence = sequence;
+    return slot;
+}
+
+//! After the warp has met: every lane must be at the same instruction (lanes of a warp issue the
+//! same instructions in the same order, so their counts agree unless one skipped one).
+inline void checkSequence(LaneOperands const (&slot)[32], int32_t lane)
+{
+    for (int32_t other = 0; other < 32; ++other)
+    {
+        if (slot[other].sequence != slot[lane].sequence)
+        {
+            emu::reportError("warp_mma_model: lane %d is at its instruction %llu, lane %d at %llu", lane,
+                static_cast<unsigned long long>(slot[lane].sequence), other,
+                static_cast<unsigned long long>(slot[other].sequence));
+            return;
+        }
+    }
 }
 
 //! The calling thread's warp in its block and lane in its warp.
@@ -95,30 +130,37 @@ inline void loadMatrixX4(uint32_t (&r)[4], void const* rowAddress)
     int32_t warp = 0;
     int32_t lane = 0;
     model::warpAndLane(warp, lane);
-    model::LaneOperands(&table)[32] = model::warpTable(warp);
+    model::LaneOperands(&table)[32] = model::nextSlot(warp, lane);
     table[lane].rowAddress = static_cast<char const*>(rowAddress);
     __syncwarp();
+    model::checkSequence(table, lane);
     for (int32_t i = 0; i < 4; ++i)
     {
         // Matrix i's row lane / 4 comes from lane 8 i + lane / 4; this lane takes its word lane % 4.
         std::memcpy(&r[i], table[8 * i + lane / 4].rowAddress + 4 * (lane % 4), sizeof(uint32_t));
     }
-    __syncwarp();
 }
 
 template <typename T>
 void mmaM16N8(float (&d)[4], uint32_t const (&a)[4], uint32_t const (&b)[2])
 {
-    static_assert(tensorCoresFor<T>(), "mmaM16N8: f16, bf16 or TF32 (float) operands");
+    static_assert(std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, float>,
+        "mmaM16N8: f16, bf16 or TF32 (float) operands");
+    if (!tensorCoresFor<T>())
+    {
+        emu::reportError("mmaM16N8 on a type this compute capability has no mma for (the kernel should "
+                         "have taken its fallback)");
+    }
     constexpr int32_t kBYTES = static_cast<int32_t>(sizeof(T));
     constexpr int32_t kK = 32 / kBYTES; // K of the instruction: 32 bytes of every row
     int32_t warp = 0;
     int32_t lane = 0;
     model::warpAndLane(warp, lane);
-    model::LaneOperands(&table)[32] = model::warpTable(warp);
+    model::LaneOperands(&table)[32] = model::nextSlot(warp, lane);
     std::memcpy(table[lane].a, a, sizeof(table[lane].a));
     std::memcpy(table[lane].b, b, sizeof(table[lane].b));
     __syncwarp();
+    model::checkSequence(table, lane);
     for (int32_t j = 0; j < 4; ++j)
     {
         int32_t const row = lane / 4 + 8 * (j / 2);
@@ -136,7 +178,6 @@ void mmaM16N8(float (&d)[4], uint32_t const (&a)[4], uint32_t const (&b)[2])
         }
         d[j] = sum;
     }
-    __syncwarp();
 }
 
 } // namespace mma

@@ -70,11 +70,17 @@ __host__ __device__ inline float roundToTf32(float value)
     static_assert(sizeof(bits) == sizeof(value), "float is 32 bits");
     __builtin_memcpy(&bits, &value, sizeof(bits));
 #endif
-    if ((bits & 0x7F800000U) != 0x7F800000U) // inf and NaN keep their bits
+    if ((bits & 0x7F800000U) != 0x7F800000U)
     {
         // Adding half a TF32 unit to the magnitude rounds ties away from zero; a carry into the
         // exponent is the correct next binade (or infinity).
         bits = (bits + 0x1000U) & 0xFFFFE000U;
+    }
+    else if ((bits & 0x007FFFFFU) != 0U)
+    {
+        // NaN: a quiet NaN whose payload survives dropping the low 13 bits (a tensor core reading
+        // a NaN with a low payload only would see infinity). Infinity keeps its bits.
+        bits = (bits & 0x80000000U) | 0x7FFFE000U;
     }
 #if defined(__CUDA_ARCH__)
     return __uint_as_float(bits);

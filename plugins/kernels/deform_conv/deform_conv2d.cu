@@ -1147,8 +1147,8 @@ Geometry makeGeometry(DeformConv2dParams const& p)
 #ifndef TRTOPS_DCN_EMULATED_SHARED_LIMIT
 #define TRTOPS_DCN_EMULATED_SHARED_LIMIT (227 * 1024)
 #endif
-#ifndef TRTOPS_DCN_EMULATED_COMPUTE_MAJOR
-#define TRTOPS_DCN_EMULATED_COMPUTE_MAJOR 9
+#ifndef TRTOPS_EMULATED_COMPUTE_MAJOR
+#define TRTOPS_EMULATED_COMPUTE_MAJOR 9
 #endif
 
 //! What the launcher needs to know of the current device.
@@ -1173,7 +1173,7 @@ Status queryDeviceLimits(DeviceLimits& limits)
     limits.computeMajor = major;
 #else
     limits.sharedBytes = TRTOPS_DCN_EMULATED_SHARED_LIMIT;
-    limits.computeMajor = TRTOPS_DCN_EMULATED_COMPUTE_MAJOR;
+    limits.computeMajor = TRTOPS_EMULATED_COMPUTE_MAJOR;
 #endif
     return Status::ok();
 }
