@@ -5,7 +5,7 @@ pytest's temporary directory and built with the host implementation and dcn_emul
 which runs deformConv2dForward (weight packing, the channels-last copy of the input
 (core/transpose.cuh), then the tiled kernel: FFMA/DFMA for float32 and float64; the tensor-core
 kernel for float16/bfloat16 and for float32 with allowTf32, its ldmatrix/mma.sync computed by
-warp_mma_model.h from the PTX fragment layouts) against deformConv2dForwardHost over 108 cases.
+warp_mma_model.h from the PTX fragment layouts) against deformConv2dForwardHost over 109 cases.
 The bilinear table, the corner stage (plain copies here instead of cp.async), double buffering,
 barriers, the fragment addressing and the epilogue are the code that runs on a GPU. It builds
 twice: as sm_90 (its shared memory, TF32), and as sm_75 (64 KiB, no TF32), where the 256-row tile
