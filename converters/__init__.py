@@ -9,6 +9,8 @@ Shipped from the repository's ``converters/`` folder as ``trtops.converters``.
   ``DeformConv`` -> trtops nodes, with exact glue; reports what it left alone.
 * :func:`evaluate` - runs a graph holding trtops nodes on CPU (ONNX Runtime or
   ``onnx.reference`` for standard ops, ``trtops.reference`` for trtops nodes).
+* :func:`set_node_attributes` - changes plugin fields of every node of one kind (e.g.
+  ``allow_tf32=1`` on ``DeformConv2d``).
 
 See ``README.md`` in this folder for which exporter path is used when.
 """
@@ -28,6 +30,7 @@ _EXPORTS = {
     "run_trtops_node": "evaluator",
     "DeployRCNN": "deploy",
     "make_node": "_nodes",
+    "set_node_attributes": "_nodes",
     "NODE_SPECS": "_nodes",
 }
 

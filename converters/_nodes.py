@@ -182,6 +182,46 @@ def is_trtops_node(node: Any) -> bool:
     return node.domain == DOMAIN and node.op_type in NODE_SPECS
 
 
+def _graphs(graph: Any) -> Any:
+    """``graph`` and every subgraph nested in its nodes' attributes (If/Loop/Scan bodies)."""
+    from onnx import AttributeProto
+
+    yield graph
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.type == AttributeProto.GRAPH:
+                yield from _graphs(attribute.g)
+            elif attribute.type == AttributeProto.GRAPHS:
+                for inner in attribute.graphs:
+                    yield from _graphs(inner)
+
+
+def set_node_attributes(model: Any, op_type: str, **attributes: Any) -> int:
+    """Sets ``attributes`` on every trtops ``op_type`` node of ``model`` (an ``onnx.ModelProto``
+    or ``GraphProto``, subgraphs included), in place, checked like :func:`make_node`; the other
+    attributes keep their values. Returns how many nodes were changed, e.g.
+    ``set_node_attributes(model, "DeformConv2d", allow_tf32=1)`` lets every deformable
+    convolution multiply float32 on TF32 tensor cores."""
+    from onnx import helper
+
+    if op_type not in NODE_SPECS:
+        raise ValueError(f"unknown trtops op_type {op_type!r}; known: {sorted(NODE_SPECS)}")
+    node_attributes(op_type, attributes)  # names and types, before anything changes
+    graph = model.graph if hasattr(model, "graph") else model
+    changed = 0
+    for g in _graphs(graph):
+        for node in g.node:
+            if not (is_trtops_node(node) and node.op_type == op_type):
+                continue
+            merged = node_attributes(op_type, {**read_attributes(node), **attributes})
+            plugin = [a for a in node.attribute if a.name in ("plugin_namespace", "plugin_version")]
+            del node.attribute[:]
+            node.attribute.extend(plugin)
+            node.attribute.extend(helper.make_attribute(name, value) for name, value in sorted(merged.items()))
+            changed += 1
+    return changed
+
+
 _registered = False
 
 

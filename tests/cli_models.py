@@ -28,3 +28,20 @@ def roi_head():
     boxes[:, 2:] += boxes[:, :2] + 1
     rois = torch.cat([torch.tensor([0, 0, 0, 1, 1, 1.0]).unsqueeze(1), boxes], 1)
     return model, (images, rois)
+
+
+class DeformHead(nn.Module):
+    """conv -> offsets and mask -> torchvision DeformConv2d (v2)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.offset = nn.Conv2d(3, 27, 3, padding=1)
+        self.deform = torchvision.ops.DeformConv2d(3, 8, 3, padding=1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        offset_mask = self.offset(images)
+        return self.deform(images, offset_mask[:, :18], torch.sigmoid(offset_mask[:, 18:]))
+
+
+def deform_head():
+    return DeformHead(), (torch.rand(1, 3, 16, 20),)

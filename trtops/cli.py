@@ -227,15 +227,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     spec = _load_spec(args)
     output = args.output or Path(f"{spec.name.replace(':', '_')}.onnx")
     proto = models.export_spec(spec, output, dynamic_batch=args.dynamic_batch,
-                               dynamic_image_size=args.dynamic_image_size, opset=args.opset)
+                               dynamic_image_size=args.dynamic_image_size, opset=args.opset,
+                               allow_tf32=args.allow_tf32)
     counts: dict[str, int] = {}
     for node in proto.graph.node:
         if node.domain == "trtops":
             counts[node.op_type] = counts.get(node.op_type, 0) + 1
     exporter = {p.key: p.value for p in proto.metadata_props}.get("trtops.exporter", "?")
     nodes = ", ".join(f"{n} x{c}" for n, c in sorted(counts.items())) or "none"
+    tf32 = f", allow_tf32 on {counts.get('DeformConv2d', 0)} DeformConv2d node(s)" if args.allow_tf32 else ""
     print(f"{output}: {spec.name}, inputs {[tuple(t.shape) for t in spec.inputs]}, exporter {exporter}, "
-          f"trtops nodes: {nodes}")
+          f"trtops nodes: {nodes}{tf32}")
+    if args.allow_tf32 and "DeformConv2d" not in counts:
+        print("trtops export: --allow-tf32 changed nothing: the model has no DeformConv2d node", file=sys.stderr)
     return 0
 
 
@@ -285,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="dtype of the exported graph: model and floating inputs are cast before export "
                              "(module:function models; default float32)")
     export.add_argument("--opset", type=int, default=20)
+    export.add_argument("--allow-tf32", action="store_true",
+                        help="DeformConv2d nodes may multiply float32 on TF32 tensor cores (sm_80+ GPUs; "
+                             "about float16 accuracy, much faster); default: exact float32")
     export.set_defaults(run=cmd_export)
 
     check = commands.add_parser("check", help="accuracy report of an ONNX export or engine versus PyTorch")

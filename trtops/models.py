@@ -169,8 +169,10 @@ def from_onnx_metadata(model: Any) -> dict[str, Any]:
 
 
 def export_spec(spec: ModelSpec, path: Path, *, dynamic_batch: bool = False, dynamic_image_size: bool = False,
-                opset: int = 20) -> Any:
-    """Export ``spec`` with trtops nodes (detectors in deploy mode) and record it in the metadata."""
+                opset: int = 20, allow_tf32: bool = False) -> Any:
+    """Export ``spec`` with trtops nodes (detectors in deploy mode) and record it in the metadata.
+    ``allow_tf32`` sets the field of that name on every DeformConv2d node (float32 may multiply on
+    TF32 tensor cores)."""
     from trtops import converters
 
     if spec.detector:
@@ -199,6 +201,8 @@ def export_spec(spec: ModelSpec, path: Path, *, dynamic_batch: bool = False, dyn
             spec.export_model(), spec.export_inputs(), None, dynamic_shapes=dynamic_shapes,
             input_names=spec.input_names, output_names=spec.output_names, opset=opset,
         )
+    if allow_tf32:
+        converters.set_node_attributes(proto, "DeformConv2d", allow_tf32=1)
     for key, value in spec.metadata().items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
