@@ -31,7 +31,7 @@ from typing import Optional, Tuple, Union
 import torch
 
 from trtops import _native
-from trtops.ops._tensor import dtype_code, launch, pointer, same_device
+from trtops.ops._tensor import call_on_cuda_device, dtype_code, launch, pointer, same_device
 
 __all__ = ["nms", "batched_nms"]
 
@@ -153,10 +153,13 @@ def _nms_into(
     workspace_size = 0
     if device.type == "cuda" and n > 0:
         size = ctypes.c_uint64(0)
-        with torch.cuda.device(device):
-            _native.check_status(
-                lib.trtops_nms_workspace_size(n, batched, box_code, score_code, class_code, index_code, ctypes.byref(size))
-            )
+        # The size depends on the device (CUB's sort tuning for its architecture).
+        call_on_cuda_device(
+            device,
+            lambda _: lib.trtops_nms_workspace_size(
+                n, batched, box_code, score_code, class_code, index_code, ctypes.byref(size)
+            ),
+        )
         workspace_size = size.value
         workspace = torch.empty(max(workspace_size, 1), dtype=torch.uint8, device=device)
 
@@ -201,7 +204,7 @@ def _run(
     n = boxes.size(0)
     capacity = n if max_output_boxes is None else max_output_boxes
     keep = torch.empty(capacity, dtype=index_dtype, device=boxes.device)
-    count = torch.zeros((), dtype=torch.int64, device=boxes.device)
+    count = torch.empty((), dtype=torch.int64, device=boxes.device)  # always written (no fill launch)
     _nms_into(keep, count, boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded)
     if padded:
         return keep, count

@@ -57,6 +57,19 @@ _raw_stream: Callable[[int], int] = getattr(
 )
 
 
+def call_on_cuda_device(device: torch.device, call: Callable[[int], int]) -> None:
+    """Runs ``call(device_index)`` (a C ABI call returning a status) with that CUDA device current
+    and raises on failure; switches devices only when another one is current (a device guard
+    costs microseconds per call)."""
+    current = torch.cuda.current_device()
+    index = device.index if device.index is not None else current
+    if index == current:
+        _native.check_status(call(index))
+    else:
+        with torch.cuda.device(index):
+            _native.check_status(call(index))
+
+
 def launch(device: torch.device, fn: ctypes._CFuncPtr, *args: object) -> None:
     """Calls a C ABI entry point with (*args, device_flag, stream) and raises on failure.
 
@@ -64,12 +77,7 @@ def launch(device: torch.device, fn: ctypes._CFuncPtr, *args: object) -> None:
     for it; nothing synchronizes.
     """
     if device.type == "cuda":
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        if index == torch.cuda.current_device():
-            _native.check_status(fn(*args, 1, _raw_stream(index)))
-        else:
-            with torch.cuda.device(index):
-                _native.check_status(fn(*args, 1, _raw_stream(index)))
+        call_on_cuda_device(device, lambda index: fn(*args, 1, _raw_stream(index)))
     elif device.type == "cpu":
         _native.check_status(fn(*args, 0, None))
     else:
