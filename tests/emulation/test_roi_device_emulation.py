@@ -124,6 +124,14 @@ MUTATIONS = [
         "    item.numChannels = left < kCHANNELS ? static_cast<int32_t>(left) : kCHANNELS;",
         "    item.numChannels = (left < kCHANNELS ? static_cast<int32_t>(left) : kCHANNELS) - (kCHANNELS > 1);",
     ),
+    # The one-channel kernel (PS-RoIAlign) buffers taps in batches of four: the last batch of a
+    # bin, when not full, drops its last buffered tap.
+    Mutation(
+        "tap-batch-remainder-drops-a-tap",
+        "roi/roi_common.cuh",
+        "            values[i] = i < count ? interpolate(pending[i], base, pixelStride) : Acc(0);",
+        "            values[i] = i + 1 < count ? interpolate(pending[i], base, pixelStride) : Acc(0);",
+    ),
 ]
 
 

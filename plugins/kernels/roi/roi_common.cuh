@@ -331,26 +331,53 @@ TRTOPS_UNROLL
     if constexpr (kCHANNELS == 1)
     {
         // One channel per thread (PS-RoIAlign and other small launches): taps are interpolated
-        // two at a time, so the loads of both are in flight together instead of one round trip
-        // per tap; they are still added one by one in torchvision's order.
-        BilinearTap<Acc> pending{};
-        bool hasPending = false;
+        // kBATCH at a time, so that the loads of all of them are in flight together instead of
+        // one round trip per tap; they are still added one by one in torchvision's order. The
+        // buffered taps are only indexed with constants (unrolled), so they stay in registers.
+        constexpr int32_t kBATCH = 4;
+        BilinearTap<Acc> pending[kBATCH - 1];
+        int32_t count = 0;
         forEachBinTap(box, ph, pw, height, width, [&](BilinearTap<Acc> const& t) {
-            if (!hasPending)
+            if (count < kBATCH - 1)
             {
-                pending = t;
-                hasPending = true;
+TRTOPS_UNROLL
+                for (int32_t i = 0; i < kBATCH - 1; ++i)
+                {
+                    if (i == count)
+                    {
+                        pending[i] = t;
+                    }
+                }
+                ++count;
                 return;
             }
-            Acc const first = interpolate(pending, base, pixelStride);
-            Acc const second = interpolate(t, base, pixelStride);
-            acc[0] += first;
-            acc[0] += second;
-            hasPending = false;
+            Acc values[kBATCH];
+TRTOPS_UNROLL
+            for (int32_t i = 0; i < kBATCH - 1; ++i)
+            {
+                values[i] = interpolate(pending[i], base, pixelStride);
+            }
+            values[kBATCH - 1] = interpolate(t, base, pixelStride);
+TRTOPS_UNROLL
+            for (int32_t i = 0; i < kBATCH; ++i)
+            {
+                acc[0] += values[i];
+            }
+            count = 0;
         });
-        if (hasPending)
+        Acc values[kBATCH - 1];
+TRTOPS_UNROLL
+        for (int32_t i = 0; i < kBATCH - 1; ++i)
         {
-            acc[0] += interpolate(pending, base, pixelStride);
+            values[i] = i < count ? interpolate(pending[i], base, pixelStride) : Acc(0);
+        }
+TRTOPS_UNROLL
+        for (int32_t i = 0; i < kBATCH - 1; ++i)
+        {
+            if (i < count) // not `+= 0`: that would turn a -0.0 sum into +0.0
+            {
+                acc[0] += values[i];
+            }
         }
         (void) channelStep;
         (void) numChannels; // a chunk item always holds at least one channel
