@@ -16,7 +16,7 @@ ONNX_TYPE = {"float32": 1, "float16": 10, "bfloat16": 16}
 
 
 def dcn_model(dtype="float32", c_in=16, c_out=32, k=3, stride=1, pad=1, dil=1, groups=1, offset_groups=1,
-              bias=True, mask=True, offset_groups_attr=0):
+              bias=True, mask=True, offset_groups_attr=0, allow_tf32=0):
     """input/offset/mask are graph inputs (dynamic N, H, W); weight and bias are initializers."""
     rng = np.random.default_rng(0)
     weight = rng.standard_normal((c_out, c_in // groups, k, k)).astype(np.float32)
@@ -39,7 +39,7 @@ def dcn_model(dtype="float32", c_in=16, c_out=32, k=3, stride=1, pad=1, dil=1, g
     node = helper.make_node(
         "DeformConv2d", node_inputs, ["output"], domain="trtops", plugin_namespace="trtops", plugin_version="1",
         stride=[stride, stride], padding=[pad, pad], dilation=[dil, dil], groups=groups,
-        offset_groups=offset_groups_attr, has_bias=int(bias), has_mask=int(mask),
+        offset_groups=offset_groups_attr, has_bias=int(bias), has_mask=int(mask), allow_tf32=allow_tf32,
     )
     graph = helper.make_graph(
         [node], "dcn", inputs, [helper.make_tensor_value_info("output", ONNX_TYPE[dtype], ["N", c_out, "Ho", "Wo"])],
@@ -107,3 +107,17 @@ def test_has_mask_must_match_the_inputs() -> None:
     result = build_onnx_isolated(model, [profile()])
     assert not result.ok and not result.crashed, result.error_text()
     assert any("check the has_bias / has_mask fields" in e for e in result.errors + result.log), result.log
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_allow_tf32_builds(dtype: str) -> None:
+    # float32 may then multiply on TF32 tensor cores at run time; other dtypes ignore the field.
+    result = build_onnx(dcn_model(dtype, allow_tf32=1), [profile()])
+    assert result.ok, result.error_text()
+    assert result.plugin_layers == 1
+
+
+def test_allow_tf32_must_be_0_or_1() -> None:
+    result = build_onnx_isolated(dcn_model(allow_tf32=2), [profile()])
+    assert not result.ok and not result.crashed, result.error_text()
+    assert any("field 'allow_tf32' must be in [0, 1], got 2" in e for e in result.errors + result.log), result.log
