@@ -8,12 +8,13 @@ kernel for float16/bfloat16 and for float32 with allowTf32, its ldmatrix/mma.syn
 warp_mma_model.h from the PTX fragment layouts) against deformConv2dForwardHost over 109 cases.
 The bilinear table, the corner stage (plain copies here instead of cp.async), double buffering,
 barriers, the fragment addressing and the epilogue are the code that runs on a GPU. It builds
-twice: as sm_90 (its shared memory, TF32), and as sm_75 (64 KiB, no TF32), where the 256-row tile
-gives way to several 128-row tiles, the gather stages fewer passes (or none) and float32 stays on
-FFMA although TF32 is allowed. The mutation tests break the kernel on purpose and require the
-program to notice.
+three times: as sm_90 (227 KiB of shared memory per block, TF32), as sm_86/89 (99 KiB, TF32: the
+256-row tensor-core kernel runs without its corner stage), and as sm_75 (64 KiB, no TF32), where
+the 256-row tile gives way to several 128-row tiles, the gather stages fewer passes (or none) and
+float32 stays on FFMA although TF32 is allowed. The mutation tests break the kernel on purpose and
+require the program to notice.
 
-By hand (both builds):
+By hand (every build):
     python tests/emulation/test_dcn_device_emulation.py [--seed=N] [--verbose]
 """
 
@@ -60,7 +61,10 @@ MIN_CASES = 109
 #: (name, extra g++ flags) of the builds: the shared memory the launcher may use per block and the
 #: compute capability (sm_75: no TF32, float32 stays on FFMA even when TF32 is allowed).
 SM75_FLAGS = ["-DTRTOPS_DCN_EMULATED_SHARED_LIMIT=65536", "-DTRTOPS_EMULATED_COMPUTE_MAJOR=7"]
-VARIANTS = [("release", []), ("sm75-shared-memory", SM75_FLAGS)]
+#: sm_86 / sm_89 (RTX 30/40, A10, L4, L40): 99 KiB per block, TF32. The 256-row tensor-core kernel
+#: fits there only without its corner stage: every pass loads its corners in the blend.
+SM86_FLAGS = ["-DTRTOPS_DCN_EMULATED_SHARED_LIMIT=101376", "-DTRTOPS_EMULATED_COMPUTE_MAJOR=8"]
+VARIANTS = [("release", []), ("sm86-shared-memory", SM86_FLAGS), ("sm75-shared-memory", SM75_FLAGS)]
 
 
 @dataclass
