@@ -186,7 +186,8 @@ def test_host_float16_vs_torchvision_float16() -> None:
 
 @pytest.mark.kernels
 def test_host_ignores_allow_tf32() -> None:
-    # TF32 is a permission for CUDA kernels; the host implementation always computes in float32.
+    # TF32 is a permission for CUDA kernels; the host implementation always computes in float32,
+    # also when torch's matmul TF32 switch (which allow_tf32=None follows on CUDA) is on.
     from trtops.ops import DeformConv2d, deform_conv2d
 
     case = Case(in_channels=8, out_channels=6)
@@ -194,6 +195,12 @@ def test_host_ignores_allow_tf32() -> None:
     args = (t["input"], t["offset"], t["weight"], t["bias"])
     exact = deform_conv2d(*args, mask=t["mask"], **conv_kwargs(case))
     assert torch.equal(deform_conv2d(*args, mask=t["mask"], allow_tf32=True, **conv_kwargs(case)), exact)
+    before = torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        assert torch.equal(deform_conv2d(*args, mask=t["mask"], **conv_kwargs(case)), exact)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
     module = DeformConv2d(8, 6, 3, padding=1, allow_tf32=True)
     assert module.allow_tf32 and "allow_tf32=True" in repr(module)
     with torch.no_grad():
@@ -592,9 +599,18 @@ def test_gpu_allow_tf32_selects_tensor_cores_only_where_they_exist() -> None:
     # for bit. Without the flag nothing changes.
     case = Case(batch=2, in_channels=64, out_channels=64, height=9, width=9)
     t = make_inputs(case, torch.float32, device="cuda", seed=3)
-    ffma = run_trtops(case, t)
+    ffma = run_trtops(case, t, allow_tf32=False)
     tf32 = run_trtops(case, t, allow_tf32=True)
-    assert torch.equal(run_trtops(case, t), ffma)
+    assert torch.equal(run_trtops(case, t, allow_tf32=False), ffma)
+    # allow_tf32=None follows torch's matmul TF32 switch, as torchvision's im2col GEMM does.
+    before = torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        assert torch.equal(run_trtops(case, t), ffma)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        assert torch.equal(run_trtops(case, t), tf32)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
     if _gpu_has_tf32():
         assert not torch.equal(tf32, ffma), "allow_tf32=True gave the FFMA result on an sm_80+ GPU"
     else:

@@ -2,7 +2,7 @@
 
 CPU tensors run the host implementation of ``libtrtops_kernels.so``, CUDA tensors its fused
 implicit-GEMM kernels (tensor cores for float16/bfloat16; FFMA for float32, or TF32 tensor cores
-when ``allow_tf32=True`` on an sm_80+ GPU). Inference only: the result carries no autograd history.
+when TF32 is allowed on an sm_80+ GPU). Inference only: the result carries no autograd history.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def _deform_conv2d(
     mask: Optional[Tensor] = None,
     *,
     out: Optional[Tensor] = None,
-    allow_tf32: bool = False,
+    allow_tf32: Optional[bool] = None,
 ) -> Tensor:
     """deform_conv2d writing into ``out`` when given (tests pass a poisoned buffer)."""
     if not isinstance(input, Tensor):
@@ -116,6 +116,9 @@ def _deform_conv2d(
     if dil_h <= 0 or dil_w <= 0:
         raise ValueError(f"{_OP}: dilation must be positive, got {(dil_h, dil_w)}")
 
+    if allow_tf32 is None:
+        # As torchvision's CUDA kernel, whose im2col GEMM follows torch's matmul TF32 switch.
+        allow_tf32 = input.is_cuda and torch.backends.cuda.matmul.allow_tf32
     batch, in_channels, height, width = input.shape
     out_channels, weight_in, kernel_h, kernel_w = weight.shape
     if kernel_h <= 0 or kernel_w <= 0:
@@ -221,7 +224,7 @@ def deform_conv2d(
     dilation: IntPair = (1, 1),
     mask: Optional[Tensor] = None,
     *,
-    allow_tf32: bool = False,
+    allow_tf32: Optional[bool] = None,
 ) -> Tensor:
     """Deformable convolution v2 when ``mask`` is given, v1 otherwise (torchvision semantics).
 
@@ -235,8 +238,10 @@ def deform_conv2d(
         mask: optional ``[N, offset_groups * kh * kw, H_out, W_out]``.
         allow_tf32: float32 on CUDA only (keyword-only, not in torchvision's signature): let an
             sm_80+ GPU round the weights and sampled inputs to TF32 (10-bit mantissa) and multiply
-            on tensor cores, much faster at about float16 accuracy. Ignored by other dtypes, by
-            GPUs without TF32 and by CPU tensors, which compute in float32.
+            on tensor cores, much faster at about float16 accuracy. ``None`` (default) follows
+            ``torch.backends.cuda.matmul.allow_tf32`` (off unless set), as torchvision's CUDA
+            kernel does. Ignored by other dtypes, by GPUs without TF32 and by CPU tensors, which
+            compute in float32.
 
     Returns:
         ``[N, C_out, H_out, W_out]`` in the dtype of ``input`` (float32, float16, bfloat16 or
@@ -248,7 +253,8 @@ def deform_conv2d(
 class DeformConv2d(nn.Module):
     """Module form of :func:`deform_conv2d`, parameter-compatible with torchvision's DeformConv2d.
 
-    ``allow_tf32`` (keyword-only, default False) is passed to :func:`deform_conv2d`.
+    ``allow_tf32`` (keyword-only, default None: torch's matmul TF32 switch) is passed to
+    :func:`deform_conv2d`.
     """
 
     def __init__(
@@ -262,7 +268,7 @@ class DeformConv2d(nn.Module):
         groups: int = 1,
         bias: bool = True,
         *,
-        allow_tf32: bool = False,
+        allow_tf32: Optional[bool] = None,
     ) -> None:
         super().__init__()
         if groups <= 0 or in_channels % groups != 0:
@@ -309,6 +315,6 @@ class DeformConv2d(nn.Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
-        if self.allow_tf32:
-            s += ", allow_tf32=True"
+        if self.allow_tf32 is not None:
+            s += f", allow_tf32={self.allow_tf32}"
         return s
