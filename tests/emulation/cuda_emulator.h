@@ -28,6 +28,13 @@
 #include <functional>
 #include <string>
 #include <tuple>
+
+//! The compute capability (major) of the emulated device: 9 (sm_90) unless a build says otherwise
+//! (-DTRTOPS_EMULATED_COMPUTE_MAJOR=7 emulates sm_75). Launchers that choose kernels by
+//! architecture and warp_mma_model.h read it.
+#ifndef TRTOPS_EMULATED_COMPUTE_MAJOR
+#define TRTOPS_EMULATED_COMPUTE_MAJOR 9
+#endif
 #include <type_traits>
 #include <vector>
 

@@ -33,10 +33,6 @@
 #include <string>
 #include <vector>
 
-#ifndef TRTOPS_EMULATED_COMPUTE_MAJOR
-#define TRTOPS_EMULATED_COMPUTE_MAJOR 9 // as in deform_conv2d.cu
-#endif
-
 namespace
 {
 using trtops::DataType;
@@ -246,16 +242,8 @@ private:
 //! exponent, infinity kept, NaN kept NaN even when the tensor core drops the low 13 bits.
 std::string checkTf32Rounding()
 {
-    auto bitsOf = [](float v) {
-        uint32_t b;
-        std::memcpy(&b, &v, sizeof(b));
-        return b;
-    };
-    auto fromBits = [](uint32_t b) {
-        float v;
-        std::memcpy(&v, &b, sizeof(v));
-        return v;
-    };
+    auto bitsOf = [](float v) { return static_cast<uint32_t>(emu::toBits(v)); };
+    auto fromBits = [](uint32_t b) { return emu::fromBits<float>(b); };
     struct Expectation
     {
         float in;

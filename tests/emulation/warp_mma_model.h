@@ -33,11 +33,6 @@ namespace trtops
 namespace mma
 {
 
-//! The compute capability the emulated build stands for (as deform_conv2d.cu assumes it).
-#ifndef TRTOPS_EMULATED_COMPUTE_MAJOR
-#define TRTOPS_EMULATED_COMPUTE_MAJOR 9
-#endif
-
 //! As on a GPU of that capability: before sm_80 only f16 has an mma here, so the kernels take
 //! their FFMA fallbacks for the other types (the sm_75 build runs those).
 template <typename T>

@@ -1141,14 +1141,12 @@ Geometry makeGeometry(DeformConv2dParams const& p)
     return geo;
 }
 
-//! The emulated build (a host compiler, no __CUDACC__) has no device to ask: it assumes sm_90
-//! (its shared-memory limit and TF32 tensor cores), and its tests also build as sm_75 (64 KiB,
-//! no TF32) to reach the fallbacks.
+//! The emulated build (a host compiler, no __CUDACC__) has no device to ask: it assumes sm_90's
+//! shared-memory limit, and the compute capability cuda_emulator.h states
+//! (TRTOPS_EMULATED_COMPUTE_MAJOR); its tests also build as sm_86 and sm_75 to reach the
+//! fallbacks.
 #ifndef TRTOPS_DCN_EMULATED_SHARED_LIMIT
 #define TRTOPS_DCN_EMULATED_SHARED_LIMIT (227 * 1024)
-#endif
-#ifndef TRTOPS_EMULATED_COMPUTE_MAJOR
-#define TRTOPS_EMULATED_COMPUTE_MAJOR 9
 #endif
 
 //! What the launcher needs to know of the current device.
