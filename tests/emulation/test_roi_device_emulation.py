@@ -132,6 +132,14 @@ MUTATIONS = [
         "            values[i] = i < count ? interpolate(pending[i], base, pixelStride) : Acc(0);",
         "            values[i] = i + 1 < count ? interpolate(pending[i], base, pixelStride) : Acc(0);",
     ),
+    # The separable sum of adaptive grids (shared with the host) reads channels-last pixels as
+    # vectors on the device: every channel of the vector takes the first one's value.
+    Mutation(
+        "separable-vector-load-repeats-a-channel",
+        "roi/roi_align_family.cuh",
+        "                    values[j] = convertTo<Acc>(v.v[j]);",
+        "                    values[j] = convertTo<Acc>(v.v[0]);",
+    ),
 ]
 
 

@@ -31,7 +31,7 @@ namespace trtops
 //! (further clamped to [0, numLevels)). A RoI whose area is NaN or negative gets zeros, as in
 //! torchvision's module (which then matches no level); with one level every RoI uses level 0.
 //! Pooling on the chosen level is RoIAlign with `aligned` as given (torchvision's module uses
-//! false).
+//! false), adaptive grids included (roi_align.h).
 struct MultiScaleRoIAlignParams
 {
     static constexpr int32_t kMaxLevels = 8;

@@ -25,6 +25,8 @@ namespace trtops
 //! Output channel c_out of bin (i, j) pools input channel (c_out * pooledHeight + i) *
 //! pooledWidth + j. Coordinates are always shifted by -0.5 (torchvision's ps_roi_align has no
 //! `aligned` switch). Bad batch index or non-finite coordinates give zeros and read nothing.
+//! Adaptive grids (samplingRatio <= 0) are summed by map rows of columns, as in RoIAlign
+//! (roi_align.h).
 struct PSRoIAlignParams
 {
     int64_t batch{0};

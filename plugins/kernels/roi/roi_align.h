@@ -27,7 +27,12 @@ namespace trtops
 //! aligned), samplingRatio > 0 samples a fixed grid per bin, <= 0 an adaptive
 //! ceil(roi_size / pooled_size) grid. A RoI whose batch index is outside [0, batch) (after
 //! truncation toward zero, as torchvision converts it) or whose coordinates are not finite gives
-//! zeros and reads nothing.
+//! zeros and reads nothing. With a fixed samplingRatio the additions happen in torchvision's order
+//! (the host implementation is bit-exact to torchvision's CPU kernel). An adaptive grid, whose bins
+//! of large RoIs hold hundreds of samples at most one pixel apart, is summed by map rows of
+//! columns instead, so each pixel a bin touches is read once rather than up to four times per
+//! sample: the same samples and weights, another order of additions (float32 results differ from
+//! torchvision's in the last bits).
 struct RoIAlignParams
 {
     int64_t batch{0};

@@ -77,7 +77,21 @@ TRTOPS_HD ResolvedRoi<AccumulatorT<T>> resolveRoi(AlignArgs<T, RoiT> const& a, i
     return out;
 }
 
-template <typename T, typename RoiT, int32_t kCHANNELS>
+//! The bin sums come in two kinds, chosen per launch from sampling_ratio: kADAPTIVE (<= 0) sums a
+//! bin by rows of columns (sumBinSeparable), a fixed ratio sample by sample as torchvision. They
+//! are separate kernels so that the separable sum's registers do not cost the fixed-ratio
+//! kernels occupancy.
+template <typename Fn>
+Status withGridKind(int32_t samplingRatio, Fn&& fn)
+{
+    if (samplingRatio > 0)
+    {
+        return fn(std::false_type{});
+    }
+    return fn(std::true_type{});
+}
+
+template <typename T, typename RoiT, int32_t kCHANNELS, bool kADAPTIVE>
 struct AlignChunkOp
 {
     AlignArgs<T, RoiT> a;
@@ -102,7 +116,7 @@ struct AlignChunkOp
             int32_t const width = a.widths[roi.level];
             ChunkInput const in = chunkInput(item, bins, a.positionSensitive, a.channelsLast, a.channels,
                 roi.batchIndex, static_cast<int64_t>(height) * width);
-            sumBinSamples<kCHANNELS>(roi.box, item.ph, item.pw, height, width, a.inputs[roi.level] + in.offset,
+            sumBinSamples<kCHANNELS, kADAPTIVE>(roi.box, item.ph, item.pw, height, width, a.inputs[roi.level] + in.offset,
                 in.channelStep, in.pixelStride, item.numChannels, acc);
 TRTOPS_UNROLL
             for (int32_t k = 0; k < kCHANNELS; ++k)
@@ -139,7 +153,7 @@ struct alignas(sizeof(T) * kVEC < 16 ? sizeof(T) * kVEC : 16) Vec
 
 //! Average of bin (ph, pw) of a resolved RoI for channels [c0, c0 + kVEC) of a channels-last
 //! input, read as kVEC-element vectors (kVEC = 1: scalars). Zeros for an invalid RoI.
-template <int32_t kVEC, typename T, typename RoiT, typename Acc>
+template <int32_t kVEC, bool kADAPTIVE, typename T, typename RoiT, typename Acc>
 TRTOPS_HD void averageBinVec(AlignArgs<T, RoiT> const& a, ResolvedRoi<Acc> const& roi, int32_t ph, int32_t pw,
     int64_t c0, Acc (&acc)[kVEC])
 {
@@ -159,18 +173,35 @@ TRTOPS_UNROLL
     T const* base = a.inputs[roi.level] + roi.batchIndex * plane * a.channels + c0;
     int64_t const pixelStride = a.channels;
     AlignBox<Acc> const& box = roi.box;
-    forEachBinTap(box, ph, pw, height, width, [&](BilinearTap<Acc> const& t) {
-        V const v1 = *reinterpret_cast<V const*>(base + t.p1 * pixelStride);
-        V const v2 = *reinterpret_cast<V const*>(base + t.p2 * pixelStride);
-        V const v3 = *reinterpret_cast<V const*>(base + t.p3 * pixelStride);
-        V const v4 = *reinterpret_cast<V const*>(base + t.p4 * pixelStride);
+    if constexpr (kADAPTIVE)
+    {
+        sumBinSeparable<kVEC>(
+            box, ph, pw, height, width,
+            [&](int64_t pixel, Acc(&values)[kVEC]) {
+                V const v = *reinterpret_cast<V const*>(base + pixel * pixelStride);
 TRTOPS_UNROLL
-        for (int32_t j = 0; j < kVEC; ++j)
-        {
-            acc[j] += t.w1 * convertTo<Acc>(v1.v[j]) + t.w2 * convertTo<Acc>(v2.v[j]) + t.w3 * convertTo<Acc>(v3.v[j])
-                + t.w4 * convertTo<Acc>(v4.v[j]);
-        }
-    });
+                for (int32_t j = 0; j < kVEC; ++j)
+                {
+                    values[j] = convertTo<Acc>(v.v[j]);
+                }
+            },
+            acc);
+    }
+    else
+    {
+        forEachBinTap(box, ph, pw, height, width, [&](BilinearTap<Acc> const& t) {
+            V const v1 = *reinterpret_cast<V const*>(base + t.p1 * pixelStride);
+            V const v2 = *reinterpret_cast<V const*>(base + t.p2 * pixelStride);
+            V const v3 = *reinterpret_cast<V const*>(base + t.p3 * pixelStride);
+            V const v4 = *reinterpret_cast<V const*>(base + t.p4 * pixelStride);
+TRTOPS_UNROLL
+            for (int32_t j = 0; j < kVEC; ++j)
+            {
+                acc[j] += t.w1 * convertTo<Acc>(v1.v[j]) + t.w2 * convertTo<Acc>(v2.v[j])
+                    + t.w3 * convertTo<Acc>(v3.v[j]) + t.w4 * convertTo<Acc>(v4.v[j]);
+            }
+        });
+    }
 TRTOPS_UNROLL
     for (int32_t j = 0; j < kVEC; ++j)
     {
@@ -180,7 +211,7 @@ TRTOPS_UNROLL
 
 //! RoIAlign's bins for the channels-last kernels (ChannelsLastOp, stagedNhwcToNchwKernel): per-RoI
 //! state `roi(n)` and the averages of one bin for kVEC consecutive channels `bin<kVEC>(...)`.
-template <typename T, typename RoiT>
+template <typename T, typename RoiT, bool kADAPTIVE>
 struct AlignBins
 {
     AlignArgs<T, RoiT> a; //!< inputs channels-last, not position-sensitive
@@ -193,7 +224,7 @@ struct AlignBins
     TRTOPS_HD void bin(ResolvedRoi<AccumulatorT<T>> const& roi, int32_t ph, int32_t pw, int64_t c0,
         AccumulatorT<T> (&acc)[kVEC]) const
     {
-        averageBinVec<kVEC>(a, roi, ph, pw, c0, acc);
+        averageBinVec<kVEC, kADAPTIVE>(a, roi, ph, pw, c0, acc);
     }
 };
 
@@ -237,10 +268,10 @@ TRTOPS_UNROLL
     }
 };
 
-template <int32_t kVEC, typename T, typename RoiT>
-ChannelsLastOp<T, AlignBins<T, RoiT>, kVEC> alignChannelsLastOp(AlignArgs<T, RoiT> const& a)
+template <int32_t kVEC, bool kADAPTIVE, typename T, typename RoiT>
+ChannelsLastOp<T, AlignBins<T, RoiT, kADAPTIVE>, kVEC> alignChannelsLastOp(AlignArgs<T, RoiT> const& a)
 {
-    return {AlignBins<T, RoiT>{a}, a.output, a.numRois, a.channels, a.pooledH, a.pooledW};
+    return {AlignBins<T, RoiT, kADAPTIVE>{a}, a.output, a.numRois, a.channels, a.pooledH, a.pooledW};
 }
 
 #if defined(__CUDACC__)
@@ -317,25 +348,28 @@ inline bool isAligned16(void const* p)
 template <typename T, typename RoiT>
 Status launchAlign(AlignArgs<T, RoiT> const& a, cudaStream_t stream, char const* name)
 {
-    if (a.channelsLast && !a.positionSensitive)
-    {
-        bool aligned = isAligned16(a.output);
-        for (int32_t l = 0; l < a.numLevels; ++l)
+    return withGridKind(a.samplingRatio, [&](auto adaptive) {
+        constexpr bool kADAPTIVE = decltype(adaptive)::value;
+        if (a.channelsLast && !a.positionSensitive)
         {
-            aligned = aligned && isAligned16(a.inputs[l]);
+            bool aligned = isAligned16(a.output);
+            for (int32_t l = 0; l < a.numLevels; ++l)
+            {
+                aligned = aligned && isAligned16(a.inputs[l]);
+            }
+            return withThreadChannels<T>(a.channels, aligned, [&](auto channels) {
+                constexpr int32_t kCH = decltype(channels)::value;
+                return launchOp(alignChannelsLastOp<kCH, kADAPTIVE>(a), stream, name);
+            });
         }
-        return withThreadChannels<T>(a.channels, aligned, [&](auto channels) {
-            constexpr int32_t kCH = decltype(channels)::value;
-            return launchOp(alignChannelsLastOp<kCH>(a), stream, name);
-        });
-    }
-    if (!chunkPays(a.numRois * a.pooledH * a.pooledW * a.outChannels, kALIGN_CHANNELS_PER_THREAD))
-    {
-        return launchOp(AlignChunkOp<T, RoiT, 1>{a, a.outChannels}, stream, name);
-    }
-    return launchOp(AlignChunkOp<T, RoiT, kALIGN_CHANNELS_PER_THREAD>{
-                        a, ceilDiv(a.outChannels, kALIGN_CHANNELS_PER_THREAD)},
-        stream, name);
+        if (!chunkPays(a.numRois * a.pooledH * a.pooledW * a.outChannels, kALIGN_CHANNELS_PER_THREAD))
+        {
+            return launchOp(AlignChunkOp<T, RoiT, 1, kADAPTIVE>{a, a.outChannels}, stream, name);
+        }
+        return launchOp(AlignChunkOp<T, RoiT, kALIGN_CHANNELS_PER_THREAD, kADAPTIVE>{
+                            a, ceilDiv(a.outChannels, kALIGN_CHANNELS_PER_THREAD)},
+            stream, name);
+    });
 }
 #endif
 
@@ -459,7 +493,10 @@ Status launchAlignViaChannelsLast(AlignArgs<T, RoiT> a, void* workspace, cudaStr
         transpose::nchwToNhwc(a.inputs[0], workspace, a.batch, a.channels, pixels, sizeof(T), stream, name));
     a.inputs[0] = static_cast<T const*>(workspace);
     a.channelsLast = true; // input only: the kernel writes NCHW
-    return launchStagedNhwcToNchw(AlignBins<T, RoiT>{a}, a.output, a.numRois, shape, stream, name);
+    return withGridKind(a.samplingRatio, [&](auto adaptive) {
+        return launchStagedNhwcToNchw(
+            AlignBins<T, RoiT, decltype(adaptive)::value>{a}, a.output, a.numRois, shape, stream, name);
+    });
 }
 #endif
 
@@ -497,15 +534,18 @@ inline int64_t alignTapsPerBin(int32_t samplingRatio)
 template <typename T, typename RoiT>
 Status runAlignOnHost(AlignArgs<T, RoiT> const& a)
 {
-    if (a.channelsLast && !a.positionSensitive)
-    {
-        runOpOnHost(alignChannelsLastOp<1>(a));
-    }
-    else
-    {
-        runOpOnHost(AlignChunkOp<T, RoiT, 1>{a, a.outChannels});
-    }
-    return Status::ok();
+    return withGridKind(a.samplingRatio, [&](auto adaptive) {
+        constexpr bool kADAPTIVE = decltype(adaptive)::value;
+        if (a.channelsLast && !a.positionSensitive)
+        {
+            runOpOnHost(alignChannelsLastOp<1, kADAPTIVE>(a));
+        }
+        else
+        {
+            runOpOnHost(AlignChunkOp<T, RoiT, 1, kADAPTIVE>{a, a.outChannels});
+        }
+        return Status::ok();
+    });
 }
 
 //! Arguments for a single-level call (RoIAlign, PS-RoIAlign).

@@ -4,6 +4,8 @@
 //!
 //! Arithmetic follows torchvision's kernels operation by operation (same formulas, same order of
 //! additions), in the accumulator type (float for float32/float16/bfloat16, double for float64).
+//! One exception: RoIAlign-family bins on an adaptive grid (sampling_ratio <= 0) are summed by map
+//! rows of columns (sumBinSeparable), the same samples and weights added in another order.
 #pragma once
 
 #include "core/numeric.cuh"
@@ -219,6 +221,54 @@ TRTOPS_HD Acc sampleCoordinate(Acc start, Acc bin, int32_t p, int32_t i, int32_t
     return start + static_cast<Acc>(p) * bin + static_cast<Acc>(i + .5F) * bin / static_cast<Acc>(grid);
 }
 
+//! One axis of a bilinear sample with torchvision's border rules: a coordinate outside
+//! [-1, size] (or NaN) is not inside; below 0 it clamps to 0; from size - 1 on, both neighbours
+//! are the last line and the high weight is 0.
+template <typename Acc>
+struct AxisTap
+{
+    bool inside;
+    int32_t low, high;
+    Acc lowWeight, highWeight;
+};
+
+template <typename Acc>
+TRTOPS_HD bool insideAxis(Acc v, int32_t size)
+{
+    return v >= static_cast<Acc>(-1) && v <= static_cast<Acc>(size);
+}
+
+//! The neighbours and weights of a coordinate that is inside (insideAxis).
+template <typename Acc>
+TRTOPS_HD AxisTap<Acc> axisNeighbours(Acc v, int32_t size)
+{
+    AxisTap<Acc> t{};
+    t.inside = true;
+    if (v <= static_cast<Acc>(0))
+    {
+        v = 0;
+    }
+    t.low = static_cast<int32_t>(v);
+    if (t.low >= size - 1)
+    {
+        t.high = t.low = size - 1;
+        v = static_cast<Acc>(t.low);
+    }
+    else
+    {
+        t.high = t.low + 1;
+    }
+    t.highWeight = v - static_cast<Acc>(t.low);
+    t.lowWeight = static_cast<Acc>(1) - t.highWeight;
+    return t;
+}
+
+template <typename Acc>
+TRTOPS_HD AxisTap<Acc> axisTap(Acc v, int32_t size)
+{
+    return insideAxis(v, size) ? axisNeighbours(v, size) : AxisTap<Acc>{};
+}
+
 //! The four neighbours (pixel indices y * width + x) and weights of one bilinear sample, with
 //! torchvision's border rules: outside [-1, size] (or NaN) contributes exactly nothing.
 template <typename Acc>
@@ -233,55 +283,173 @@ template <typename Acc>
 TRTOPS_HD BilinearTap<Acc> bilinearTap(Acc y, Acc x, int32_t height, int32_t width)
 {
     BilinearTap<Acc> t{};
-    t.inside = y >= static_cast<Acc>(-1) && y <= static_cast<Acc>(height) && x >= static_cast<Acc>(-1)
-        && x <= static_cast<Acc>(width);
+    t.inside = insideAxis(y, height) && insideAxis(x, width);
     if (!t.inside)
     {
         return t;
     }
-    if (y <= static_cast<Acc>(0))
-    {
-        y = 0;
-    }
-    if (x <= static_cast<Acc>(0))
-    {
-        x = 0;
-    }
-    int32_t yLow = static_cast<int32_t>(y);
-    int32_t xLow = static_cast<int32_t>(x);
-    int32_t yHigh;
-    int32_t xHigh;
-    if (yLow >= height - 1)
-    {
-        yHigh = yLow = height - 1;
-        y = static_cast<Acc>(yLow);
-    }
-    else
-    {
-        yHigh = yLow + 1;
-    }
-    if (xLow >= width - 1)
-    {
-        xHigh = xLow = width - 1;
-        x = static_cast<Acc>(xLow);
-    }
-    else
-    {
-        xHigh = xLow + 1;
-    }
-    Acc const ly = y - static_cast<Acc>(yLow);
-    Acc const lx = x - static_cast<Acc>(xLow);
-    Acc const hy = static_cast<Acc>(1) - ly;
-    Acc const hx = static_cast<Acc>(1) - lx;
-    t.w1 = hy * hx;
-    t.w2 = hy * lx;
-    t.w3 = ly * hx;
-    t.w4 = ly * lx;
-    t.p1 = yLow * width + xLow;
-    t.p2 = yLow * width + xHigh;
-    t.p3 = yHigh * width + xLow;
-    t.p4 = yHigh * width + xHigh;
+    AxisTap<Acc> const ty = axisNeighbours(y, height);
+    AxisTap<Acc> const tx = axisNeighbours(x, width);
+    t.w1 = ty.lowWeight * tx.lowWeight;
+    t.w2 = ty.lowWeight * tx.highWeight;
+    t.w3 = ty.highWeight * tx.lowWeight;
+    t.w4 = ty.highWeight * tx.highWeight;
+    t.p1 = ty.low * width + tx.low;
+    t.p2 = ty.low * width + tx.high;
+    t.p3 = ty.high * width + tx.low;
+    t.p4 = ty.high * width + tx.high;
     return t;
+}
+
+//! The map lines (rows or columns) that the samples of bin `p` touch along one axis, each once,
+//! with the sum of the samples' bilinear weights on it: next(line, weight) returns them one by
+//! one (false when done). The bilinear sum of a bin is separable, sum over samples (iy, ix) of
+//! sum over corners wy * wx * f = sum over rows of Wy[row] * (sum over columns of Wx[col] * f),
+//! and samples at most one cell apart share lines, so this reads each touched pixel once instead
+//! of four times per sample. Lines with a zero weight are kept: torchvision reads them too (a NaN
+//! there reaches the output in both). Used for adaptive grids (sampling_ratio <= 0), whose samples
+//! lie at most one cell apart, so that neighbouring samples share lines. The sum is right for
+//! samples in any order; adaptive grids have increasing coordinates (a negative RoI size gives a
+//! grid <= 0, no samples), so each line comes out exactly once.
+template <typename Acc>
+class AxisLines
+{
+public:
+    TRTOPS_HD AxisLines(Acc start, Acc bin, int32_t p, int32_t grid, int32_t size)
+        : mStart(start)
+        , mBin(bin)
+        , mP(p)
+        , mGrid(grid)
+        , mSize(size)
+    {
+    }
+
+    TRTOPS_HD bool next(int32_t& line, Acc& weight)
+    {
+        while (mSample < mGrid)
+        {
+            AxisTap<Acc> const t = axisTap(sampleCoordinate(mStart, mBin, mP, mSample, mGrid), mSize);
+            if (t.inside && mPending && t.low != mFirst)
+            {
+                // The sample starts past the first pending line, so that line is complete (this
+                // sample is looked at again on the next call).
+                return emitFirst(line, weight);
+            }
+            ++mSample;
+            if (!t.inside)
+            {
+                continue;
+            }
+            if (!mPending)
+            {
+                mPending = true;
+                mFirst = t.low;
+                mFirstWeight = 0;
+            }
+            mFirstWeight += t.lowWeight;
+            if (t.high != t.low)
+            {
+                mSecondWeight += t.highWeight;
+                mHasSecond = true;
+            }
+        }
+        return mPending && emitFirst(line, weight);
+    }
+
+private:
+    //! Hands out the first pending line; the second (first + 1) becomes the first.
+    TRTOPS_HD bool emitFirst(int32_t& line, Acc& weight)
+    {
+        line = mFirst;
+        weight = mFirstWeight;
+        mPending = mHasSecond;
+        mFirst += 1;
+        mFirstWeight = mSecondWeight;
+        mSecondWeight = 0;
+        mHasSecond = false;
+        return true;
+    }
+
+    Acc mStart, mBin;
+    int32_t mP, mGrid, mSize;
+    int32_t mSample = 0;
+    bool mPending = false;   //!< line mFirst holds weight mFirstWeight
+    bool mHasSecond = false; //!< line mFirst + 1 holds weight mSecondWeight
+    int32_t mFirst = 0;
+    Acc mFirstWeight = 0;
+    Acc mSecondWeight = 0;
+};
+
+//! Sum of the bilinear samples of bin (ph, pw) for kN channels, as rows of columns (AxisLines):
+//! acc[j] += sum over rows y of wy * (sum over columns x of wx * value_j(y, x)), where
+//! load(pixel, values) reads the kN channels at pixel y * width + x. Columns are read
+//! kCOLUMN_BATCH at a time so that their loads are in flight together. The rounding differs from
+//! torchvision's per-sample order (it is not bit-exact); the host implementation runs this same
+//! function, so host and device agree.
+template <int32_t kN, typename Acc, typename Load>
+TRTOPS_HD void sumBinSeparable(AlignBox<Acc> const& box, int32_t ph, int32_t pw, int32_t height, int32_t width,
+    Load&& load, Acc (&acc)[kN])
+{
+    constexpr int32_t kCOLUMN_BATCH = 4;
+    AxisLines<Acc> rows(box.startH, box.binH, ph, box.gridH, height);
+    int32_t y = 0;
+    Acc wy = 0;
+    while (rows.next(y, wy))
+    {
+        int64_t const rowPixel = static_cast<int64_t>(y) * width;
+        Acc rowSum[kN];
+TRTOPS_UNROLL
+        for (int32_t j = 0; j < kN; ++j)
+        {
+            rowSum[j] = 0;
+        }
+        AxisLines<Acc> columns(box.startW, box.binW, pw, box.gridW, width);
+        bool more = true;
+        while (more)
+        {
+            int32_t x[kCOLUMN_BATCH] = {};
+            Acc wx[kCOLUMN_BATCH] = {};
+            int32_t count = 0;
+TRTOPS_UNROLL
+            for (int32_t b = 0; b < kCOLUMN_BATCH; ++b)
+            {
+                if (more && columns.next(x[b], wx[b]))
+                {
+                    ++count;
+                }
+                else
+                {
+                    more = false;
+                }
+            }
+            Acc v[kCOLUMN_BATCH][kN] = {};
+TRTOPS_UNROLL
+            for (int32_t b = 0; b < kCOLUMN_BATCH; ++b)
+            {
+                if (b < count)
+                {
+                    load(rowPixel + x[b], v[b]);
+                }
+            }
+TRTOPS_UNROLL
+            for (int32_t b = 0; b < kCOLUMN_BATCH; ++b)
+            {
+                if (b < count)
+                {
+TRTOPS_UNROLL
+                    for (int32_t j = 0; j < kN; ++j)
+                    {
+                        rowSum[j] += wx[b] * v[b][j];
+                    }
+                }
+            }
+        }
+TRTOPS_UNROLL
+        for (int32_t j = 0; j < kN; ++j)
+        {
+            acc[j] += wy * rowSum[j];
+        }
+    }
 }
 
 //! Interpolated value at one tap of the channel at `base` (pixelStride: 1 for NCHW, C for NHWC).
@@ -318,8 +486,9 @@ TRTOPS_HD void forEachBinTap(AlignBox<Acc> const& box, int32_t ph, int32_t pw, i
 
 //! Sums the samples of bin (ph, pw) for up to kCHANNELS channels at once: the sample positions and
 //! weights are computed once and reused across the channels. Channel k lives at
-//! `base + k * channelStep`. Per channel the additions happen in torchvision's order.
-template <int32_t kCHANNELS, typename Acc, typename T>
+//! `base + k * channelStep`. Per channel the additions happen in torchvision's order, except for
+//! adaptive grids (kADAPTIVE: sampling_ratio <= 0), which sumBinSeparable sums by rows of columns.
+template <int32_t kCHANNELS, bool kADAPTIVE, typename Acc, typename T>
 TRTOPS_HD void sumBinSamples(AlignBox<Acc> const& box, int32_t ph, int32_t pw, int32_t height, int32_t width,
     T const* base, int64_t channelStep, int64_t pixelStride, int32_t numChannels, Acc (&acc)[kCHANNELS])
 {
@@ -328,7 +497,21 @@ TRTOPS_UNROLL
     {
         acc[k] = 0;
     }
-    if constexpr (kCHANNELS == 1)
+    if constexpr (kADAPTIVE)
+    {
+        sumBinSeparable<kCHANNELS>(
+            box, ph, pw, height, width,
+            [&](int64_t pixel, Acc(&values)[kCHANNELS]) {
+TRTOPS_UNROLL
+                for (int32_t k = 0; k < kCHANNELS; ++k)
+                {
+                    values[k] = k < numChannels ? loadAs<Acc>(base + k * channelStep + pixel * pixelStride)
+                                                : static_cast<Acc>(0);
+                }
+            },
+            acc);
+    }
+    else if constexpr (kCHANNELS == 1)
     {
         // One channel per thread (PS-RoIAlign and other small launches): taps are interpolated
         // kBATCH at a time, so that the loads of all of them are in flight together instead of
