@@ -328,14 +328,20 @@ public:
     {
         while (mSample < mGrid)
         {
-            AxisTap<Acc> const t = axisTap(sampleCoordinate(mStart, mBin, mP, mSample, mGrid), mSize);
+            if (!mHaveTap)
+            {
+                mTap = axisTap(sampleCoordinate(mStart, mBin, mP, mSample, mGrid), mSize);
+                mHaveTap = true;
+            }
+            AxisTap<Acc> const& t = mTap;
             if (t.inside && mPending && t.low != mFirst)
             {
                 // The sample starts past the first pending line, so that line is complete (this
-                // sample is looked at again on the next call).
+                // sample, kept in mTap, is looked at again on the next call).
                 return emitFirst(line, weight);
             }
             ++mSample;
+            mHaveTap = false;
             if (!t.inside)
             {
                 continue;
@@ -373,6 +379,8 @@ private:
     Acc mStart, mBin;
     int32_t mP, mGrid, mSize;
     int32_t mSample = 0;
+    AxisTap<Acc> mTap{}; //!< of sample mSample, when mHaveTap
+    bool mHaveTap = false;
     bool mPending = false;   //!< line mFirst holds weight mFirstWeight
     bool mHasSecond = false; //!< line mFirst + 1 holds weight mSecondWeight
     int32_t mFirst = 0;
@@ -380,48 +388,47 @@ private:
     Acc mSecondWeight = 0;
 };
 
-//! Sum of the bilinear samples of bin (ph, pw) for kN channels, as rows of columns (AxisLines):
+//! Sum of the bilinear samples of bin (ph, pw) for kN channels by map lines (AxisLines):
 //! acc[j] += sum over rows y of wy * (sum over columns x of wx * value_j(y, x)), where
-//! load(pixel, values) reads the kN channels at pixel y * width + x. Columns are read
-//! kCOLUMN_BATCH at a time so that their loads are in flight together. The rounding differs from
-//! torchvision's per-sample order (it is not bit-exact); the host implementation runs this same
-//! function, so host and device agree.
+//! load(pixel, values) reads the kN channels at pixel y * width + x. The columns are taken
+//! kCOLUMN_BATCH at a time, and each batch walks the rows: the loads of a batch are in flight
+//! together, and the column weights are worked out once per bin, the row weights once per batch.
+//! The rounding differs from torchvision's per-sample order (it is not bit-exact); the host
+//! implementation runs this same function, so host and device agree.
 template <int32_t kN, typename Acc, typename Load>
 TRTOPS_HD void sumBinSeparable(AlignBox<Acc> const& box, int32_t ph, int32_t pw, int32_t height, int32_t width,
     Load&& load, Acc (&acc)[kN])
 {
     constexpr int32_t kCOLUMN_BATCH = 4;
-    AxisLines<Acc> rows(box.startH, box.binH, ph, box.gridH, height);
-    int32_t y = 0;
-    Acc wy = 0;
-    while (rows.next(y, wy))
+    AxisLines<Acc> columns(box.startW, box.binW, pw, box.gridW, width);
+    bool more = true;
+    while (more)
     {
-        int64_t const rowPixel = static_cast<int64_t>(y) * width;
-        Acc rowSum[kN];
+        int32_t x[kCOLUMN_BATCH] = {};
+        Acc wx[kCOLUMN_BATCH] = {};
+        int32_t count = 0;
 TRTOPS_UNROLL
-        for (int32_t j = 0; j < kN; ++j)
+        for (int32_t b = 0; b < kCOLUMN_BATCH; ++b)
         {
-            rowSum[j] = 0;
-        }
-        AxisLines<Acc> columns(box.startW, box.binW, pw, box.gridW, width);
-        bool more = true;
-        while (more)
-        {
-            int32_t x[kCOLUMN_BATCH] = {};
-            Acc wx[kCOLUMN_BATCH] = {};
-            int32_t count = 0;
-TRTOPS_UNROLL
-            for (int32_t b = 0; b < kCOLUMN_BATCH; ++b)
+            if (more && columns.next(x[b], wx[b]))
             {
-                if (more && columns.next(x[b], wx[b]))
-                {
-                    ++count;
-                }
-                else
-                {
-                    more = false;
-                }
+                ++count;
             }
+            else
+            {
+                more = false;
+            }
+        }
+        if (count == 0)
+        {
+            break;
+        }
+        AxisLines<Acc> rows(box.startH, box.binH, ph, box.gridH, height);
+        int32_t y = 0;
+        Acc wy = 0;
+        while (rows.next(y, wy))
+        {
+            int64_t const rowPixel = static_cast<int64_t>(y) * width;
             Acc v[kCOLUMN_BATCH][kN] = {};
 TRTOPS_UNROLL
             for (int32_t b = 0; b < kCOLUMN_BATCH; ++b)
@@ -431,23 +438,29 @@ TRTOPS_UNROLL
                     load(rowPixel + x[b], v[b]);
                 }
             }
+            Acc part[kN];
 TRTOPS_UNROLL
-            for (int32_t b = 0; b < kCOLUMN_BATCH; ++b)
+            for (int32_t j = 0; j < kN; ++j)
+            {
+                part[j] = wx[0] * v[0][j];
+            }
+TRTOPS_UNROLL
+            for (int32_t b = 1; b < kCOLUMN_BATCH; ++b)
             {
                 if (b < count)
                 {
 TRTOPS_UNROLL
                     for (int32_t j = 0; j < kN; ++j)
                     {
-                        rowSum[j] += wx[b] * v[b][j];
+                        part[j] += wx[b] * v[b][j];
                     }
                 }
             }
-        }
 TRTOPS_UNROLL
-        for (int32_t j = 0; j < kN; ++j)
-        {
-            acc[j] += wy * rowSum[j];
+            for (int32_t j = 0; j < kN; ++j)
+            {
+                acc[j] += wy * part[j];
+            }
         }
     }
 }
