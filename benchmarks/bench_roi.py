@@ -13,6 +13,9 @@ the short PS-op kernels in eager mode). torchvision has no bfloat16
 roi_align/ps/pool CUDA kernels: bf16 rows time torchvision on float16 inputs of the same size.
 The channels-last rows feed trtops an NHWC input and torchvision the same values in NCHW (its
 only layout; handing it a channels-last tensor would add a copy).
+"diff tv32" is the largest absolute difference between trtops' output for the first RoI set and
+torchvision's CUDA kernel in float32 on the same (exactly upcast) inputs: 0 for the pooling ops,
+float32 summation order for the RoIAlign family, one rounding of the output for fp16/bf16.
 
     python benchmarks/bench_roi.py [--json results.json] [--reps 100] [--quick]
 """
@@ -113,24 +116,29 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     rows = []
 
-    def add(op: str, shape: str, dtype: torch.dtype, layout: str, tv_fns, trt_fns) -> None:
+    def add(op: str, shape: str, dtype: torch.dtype, layout: str, tv_fns, trt_fns, reference) -> None:
+        """Times both sides and records how far trtops' result for the first RoI set is from
+        `reference()`, torchvision's CUDA kernel in float32 on the same inputs (upcast exactly), so
+        that a fast wrong result cannot pass as a speedup. float32 is the precision both compute
+        the bin geometry in (a float64 geometry can pick other RoIPool cells)."""
         tv_ms = time_calls(tv_fns, args.warmup, reps)
         trt_ms = time_calls(trt_fns, args.warmup, reps)
         row = {"op": op, "shape": shape, "dtype": str(dtype).replace("torch.", ""), "layout": layout,
                "torchvision_ms": tv_ms, "trtops_ms": trt_ms, "ratio": tv_ms / trt_ms,
-               "gpu_torchvision_ms": gpu_time(tv_fns, 20), "gpu_trtops_ms": gpu_time(trt_fns, 20)}
+               "gpu_torchvision_ms": gpu_time(tv_fns, 20), "gpu_trtops_ms": gpu_time(trt_fns, 20),
+               "max_abs_diff_vs_tv_fp32": (trt_fns[0]().float() - reference()).abs().max().item()}
         row["gpu_ratio"] = row["gpu_torchvision_ms"] / row["gpu_trtops_ms"]
         gpu_text = f"{row['gpu_torchvision_ms']:10.4f} {row['gpu_trtops_ms']:10.4f} {row['gpu_ratio']:7.2f}x"
         rows.append(row)
         print(f"{op:22s} {shape:44s} {row['dtype']:9s} {layout:5s} {tv_ms:10.4f} {trt_ms:10.4f} {row['ratio']:7.2f}x"
-              f" {gpu_text}", flush=True)
+              f" {gpu_text} {row['max_abs_diff_vs_tv_fp32']:9.2e}", flush=True)
 
     def tv_dtype(dtype):
         return torch.float16 if dtype == torch.bfloat16 else dtype
 
     print(f"device: {torch.cuda.get_device_name()}  torch {torch.__version__}")
     print(f"{'op':22s} {'shape':44s} {'dtype':9s} {'layout':5s} {'tv ms':>10s} {'trtops ms':>10s} {'ratio':>8s}"
-          f" {'GPU tv':>10s} {'GPU trt':>10s} {'ratio':>8s}")
+          f" {'GPU tv':>10s} {'GPU trt':>10s} {'ratio':>8s} {'diff tv32':>9s}")
 
     # RoIAlign, box head and mask head.
     for name, (n, c, h, w), k, out, scale, srs in [
@@ -146,9 +154,10 @@ def main() -> None:
             for sr in srs:
                 shape = f"{n}x{c}x{h}x{w} K={k} {out}x{out} sr={sr}"
                 tv_fns = [lambda r=r: tv.roi_align(x_tv, r, out, scale, sr, False) for r in rois_tv]
+                reference = lambda: tv.roi_align(x.float(), roi_sets[0], out, scale, sr, False)  # noqa: E731
                 for layout, xin in (("NCHW", x), ("NHWC", x_nhwc)):
                     trt_fns = [lambda r=r, xin=xin: trt.roi_align(xin, r, out, scale, sr, False) for r in roi_sets]
-                    add(name, shape, dtype, layout, tv_fns, trt_fns)
+                    add(name, shape, dtype, layout, tv_fns, trt_fns, reference)
 
     # RoIPool.
     n, c, h, w, k = 2, 512, 50, 68, 2000
@@ -159,7 +168,8 @@ def main() -> None:
         rois_tv = [r.to(tv_dtype(dtype)) for r in roi_sets]
         tv_fns = [lambda r=r: tv.roi_pool(x_tv, r, 7, 0.0625) for r in rois_tv]
         trt_fns = [lambda r=r: trt.roi_pool(x, r, 7, 0.0625) for r in roi_sets]
-        add("roi_pool", f"{n}x{c}x{h}x{w} K={k} 7x7", dtype, "NCHW", tv_fns, trt_fns)
+        add("roi_pool", f"{n}x{c}x{h}x{w} K={k} 7x7", dtype, "NCHW", tv_fns, trt_fns,
+            lambda: tv.roi_pool(x.float(), roi_sets[0], 7, 0.0625))
 
     # Position-sensitive ops (R-FCN).
     n, c, h, w, k = 1, 1029, 63, 38, 300
@@ -170,10 +180,12 @@ def main() -> None:
         rois_tv = [r.to(tv_dtype(dtype)) for r in roi_sets]
         tv_fns = [lambda r=r: tv.ps_roi_align(x_tv, r, 7, 0.0625, 2) for r in rois_tv]
         trt_fns = [lambda r=r: trt.ps_roi_align(x, r, 7, 0.0625, 2) for r in roi_sets]
-        add("ps_roi_align", f"{n}x{c}x{h}x{w} K={k} 7x7 sr=2", dtype, "NCHW", tv_fns, trt_fns)
+        add("ps_roi_align", f"{n}x{c}x{h}x{w} K={k} 7x7 sr=2", dtype, "NCHW", tv_fns, trt_fns,
+            lambda: tv.ps_roi_align(x.float(), roi_sets[0], 7, 0.0625, 2))
         tv_fns = [lambda r=r: tv.ps_roi_pool(x_tv, r, 7, 0.0625) for r in rois_tv]
         trt_fns = [lambda r=r: trt.ps_roi_pool(x, r, 7, 0.0625) for r in roi_sets]
-        add("ps_roi_pool", f"{n}x{c}x{h}x{w} K={k} 7x7", dtype, "NCHW", tv_fns, trt_fns)
+        add("ps_roi_pool", f"{n}x{c}x{h}x{w} K={k} 7x7", dtype, "NCHW", tv_fns, trt_fns,
+            lambda: tv.ps_roi_pool(x.float(), roi_sets[0], 7, 0.0625))
 
     # MultiScaleRoIAlign over P2-P5.
     names = ["p2", "p3", "p4", "p5"]
@@ -189,10 +201,13 @@ def main() -> None:
         tv_module = TvMultiScale(names, 7, 2)
         tv_boxes = [[x.to(tv_dtype(dtype)) for x in b] for b in box_sets]
         tv_fns = [lambda b=b: tv_module(feats_tv, b, shapes) for b in tv_boxes]
+        feats32 = OrderedDict((nm, v.float()) for nm, v in feats.items())
+        reference = lambda: tv_module(feats32, box_sets[0], shapes)  # noqa: E731
         for layout, fs in (("NCHW", feats), ("NHWC", feats_nhwc)):
             module = trt.MultiScaleRoIAlign(names, 7, 2)
             trt_fns = [lambda b=b, fs=fs, m=module: m(fs, b, shapes) for b in box_sets]
-            add("multi_scale_roi_align", "P2-P5 of 2x256x800x1216 K=1000 7x7 sr=2", dtype, layout, tv_fns, trt_fns)
+            add("multi_scale_roi_align", "P2-P5 of 2x256x800x1216 K=1000 7x7 sr=2", dtype, layout, tv_fns, trt_fns,
+                reference)
 
     if args.json:
         with open(args.json, "w") as f:
