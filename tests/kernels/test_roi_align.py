@@ -219,6 +219,28 @@ def test_host_bad_batch_index_or_non_finite_gives_zeros(name, dtype, channels_la
         torch.testing.assert_close(actual[0::2].double(), expected.expand(2, -1, -1, -1), **tolerance(OP, dtype))
 
 
+def check_nan_feature_reaches_only_bins_that_read_it(device: str, sr: int, channels_last: bool) -> None:
+    # Samples off the map add exactly 0 (torchvision's CUDA kernel). torchvision's CPU kernel
+    # differs here: it multiplies a zero weight by the channel's first pixel, so its bins with an
+    # outside sample become NaN when pixel (0, 0) is NaN (documented in roi_align.h).
+    x = torch.ones((1, 16, 8, 8), device=device)  # 16 channels: the vector kernels on CUDA
+    x[0, 0, 0, 0] = float("nan")
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    rois = torch.tensor([[0, 2.0, 2.0, 6.0, 6.0], [0, 10.0, 10.0, 14.0, 14.0], [0, 0.0, 0.0, 3.0, 3.0]], device=device)
+    out = trt.roi_align(x, rois, 2, 1.0, sr, False).cpu()
+    assert torch.equal(out[0], torch.ones((16, 2, 2)))  # on the map, away from (0, 0)
+    assert torch.equal(out[1], torch.zeros((16, 2, 2)))  # every sample off the map
+    assert torch.isnan(out[2, 0, 0, 0]) and torch.equal(out[2, 1:, 0, 0], torch.ones(15))  # NaN in channel 0 only
+
+
+@pytest.mark.kernels
+@pytest.mark.parametrize("sr", [0, 2])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_host_nan_feature_reaches_only_bins_that_read_it(sr, channels_last):
+    check_nan_feature_reaches_only_bins_that_read_it("cpu", sr, channels_last)
+
+
 @pytest.mark.kernels
 def test_host_list_of_boxes_and_module():
     gen = torch.Generator().manual_seed(9)
@@ -340,6 +362,13 @@ def test_cuda_matches_torchvision_and_float64(dtype, channels, channels_last, sr
     # Host and CUDA kernels compute the same math on the same (float32) RoIs.
     host = trt.roi_align(x, rois, *args)
     torch.testing.assert_close(actual.cpu().double(), host.double(), **tolerance(OP, dtype))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("sr", [0, 2])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_cuda_nan_feature_reaches_only_bins_that_read_it(sr, channels_last):
+    check_nan_feature_reaches_only_bins_that_read_it("cuda", sr, channels_last)
 
 
 @pytest.mark.gpu

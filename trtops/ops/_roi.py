@@ -264,6 +264,11 @@ def roi_align(
     Returns:
         ``[K, C, ph, pw]`` in the input's dtype and memory format.
 
+    With ``sampling_ratio <= 0`` each bin is summed by map rows of columns (every touched pixel read
+    once): the same samples and weights as torchvision, added in another order, so float32 results
+    can differ from torchvision's in the last bits. A sample outside the map adds exactly 0, as in
+    torchvision's CUDA kernel (its CPU kernel turns such bins into NaN when pixel (0, 0) is NaN).
+
     On CUDA, a contiguous (NCHW) input with many RoIs gets a scratch buffer from torch's caching
     allocator, the size of one channels-last copy of ``input``. The kernel transposes into it and
     reads channels as 16-byte vectors, which is faster than gathering from NCHW.

@@ -32,7 +32,9 @@ namespace trtops
 //! of large RoIs hold hundreds of samples at most one pixel apart, is summed by map rows of
 //! columns instead, so each pixel a bin touches is read once rather than up to four times per
 //! sample: the same samples and weights, another order of additions (float32 results differ from
-//! torchvision's in the last bits).
+//! torchvision's in the last bits). A sample outside the map adds exactly 0, as in torchvision's
+//! CUDA kernel; torchvision's CPU kernel multiplies a zero weight by the channel's first pixel
+//! there, so a NaN in pixel (0, 0) turns such bins into NaN on its CPU only.
 struct RoIAlignParams
 {
     int64_t batch{0};
