@@ -2,7 +2,8 @@
 //! RoIPool (max over integer cells) and PS-RoIPool (mean over integer cells), usable from a CUDA
 //! kernel and from the host loop:
 //! - PoolChunkOp: one thread per (roi, ph, pw, chunk of kPOOL_CHANNELS_PER_THREAD channels), any
-//!   layout; the bin's cell range is computed once and reused for the chunk.
+//!   layout; the bin's cell range is computed once and reused for the chunk. With one channel of
+//!   an NCHW map (PS-RoIPool), a row's cells are read as 16-byte vectors (PlaneCells).
 //! - ChannelsLastOp<PoolBins, kVEC> (roi_align_family.cuh): RoIPool on a channels-last input, one
 //!   thread per (roi, ph, pw, run of kVEC channels), so a warp reads each cell as contiguous
 //!   16-byte vectors.
@@ -29,6 +30,80 @@ struct PoolArgs
     float scale;
     bool positionSensitive;
     bool channelsLast;
+};
+
+//! The cells of a pool bin in row-major order from one plane of an NCHW map, as pieces: an
+//! aligned 16-byte vector holding several cells of a row wherever such a vector lies inside the
+//! plane, else a single cell. A PS-RoIPool bin is a few cells wide, in a channel plane of its
+//! own, so each lane of a warp reads its own sectors and the kernel is bound by how many loads
+//! its lanes issue: a vector covers up to 4 (fp32) or 8 (fp16/bf16) cells of a row with one.
+//! Pieces hand the cells out in the scalar loop's order, so sums do not change.
+template <typename T>
+class PlaneCells
+{
+public:
+    static constexpr int32_t kVEC = static_cast<int32_t>(16 / sizeof(T));
+    using V = Vec<T, kVEC>;
+
+    //! Cells `cells` (not empty) of the plane [plane, plane + height * width).
+    TRTOPS_HD PlaneCells(T const* plane, int64_t height, int64_t width, PoolBin const& cells)
+        : mPlane(plane)
+        , mPlaneEnd(plane + height * width)
+        , mWidth(width)
+        , mCells(cells)
+        , mRow(cells.hStart)
+        , mNext(plane + static_cast<int64_t>(cells.hStart) * width + cells.wStart)
+        , mRowEnd(plane + static_cast<int64_t>(cells.hStart) * width + cells.wEnd)
+    {
+    }
+
+    //! One piece: `values.v[skip, skip + take)` are the next `take` cells (0 when done).
+    struct Piece
+    {
+        V values;
+        int32_t skip;
+        int32_t take;
+    };
+
+    //! Issues the load of the next piece (take = 0 when every cell was handed out).
+    TRTOPS_HD Piece next()
+    {
+        Piece piece{};
+        if (mNext == mRowEnd)
+        {
+            if (++mRow >= mCells.hEnd)
+            {
+                return piece;
+            }
+            mNext = mPlane + static_cast<int64_t>(mRow) * mWidth + mCells.wStart;
+            mRowEnd = mNext + (mCells.wEnd - mCells.wStart);
+        }
+        T const* vector = reinterpret_cast<T const*>(reinterpret_cast<uintptr_t>(mNext) & ~uintptr_t{15});
+        if (vector >= mPlane && vector + kVEC <= mPlaneEnd)
+        {
+            piece.values = *reinterpret_cast<V const*>(vector);
+            piece.skip = static_cast<int32_t>(mNext - vector);
+            int64_t const left = mRowEnd - mNext;
+            piece.take = static_cast<int32_t>(left < kVEC - piece.skip ? left : kVEC - piece.skip);
+        }
+        else
+        {
+            piece.values.v[0] = *mNext;
+            piece.skip = 0;
+            piece.take = 1;
+        }
+        mNext += piece.take;
+        return piece;
+    }
+
+private:
+    T const* mPlane;
+    T const* mPlaneEnd;
+    int64_t mWidth;
+    PoolBin mCells;
+    int32_t mRow;
+    T const* mNext;
+    T const* mRowEnd;
 };
 
 template <typename T, typename RoiT, int32_t kCHANNELS>
@@ -76,55 +151,20 @@ TRTOPS_UNROLL
                         acc[k] = static_cast<Acc>(-FLT_MAX);
                     }
                 }
-                // The cells are read kCELL_BATCH at a time before any is combined: a bin of a large
-                // RoI holds dozens of cells, and one dependent round trip per cell makes those
-                // threads the tail of these short kernels. They are still combined one by one in
-                // row-major order, so the results do not change.
-                constexpr int32_t kCELL_BATCH = kCHANNELS >= 4 ? 1 : 4 / kCHANNELS;
-                int32_t const numCells = (cells.hEnd - cells.hStart) * (cells.wEnd - cells.wStart);
-                int32_t h = cells.hStart;
-                int32_t w = cells.wStart;
-                for (int32_t first = 0; first < numCells; first += kCELL_BATCH)
+                if constexpr (kCHANNELS == 1)
                 {
-                    Acc v[kCELL_BATCH][kCHANNELS];
-TRTOPS_UNROLL
-                    for (int32_t b = 0; b < kCELL_BATCH; ++b)
+                    if (!a.channelsLast)
                     {
-                        if (first + b < numCells)
-                        {
-                            int64_t const pixel = (static_cast<int64_t>(h) * a.width + w) * in.pixelStride;
-TRTOPS_UNROLL
-                            for (int32_t k = 0; k < kCHANNELS; ++k)
-                            {
-                                v[b][k] = k < item.numChannels ? loadAs<Acc>(base + k * in.channelStep + pixel)
-                                                               : static_cast<Acc>(0);
-                            }
-                            if (++w == cells.wEnd)
-                            {
-                                w = cells.wStart;
-                                ++h;
-                            }
-                        }
+                        combinePlane(base, cells, acc[0]);
                     }
-TRTOPS_UNROLL
-                    for (int32_t b = 0; b < kCELL_BATCH; ++b)
+                    else
                     {
-TRTOPS_UNROLL
-                        for (int32_t k = 0; k < kCHANNELS; ++k)
-                        {
-                            if (first + b < numCells && k < item.numChannels)
-                            {
-                                if (a.positionSensitive)
-                                {
-                                    acc[k] += v[b][k];
-                                }
-                                else if (v[b][k] > acc[k])
-                                {
-                                    acc[k] = v[b][k];
-                                }
-                            }
-                        }
+                        combineCells(base, in, cells, item.numChannels, acc);
                     }
+                }
+                else
+                {
+                    combineCells(base, in, cells, item.numChannels, acc);
                 }
                 if (a.positionSensitive)
                 {
@@ -144,6 +184,99 @@ TRTOPS_UNROLL
             if (k < item.numChannels)
             {
                 a.output[item.outBase + k * item.outStep] = convertTo<T>(acc[k]);
+            }
+        }
+    }
+
+    //! Adds a cell to the sum (PS-RoIPool) or keeps the larger (RoIPool).
+    TRTOPS_HD void combine(AccumulatorT<T>& acc, AccumulatorT<T> value) const
+    {
+        if (a.positionSensitive)
+        {
+            acc += value;
+        }
+        else if (value > acc)
+        {
+            acc = value;
+        }
+    }
+
+    //! One channel of an NCHW map: the bin's cells as PlaneCells pieces, kPIECES loads in flight.
+    TRTOPS_HD void combinePlane(T const* plane, PoolBin const& cells, AccumulatorT<T>& acc) const
+    {
+        constexpr int32_t kPIECES = 2;
+        using Cells = PlaneCells<T>;
+        Cells reader(plane, a.height, a.width, cells);
+        for (bool more = true; more;)
+        {
+            typename Cells::Piece pieces[kPIECES];
+TRTOPS_UNROLL
+            for (int32_t b = 0; b < kPIECES; ++b)
+            {
+                pieces[b] = reader.next();
+            }
+TRTOPS_UNROLL
+            for (int32_t b = 0; b < kPIECES; ++b)
+            {
+TRTOPS_UNROLL
+                for (int32_t j = 0; j < Cells::kVEC; ++j)
+                {
+                    if (j >= pieces[b].skip && j < pieces[b].skip + pieces[b].take)
+                    {
+                        combine(acc, convertTo<AccumulatorT<T>>(pieces[b].values.v[j]));
+                    }
+                }
+            }
+            more = pieces[kPIECES - 1].take > 0;
+        }
+    }
+
+    //! Any layout and chunk width: cell by cell, kCELL_BATCH cells' loads in flight.
+    TRTOPS_HD void combineCells(T const* base, ChunkInput const& in, PoolBin const& cells, int32_t numChannels,
+        AccumulatorT<T> (&acc)[kCHANNELS]) const
+    {
+        using Acc = AccumulatorT<T>;
+        // The cells are read kCELL_BATCH at a time before any is combined: a bin of a large
+        // RoI holds dozens of cells, and one dependent round trip per cell makes those
+        // threads the tail of these short kernels. They are still combined one by one in
+        // row-major order, so the results do not change.
+        constexpr int32_t kCELL_BATCH = kCHANNELS >= 4 ? 1 : 4 / kCHANNELS;
+        int32_t const numCells = (cells.hEnd - cells.hStart) * (cells.wEnd - cells.wStart);
+        int32_t h = cells.hStart;
+        int32_t w = cells.wStart;
+        for (int32_t first = 0; first < numCells; first += kCELL_BATCH)
+        {
+            Acc v[kCELL_BATCH][kCHANNELS];
+TRTOPS_UNROLL
+            for (int32_t b = 0; b < kCELL_BATCH; ++b)
+            {
+                if (first + b < numCells)
+                {
+                    int64_t const pixel = (static_cast<int64_t>(h) * a.width + w) * in.pixelStride;
+TRTOPS_UNROLL
+                    for (int32_t k = 0; k < kCHANNELS; ++k)
+                    {
+                        v[b][k]
+                        = k < numChannels ? loadAs<Acc>(base + k * in.channelStep + pixel) : static_cast<Acc>(0);
+                    }
+                    if (++w == cells.wEnd)
+                    {
+                        w = cells.wStart;
+                        ++h;
+                    }
+                }
+            }
+TRTOPS_UNROLL
+            for (int32_t b = 0; b < kCELL_BATCH; ++b)
+            {
+TRTOPS_UNROLL
+                for (int32_t k = 0; k < kCHANNELS; ++k)
+                {
+                    if (first + b < numCells && k < numChannels)
+                    {
+                        combine(acc[k], v[b][k]);
+                    }
+                }
             }
         }
     }
