@@ -116,8 +116,8 @@ struct AlignChunkOp
             int32_t const width = a.widths[roi.level];
             ChunkInput const in = chunkInput(item, bins, a.positionSensitive, a.channelsLast, a.channels,
                 roi.batchIndex, static_cast<int64_t>(height) * width);
-            sumBinSamples<kCHANNELS, kADAPTIVE>(roi.box, item.ph, item.pw, height, width, a.inputs[roi.level] + in.offset,
-                in.channelStep, in.pixelStride, item.numChannels, acc);
+            sumBinSamples<kCHANNELS, kADAPTIVE>(roi.box, item.ph, item.pw, height, width,
+                a.inputs[roi.level] + in.offset, in.channelStep, in.pixelStride, item.numChannels, acc);
 TRTOPS_UNROLL
             for (int32_t k = 0; k < kCHANNELS; ++k)
             {
