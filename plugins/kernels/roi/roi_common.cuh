@@ -401,22 +401,17 @@ TRTOPS_HD void sumBinSeparable(AlignBox<Acc> const& box, int32_t ph, int32_t pw,
 {
     constexpr int32_t kCOLUMN_BATCH = 4;
     AxisLines<Acc> columns(box.startW, box.binW, pw, box.gridW, width);
-    bool more = true;
-    while (more)
+    for (int32_t count = kCOLUMN_BATCH; count == kCOLUMN_BATCH;)
     {
         int32_t x[kCOLUMN_BATCH] = {};
         Acc wx[kCOLUMN_BATCH] = {};
-        int32_t count = 0;
+        count = 0;
 TRTOPS_UNROLL
         for (int32_t b = 0; b < kCOLUMN_BATCH; ++b)
         {
-            if (more && columns.next(x[b], wx[b]))
+            if (count == b && columns.next(x[b], wx[b]))
             {
                 ++count;
-            }
-            else
-            {
-                more = false;
             }
         }
         if (count == 0)

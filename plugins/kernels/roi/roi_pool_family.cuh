@@ -151,16 +151,9 @@ TRTOPS_UNROLL
                         acc[k] = static_cast<Acc>(-FLT_MAX);
                     }
                 }
-                if constexpr (kCHANNELS == 1)
+                if (kCHANNELS == 1 && !a.channelsLast)
                 {
-                    if (!a.channelsLast)
-                    {
-                        combinePlane(base, cells, acc[0]);
-                    }
-                    else
-                    {
-                        combineCells(base, in, cells, item.numChannels, acc);
-                    }
+                    combinePlane(base, cells, acc[0]);
                 }
                 else
                 {
@@ -256,8 +249,8 @@ TRTOPS_UNROLL
 TRTOPS_UNROLL
                     for (int32_t k = 0; k < kCHANNELS; ++k)
                     {
-                        v[b][k]
-                        = k < numChannels ? loadAs<Acc>(base + k * in.channelStep + pixel) : static_cast<Acc>(0);
+                        v[b][k] = k < numChannels ? loadAs<Acc>(base + k * in.channelStep + pixel)
+                                                  : static_cast<Acc>(0);
                     }
                     if (++w == cells.wEnd)
                     {
