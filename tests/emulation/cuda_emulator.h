@@ -87,6 +87,7 @@ enum class Collective : int32_t
 //! Source line tags for collectives that do not come from a line of the emulated source.
 constexpr int32_t kCUB_BLOCK_REDUCE_LINE = -1;
 constexpr int32_t kCUB_BLOCK_SCAN_LINE = -2;
+constexpr int32_t kCUB_BLOCK_RADIX_SORT_LINE = -3;
 
 // ---- used by the harness ------------------------------------------------------------------------
 

@@ -13,8 +13,10 @@
 #include "cuda_emulator.h"
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace emu
@@ -130,6 +132,87 @@ public:
             ::emu::Collective::kBLOCK_EXCLUSIVE_SUM, static_cast<uint64_t>(static_cast<int64_t>(input)),
             ::emu::kCUB_BLOCK_SCAN_LINE)));
     }
+
+    //! As above, plus the block's total in every thread (CUB's block_aggregate).
+    void ExclusiveSum(T input, T& output, T& aggregate)
+    {
+        ExclusiveSum(input, output);
+        aggregate = static_cast<T>(static_cast<int64_t>(::emu::collective(::emu::Wait::kBLOCK_BARRIER,
+            ::emu::Collective::kBLOCK_SUM, static_cast<uint64_t>(static_cast<int64_t>(input)),
+            ::emu::kCUB_BLOCK_SCAN_LINE)));
+    }
+};
+
+//! Stable sort of kBLOCK_THREADS x kITEMS (key, value) pairs held by a block's threads. The
+//! pairs are sorted where CUB would exchange them through TempStorage; here a side buffer per
+//! TempStorage instance (the block's shared variable) holds them, because a real-size buffer
+//! would count against the emulated 48 KiB of static shared memory.
+template <typename K, int kBLOCK_THREADS, int kITEMS, typename V>
+class BlockRadixSort
+{
+public:
+    struct TempStorage
+    {
+        unsigned char unused[16];
+    };
+
+    explicit BlockRadixSort(TempStorage& storage)
+        : mStorage(storage)
+    {
+    }
+
+    //! Input blocked (thread t holds ranks t * kITEMS ...), output striped (item k of thread t is
+    //! position k * kBLOCK_THREADS + t).
+    void SortBlockedToStriped(K (&keys)[kITEMS], V (&values)[kITEMS], int beginBit = 0, int endBit = sizeof(K) * 8)
+    {
+        static_assert(std::is_unsigned<K>::value, "the emulated block radix sort takes unsigned keys only");
+        ::emu::Index3 const& block = ::emu::blockDimension();
+        if (block.x * block.y * block.z != static_cast<uint32_t>(kBLOCK_THREADS))
+        {
+            ::emu::reportError("BlockRadixSort<%d threads> used in a block of %u", kBLOCK_THREADS,
+                block.x * block.y * block.z);
+        }
+        auto& pairs = buffers()[&mStorage];
+        pairs.resize(static_cast<size_t>(kBLOCK_THREADS) * kITEMS);
+        uint32_t const tid = ::emu::threadIndex().x;
+        for (int k = 0; k < kITEMS; ++k)
+        {
+            pairs[tid * kITEMS + k] = {keys[k], values[k]};
+        }
+        ::emu::collective(
+            ::emu::Wait::kBLOCK_BARRIER, ::emu::Collective::kSYNC_THREADS, 0, ::emu::kCUB_BLOCK_RADIX_SORT_LINE);
+        if (tid == 0)
+        {
+            int const width = endBit - beginBit;
+            K const bitsMask
+                = width >= static_cast<int>(8 * sizeof(K)) ? ~K(0) : static_cast<K>(((K(1) << width) - 1) << beginBit);
+            std::stable_sort(pairs.begin(), pairs.end(),
+                [&](auto const& a, auto const& b) { return (a.first & bitsMask) < (b.first & bitsMask); });
+        }
+        ::emu::collective(
+            ::emu::Wait::kBLOCK_BARRIER, ::emu::Collective::kSYNC_THREADS, 0, ::emu::kCUB_BLOCK_RADIX_SORT_LINE);
+        for (int k = 0; k < kITEMS; ++k)
+        {
+            keys[k] = pairs[k * kBLOCK_THREADS + tid].first;
+            values[k] = pairs[k * kBLOCK_THREADS + tid].second;
+        }
+        // Every thread has its pairs before the buffer can be reused or dropped.
+        ::emu::collective(
+            ::emu::Wait::kBLOCK_BARRIER, ::emu::Collective::kSYNC_THREADS, 0, ::emu::kCUB_BLOCK_RADIX_SORT_LINE);
+        if (tid == 0)
+        {
+            buffers().erase(&mStorage);
+        }
+    }
+
+private:
+    static std::map<TempStorage const*, std::vector<std::pair<K, V>>>& buffers()
+    {
+        static std::map<TempStorage const*, std::vector<std::pair<K, V>>> instances;
+        return instances;
+    }
+
+    TempStorage& mStorage;
 };
 
 struct DeviceRadixSort

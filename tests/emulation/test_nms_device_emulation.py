@@ -146,6 +146,41 @@ MUTATIONS = [
         "    if (!active)\n    {\n        return;\n    }\n" + _SUPPRESS_LATER_AFTER_EXIT,
         "threads exited",
     ),
+    # The one-CTA front of small inputs: the keys go into the block sort in a different order
+    # than their box indices (striped instead of blocked), so scores and boxes part.
+    Mutation(
+        "small-front-keys-and-indices-apart",
+        NMS_FILE,
+        "        values[k] = i;\n",
+        "        values[k] = k * kSMALL_THREADS + tid;\n",
+        "FAIL",
+    ),
+    # The one-CTA front leaves the counters other than the candidate count as the workspace had
+    # them (the general path's memset is skipped for small inputs).
+    Mutation(
+        "small-front-counters-not-cleared",
+        NMS_FILE,
+        "        counters[tid] = tid == kNUM_VALID ? sNumValid : 0;\n",
+        "        counters[tid] = tid == kNUM_VALID ? sNumValid : counters[tid];\n",
+        "FAIL",
+    ),
+    # The one-CTA front keeps the suppression bitmap's previous contents.
+    Mutation(
+        "small-front-suppress-words-not-cleared",
+        NMS_FILE,
+        "        suppressWords[w] = 0;\n",
+        "        suppressWords[w] |= 0;\n",
+        "FAIL",
+    ),
+    # The single-tile compaction takes its total from the shared counter that only the
+    # multi-tile compaction fills.
+    Mutation(
+        "single-tile-compaction-wrong-total",
+        NMS_FILE,
+        "    int32_t const total = tileCounts != nullptr ? sTotal : tileTotal;\n",
+        "    int32_t const total = sTotal;\n",
+        "FAIL",
+    ),
     # The suppression bitmap keeps the workspace's previous contents.
     Mutation(
         "suppress-words-not-cleared",

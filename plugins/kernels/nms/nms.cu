@@ -24,12 +24,16 @@
 //!                      warps; early exit at the first suppressor), bits set in a suppression bitmap.
 //!     Work is ~ (N x C / 2) mask tests + (kept x remaining) tests, memory is bounded by C.
 //!  6. ordered compaction (two kernels) in score order, count, -1 padding.
+//! Small inputs (nms, up to kSMALL_BOXES boxes, float32/float16 scores) run stages 1, 2 and 4 in
+//! one CTA (smallFrontKernel) and stage 6 in one CTA: 2 launches plus 3 per chunk (2 for the last),
+//! 7 for 5000 boxes, where the general path takes 15.
 #include "core/numeric.cuh"
 #include "core/status.h"
 #include "nms/nms.h"
 #include "nms/nms_math.cuh"
 #include "nms/nms_workspace.h"
 
+#include <cub/block/block_radix_sort.cuh>
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 #include <cub/device/device_radix_sort.cuh>
@@ -58,6 +62,15 @@ constexpr int32_t kKEPT_BATCH = 512;
 constexpr int64_t kSUPPRESS_SPREAD = TRTOPS_NMS_SUPPRESS_SPREAD;
 constexpr int32_t kCOMPACT_THREADS = 256;
 constexpr int32_t kCOMPACT_ITEMS = kCOMPACT_TILE / kCOMPACT_THREADS;
+//! Inputs of up to kSMALL_BOXES boxes (nms with float32/float16 scores) take the one-CTA path:
+//! smallFrontKernel does the keys, the sort and the gather in one launch, where the general path
+//! queues a memset, the key kernel, CUB's device-wide radix sort (a histogram kernel and four
+//! passes) and the gather; and one CTA compacts the kept indices (writeKeptKernel over a single
+//! tile) instead of a count and a write kernel. At a few thousand boxes every launch is a few
+//! microseconds of a NMS that takes a hundred or two.
+constexpr int32_t kSMALL_THREADS = 1024;
+constexpr int32_t kSMALL_MAX_ITEMS = 8;
+constexpr int32_t kSMALL_BOXES = kSMALL_THREADS * kSMALL_MAX_ITEMS;
 
 int64_t ceilDiv(int64_t a, int64_t b)
 {
@@ -125,6 +138,87 @@ __global__ void __launch_bounds__(kKEYS_THREADS) gatherBoxesKernel(T const* boxe
         Box<C> const box = loadBox(boxes, order[q]);
         sorted[q] = box;
         areas[q] = boxArea<C, BoxTraits<T>::kHALF_ROUNDING>(box);
+    }
+}
+
+//! Box `index` (of type T) at `position` of the processing order: converted to the compute type,
+//! with its area.
+template <typename T>
+__device__ __forceinline__ void gatherBox(void const* boxes, int32_t index, int32_t position, void* sorted, void* areas)
+{
+    using C = typename BoxTraits<T>::Compute;
+    Box<C> const box = loadBox(static_cast<T const*>(boxes), index);
+    static_cast<Box<C>*>(sorted)[position] = box;
+    static_cast<C*>(areas)[position] = boxArea<C, BoxTraits<T>::kHALF_ROUNDING>(box);
+}
+
+//! The one-CTA front of small inputs (see kSMALL_BOXES): the counters, the suppression bitmap and
+//! the tile flags cleared; the score keys of up to kSMALL_THREADS x kITEMS boxes sorted in shared
+//! memory (CUB's block radix sort, stable like the device sort of the general path: the items go
+//! in by box index, so equal keys keep index order and the padding, invalid keys past the last
+//! box, sorts after every box); the candidate order written to `order` and the boxes gathered in
+//! it. The box type is a run-time switch so that only the sort is instantiated per item count
+//! and score type.
+template <typename S, int32_t kITEMS>
+__global__ void __launch_bounds__(kSMALL_THREADS) smallFrontKernel(S const* scores, void const* boxes,
+    DataType boxType, int32_t numBoxes, bool hasScoreThreshold, double scoreThreshold, int32_t* order, void* sorted,
+    void* areas, int32_t* counters, uint32_t* suppressWords, uint64_t* tileFlags)
+{
+    using K = typename ScoreKeyOf<S>::type;
+    static_assert(sizeof(K) == 4, "the one-CTA front sorts 32-bit score keys");
+    using Sort = cub::BlockRadixSort<K, kSMALL_THREADS, kITEMS, int32_t>;
+    __shared__ typename Sort::TempStorage storage;
+    __shared__ int32_t sNumValid;
+    int32_t const tid = threadIdx.x;
+    if (tid == 0)
+    {
+        sNumValid = 0;
+    }
+    if (tid < kCHUNK_WORDS)
+    {
+        tileFlags[tid] = 0;
+    }
+    for (int32_t w = tid; w < (numBoxes + 31) / 32; w += kSMALL_THREADS)
+    {
+        suppressWords[w] = 0;
+    }
+    K keys[kITEMS];
+    int32_t values[kITEMS];
+    int32_t valid = 0;
+#pragma unroll
+    for (int32_t k = 0; k < kITEMS; ++k)
+    {
+        int32_t const i = tid * kITEMS + k;
+        values[k] = i;
+        keys[k] = i < numBoxes ? scoreKey(scores[i], hasScoreThreshold, scoreThreshold) : invalidKey<K>();
+        valid += keys[k] != invalidKey<K>() ? 1 : 0;
+    }
+    __syncthreads();
+    if (valid > 0)
+    {
+        atomicAdd(&sNumValid, valid);
+    }
+    Sort(storage).SortBlockedToStriped(keys, values);
+    // Striped: item k of thread tid is position k * kSMALL_THREADS + tid (coalesced writes).
+#pragma unroll
+    for (int32_t k = 0; k < kITEMS; ++k)
+    {
+        int32_t const position = k * kSMALL_THREADS + tid;
+        if (position < numBoxes)
+        {
+            order[position] = values[k];
+            switch (boxType)
+            {
+            case DataType::kFLOAT16: gatherBox<__half>(boxes, values[k], position, sorted, areas); break;
+            case DataType::kFLOAT64: gatherBox<double>(boxes, values[k], position, sorted, areas); break;
+            default: gatherBox<float>(boxes, values[k], position, sorted, areas); break;
+            }
+        }
+    }
+    __syncthreads(); // every atomicAdd before the read (not left to the sort's own barriers)
+    if (tid < kNUM_COUNTERS)
+    {
+        counters[tid] = tid == kNUM_VALID ? sNumValid : 0;
     }
 }
 
@@ -758,50 +852,58 @@ __global__ void __launch_bounds__(kCOMPACT_THREADS) countKeptKernel(int32_t cons
     }
 }
 
-//! Writes the kept indices of one tile at their place in score order (positions < capacity), the
-//! count (block 0) and the -1 padding (grid-stride).
-template <bool kBATCHED, typename I>
-__global__ void __launch_bounds__(kCOMPACT_THREADS) writeKeptKernel(int32_t const* order, uint64_t const* keepWords,
+//! Writes the kept indices of one tile of kTHREADS x kITEMS positions at their place in score
+//! order (positions < capacity), the count (block 0) and the -1 padding (grid-stride). The kept
+//! boxes of earlier tiles and the total come from countKeptKernel's tileCounts; with no tileCounts
+//! the grid is one tile that covers every box, and the block's own sum is the total.
+template <bool kBATCHED, typename I, int32_t kTHREADS, int32_t kITEMS>
+__global__ void __launch_bounds__(kTHREADS) writeKeptKernel(int32_t const* order, uint64_t const* keepWords,
     uint8_t const* flagsByIndex, int32_t numBoxes, int32_t const* tileCounts, int32_t numTiles, int64_t capacity,
     bool padded, I* keepIndices, int64_t* keepCount)
 {
-    using Scan = cub::BlockScan<int32_t, kCOMPACT_THREADS>;
+    using Scan = cub::BlockScan<int32_t, kTHREADS>;
     __shared__ typename Scan::TempStorage storage;
     __shared__ int32_t sBefore;
     __shared__ int32_t sTotal;
-    if (threadIdx.x == 0)
+    if (tileCounts != nullptr)
     {
-        sBefore = 0;
-        sTotal = 0;
+        if (threadIdx.x == 0)
+        {
+            sBefore = 0;
+            sTotal = 0;
+        }
+        __syncthreads();
+        int32_t before = 0;
+        int32_t total = 0;
+        for (int32_t t = threadIdx.x; t < numTiles; t += kTHREADS)
+        {
+            int32_t const c = tileCounts[t];
+            total += c;
+            before += t < static_cast<int32_t>(blockIdx.x) ? c : 0;
+        }
+        atomicAdd(&sBefore, before);
+        atomicAdd(&sTotal, total);
+        __syncthreads();
     }
-    __syncthreads();
-    int32_t before = 0;
-    int32_t total = 0;
-    for (int32_t t = threadIdx.x; t < numTiles; t += kCOMPACT_THREADS)
-    {
-        int32_t const c = tileCounts[t];
-        total += c;
-        before += t < static_cast<int32_t>(blockIdx.x) ? c : 0;
-    }
-    atomicAdd(&sBefore, before);
-    atomicAdd(&sTotal, total);
-    __syncthreads();
 
-    int32_t const first = blockIdx.x * kCOMPACT_TILE + threadIdx.x * kCOMPACT_ITEMS;
-    bool flags[kCOMPACT_ITEMS];
+    int32_t const first = blockIdx.x * kTHREADS * kITEMS + threadIdx.x * kITEMS;
+    bool flags[kITEMS];
     int32_t count = 0;
 #pragma unroll
-    for (int32_t k = 0; k < kCOMPACT_ITEMS; ++k)
+    for (int32_t k = 0; k < kITEMS; ++k)
     {
         int32_t const p = first + k;
         flags[k] = p < numBoxes && keptAt<kBATCHED>(p, order, keepWords, flagsByIndex);
         count += flags[k] ? 1 : 0;
     }
     int32_t offset = 0;
-    Scan(storage).ExclusiveSum(count, offset);
-    int64_t position = static_cast<int64_t>(sBefore) + offset;
+    int32_t tileTotal = 0;
+    Scan(storage).ExclusiveSum(count, offset, tileTotal);
+    int32_t const before = tileCounts != nullptr ? sBefore : 0;
+    int32_t const total = tileCounts != nullptr ? sTotal : tileTotal;
+    int64_t position = static_cast<int64_t>(before) + offset;
 #pragma unroll
-    for (int32_t k = 0; k < kCOMPACT_ITEMS; ++k)
+    for (int32_t k = 0; k < kITEMS; ++k)
     {
         if (flags[k])
         {
@@ -812,15 +914,15 @@ __global__ void __launch_bounds__(kCOMPACT_THREADS) writeKeptKernel(int32_t cons
             ++position;
         }
     }
-    int64_t const kept = min(static_cast<int64_t>(sTotal), capacity);
+    int64_t const kept = min(static_cast<int64_t>(total), capacity);
     if (blockIdx.x == 0 && threadIdx.x == 0)
     {
         *keepCount = kept;
     }
     if (padded)
     {
-        for (int64_t pos = kept + static_cast<int64_t>(blockIdx.x) * kCOMPACT_THREADS + threadIdx.x; pos < capacity;
-             pos += static_cast<int64_t>(gridDim.x) * kCOMPACT_THREADS)
+        for (int64_t pos = kept + static_cast<int64_t>(blockIdx.x) * kTHREADS + threadIdx.x; pos < capacity;
+             pos += static_cast<int64_t>(gridDim.x) * kTHREADS)
         {
             keepIndices[pos] = static_cast<I>(-1);
         }
@@ -956,6 +1058,37 @@ Status sortByScore(NmsParams const& params, void const* scores, void* workspace,
     return Status::ok();
 }
 
+//! Stages 1, 2 and 4 of a small input in one launch (see kSMALL_BOXES); also clears the counters.
+//! Returns the candidate order.
+template <typename S>
+Status smallFront(NmsParams const& params, void const* boxes, void const* scores, void* workspace,
+    WorkspaceLayout const& layout, int32_t const** order, cudaStream_t stream)
+{
+    int32_t const n = static_cast<int32_t>(params.numBoxes);
+    int32_t* values = at<int32_t>(workspace, layout.valuesA);
+    auto launch = [&](auto kernel) {
+        kernel<<<1, kSMALL_THREADS, 0, stream>>>(static_cast<S const*>(scores), boxes, params.boxType, n,
+            params.hasScoreThreshold, params.scoreThreshold, values, at<void>(workspace, layout.boxes),
+            at<void>(workspace, layout.areas), at<int32_t>(workspace, layout.counters),
+            at<uint32_t>(workspace, layout.suppressWords), at<uint64_t>(workspace, layout.tileFlags));
+    };
+    if (n <= kSMALL_THREADS * 2)
+    {
+        launch(smallFrontKernel<S, 2>);
+    }
+    else if (n <= kSMALL_THREADS * 4)
+    {
+        launch(smallFrontKernel<S, 4>);
+    }
+    else
+    {
+        launch(smallFrontKernel<S, kSMALL_MAX_ITEMS>);
+    }
+    TRTOPS_RETURN_IF_ERROR(lastLaunchStatus("nms: smallFrontKernel"));
+    *order = values;
+    return Status::ok();
+}
+
 //! Stage 3 (batched): stable re-sort of the candidate order by class.
 template <typename I>
 Status sortByClass(NmsParams const& params, void const* classIdxs, int32_t const* scoreOrder, void* workspace,
@@ -981,9 +1114,10 @@ Status sortByClass(NmsParams const& params, void const* classIdxs, int32_t const
 }
 
 //! Stages 4-5: gather and chunked greedy suppression; leaves keep bits in processing order.
+//! `gathered`: the boxes are already in processing order (smallFront).
 template <typename T, bool kBATCHED>
 Status suppress(NmsParams const& params, void const* boxes, int32_t const* order, uint64_t const* classes,
-    void* workspace, WorkspaceLayout const& layout, cudaStream_t stream)
+    bool gathered, void* workspace, WorkspaceLayout const& layout, cudaStream_t stream)
 {
     using C = typename BoxTraits<T>::Compute;
     constexpr bool kHALF = BoxTraits<T>::kHALF_ROUNDING;
@@ -999,9 +1133,13 @@ Status suppress(NmsParams const& params, void const* boxes, int32_t const* order
     uint64_t* tileFlags = at<uint64_t>(workspace, layout.tileFlags);
     int32_t* chunkKept = at<int32_t>(workspace, layout.chunkKept);
 
-    gatherBoxesKernel<T><<<static_cast<uint32_t>(ceilDiv(n, kKEYS_THREADS)), kKEYS_THREADS, 0, stream>>>(
-        static_cast<T const*>(boxes), order, n, sorted, areas);
-    TRTOPS_RETURN_IF_ERROR(lastLaunchStatus(kBATCHED ? "batched_nms: gatherBoxesKernel" : "nms: gatherBoxesKernel"));
+    if (!gathered)
+    {
+        gatherBoxesKernel<T><<<static_cast<uint32_t>(ceilDiv(n, kKEYS_THREADS)), kKEYS_THREADS, 0, stream>>>(
+            static_cast<T const*>(boxes), order, n, sorted, areas);
+        TRTOPS_RETURN_IF_ERROR(
+            lastLaunchStatus(kBATCHED ? "batched_nms: gatherBoxesKernel" : "nms: gatherBoxesKernel"));
+    }
 
     int32_t const numChunks = static_cast<int32_t>(ceilDiv(n, kCHUNK));
     for (int32_t c = 0; c < numChunks; ++c)
@@ -1057,17 +1195,26 @@ Status compact(NmsParams const& params, int32_t const* scoreOrder, void* workspa
 {
     int32_t const n = static_cast<int32_t>(params.numBoxes);
     int64_t const capacity = params.maxOutputBoxes >= 0 ? params.maxOutputBoxes : params.numBoxes;
-    int32_t const numTiles = static_cast<int32_t>(ceilDiv(n, kCOMPACT_TILE));
     uint64_t const* keepWords = at<uint64_t>(workspace, layout.keepWords);
     uint8_t const* flagsByIndex = kBATCHED ? at<uint8_t>(workspace, layout.flagsByIndex) : nullptr;
+    if (n <= kSMALL_BOXES)
+    {
+        // One CTA covers every box: no count kernel.
+        writeKeptKernel<kBATCHED, I, kSMALL_THREADS, kSMALL_MAX_ITEMS><<<1, kSMALL_THREADS, 0, stream>>>(scoreOrder,
+            keepWords, flagsByIndex, n, nullptr, 1, capacity, params.padded, static_cast<I*>(keepIndices),
+            static_cast<int64_t*>(keepCount));
+        return lastLaunchStatus(kBATCHED ? "batched_nms: writeKeptKernel" : "nms: writeKeptKernel");
+    }
+    int32_t const numTiles = static_cast<int32_t>(ceilDiv(n, kCOMPACT_TILE));
     int32_t* tileCounts = at<int32_t>(workspace, layout.tileCounts);
     countKeptKernel<kBATCHED><<<static_cast<uint32_t>(numTiles), kCOMPACT_THREADS, 0, stream>>>(
         scoreOrder, keepWords, flagsByIndex, n, tileCounts);
-    TRTOPS_RETURN_IF_ERROR(lastLaunchStatus("nms: countKeptKernel"));
-    writeKeptKernel<kBATCHED, I><<<static_cast<uint32_t>(numTiles), kCOMPACT_THREADS, 0, stream>>>(scoreOrder,
-        keepWords, flagsByIndex, n, tileCounts, numTiles, capacity, params.padded, static_cast<I*>(keepIndices),
-        static_cast<int64_t*>(keepCount));
-    return lastLaunchStatus("nms: writeKeptKernel");
+    TRTOPS_RETURN_IF_ERROR(lastLaunchStatus(kBATCHED ? "batched_nms: countKeptKernel" : "nms: countKeptKernel"));
+    writeKeptKernel<kBATCHED, I, kCOMPACT_THREADS, kCOMPACT_ITEMS>
+        <<<static_cast<uint32_t>(numTiles), kCOMPACT_THREADS, 0, stream>>>(scoreOrder, keepWords, flagsByIndex, n,
+            tileCounts, numTiles, capacity, params.padded, static_cast<I*>(keepIndices),
+            static_cast<int64_t*>(keepCount));
+    return lastLaunchStatus(kBATCHED ? "batched_nms: writeKeptKernel" : "nms: writeKeptKernel");
 }
 
 template <typename Fn>
@@ -1087,14 +1234,25 @@ Status runForward(NmsParams const& params, void const* boxes, void const* scores
     void* keepIndices, void* keepCount, void* workspace, WorkspaceLayout const& layout, cudaStream_t stream)
 {
     char const* op = params.batched ? "batched_nms" : "nms";
-    int32_t* counters = at<int32_t>(workspace, layout.counters);
-    // scoreKeysKernel counts into the counters, and clears the suppression bitmap and tile flags.
-    TRTOPS_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(counters, 0, kNUM_COUNTERS * sizeof(int32_t), stream));
-
     int32_t const* scoreOrder = nullptr;
-    TRTOPS_RETURN_IF_ERROR(dispatchBoxes(params.scoreType, op, [&](auto tag) {
-        return sortByScore<decltype(tag)>(params, scores, workspace, layout, &scoreOrder, stream);
-    }));
+    // Batched inputs gather after the class sort; float64 scores have 64-bit keys.
+    bool const small
+        = !params.batched && params.scoreType != DataType::kFLOAT64 && params.numBoxes <= kSMALL_BOXES;
+    if (small)
+    {
+        TRTOPS_RETURN_IF_ERROR(params.scoreType == DataType::kFLOAT16
+                ? smallFront<__half>(params, boxes, scores, workspace, layout, &scoreOrder, stream)
+                : smallFront<float>(params, boxes, scores, workspace, layout, &scoreOrder, stream));
+    }
+    else
+    {
+        // scoreKeysKernel counts into the counters, and clears the suppression bitmap and tile flags.
+        TRTOPS_CUDA_RETURN_IF_ERROR(
+            cudaMemsetAsync(at<int32_t>(workspace, layout.counters), 0, kNUM_COUNTERS * sizeof(int32_t), stream));
+        TRTOPS_RETURN_IF_ERROR(dispatchBoxes(params.scoreType, op, [&](auto tag) {
+            return sortByScore<decltype(tag)>(params, scores, workspace, layout, &scoreOrder, stream);
+        }));
+    }
     int32_t const* order = scoreOrder;
     uint64_t const* classes = nullptr;
     if (params.batched)
@@ -1106,8 +1264,8 @@ Status runForward(NmsParams const& params, void const* boxes, void const* scores
     }
     TRTOPS_RETURN_IF_ERROR(dispatchBoxes(params.boxType, op, [&](auto tag) {
         using T = decltype(tag);
-        return params.batched ? suppress<T, true>(params, boxes, order, classes, workspace, layout, stream)
-                              : suppress<T, false>(params, boxes, order, classes, workspace, layout, stream);
+        return params.batched ? suppress<T, true>(params, boxes, order, classes, small, workspace, layout, stream)
+                              : suppress<T, false>(params, boxes, order, classes, small, workspace, layout, stream);
     }));
     bool const int32Out = params.indexType == DataType::kINT32;
     if (params.batched)
