@@ -1,13 +1,28 @@
 #!/usr/bin/env bash
 # Everything a lent GPU machine should run in one call (device time is scarce): build trtops for
 # the visible GPU, run the GPU test tier (kernels and plugin runtime harness), every benchmark
-# against torchvision's CUDA ops, and one compute-sanitizer memcheck pass.
-# Results go to $OUT (or ./out): info.txt, gpu_tests.log, gpu_failures.log, bench.log, bench_*.json,
-# sanitizer.log (bench.log ends with the per-kernel profile). At most 8 files come back.
+# against torchvision's CUDA ops, and one compute-sanitizer memcheck pass; optionally the same
+# benchmarks for a baseline build of an earlier commit (an A/B in one call) and Nsight Compute's
+# counters for the cases that miss their targets.
 #
-# Each phase runs under its own time limit so that one slow or hung phase cannot eat the whole
-# call; set PHASES to a subset ("build tests bench sanitizer"), PYTEST_ARGS to narrow the tests,
-# BENCHES to a subset of "roi nms deform_conv", PROFILE=0 to skip the per-kernel profile.
+# Phases (PHASES, default "build tests bench sanitizer"; all: "build tests bench baseline ncu
+# sanitizer"), each under its own time limit so that one slow or hung phase cannot eat the call:
+#   build      pip-installs this tree for the visible GPU (no build isolation, no downloads)
+#   tests      pytest -m gpu (PYTEST_ARGS narrows it, PYTEST_WORKERS sets xdist workers)
+#   bench      benchmarks/bench_{BENCHES}.py (default "roi nms deform_conv"), then profile_kernels.py
+#              (PROFILE=0 skips it)
+#   baseline   builds libtrtops_kernels of .trt/baseline.tar (made here with
+#              `git archive -o .trt/baseline.tar <commit>`), runs that commit's own benchmark
+#              scripts with its own package, and prints compare_runs.py's row-by-row comparison
+#              with this tree's bench phase (run bench first)
+#   ncu        ncu --set detailed over benchmarks/ncu_cases.py: one call of each missed-target case
+#              (NCU_CASES: comma-separated name substrings to narrow it)
+#   sanitizer  compute-sanitizer memcheck over a representative subset of the GPU tests
+#
+# Results go to $OUT (or ./out), at most 8 files as the device tool returns no more: info.txt,
+# gpu_tests.log, gpu_failures.log, bench.log (benchmark tables, profile, comparison), bench.json
+# and bench_baseline.json (every benchmark's JSON merged by compare_runs.py merge), ncu.txt,
+# sanitizer.log.
 #
 # The GPU machine has torch/torchvision/CMake/ninja/scikit-build-core but no network: the build
 # runs without isolation, and TensorRT headers come from a git-ignored .trt/include carried along
@@ -21,12 +36,13 @@ out=$(cd "$out" && pwd)
 export PYTHONUNBUFFERED=1
 phases=${PHASES:-build tests bench sanitizer}
 has_phase() { [[ " $phases " == *" $1 "* ]]; }
+archs=${CUDA_ARCHITECTURES:-native}  # the GPU it runs on
 
 if [ -d .trt/include ]; then export TENSORRT_ROOT=$PWD/.trt; fi
 if has_phase build; then
   start=$(date +%s)
   timeout 300 python3 -m pip install -q --no-build-isolation --no-deps . \
-    -C cmake.define.CMAKE_CUDA_ARCHITECTURES=native -C build-dir=/tmp/trtops-build 2>&1 | tail -20
+    -C cmake.define.CMAKE_CUDA_ARCHITECTURES="$archs" -C build-dir=/tmp/trtops-build 2>&1 | tail -20
   echo "build + install: $(( $(date +%s) - start )) s"
 fi
 cd /tmp  # import the installed package, not the source tree
@@ -48,16 +64,62 @@ if has_phase tests; then
 fi
 
 if has_phase bench; then
+  mkdir -p /tmp/bench-json
   for bench in ${BENCHES:-roi nms deform_conv}; do
-    timeout "${BENCH_LIMIT:-240}" python3 "$repo/benchmarks/bench_$bench.py" --json "$out/bench_$bench.json" \
+    timeout "${BENCH_LIMIT:-240}" python3 "$repo/benchmarks/bench_$bench.py" --json "/tmp/bench-json/bench_$bench.json" \
       ${BENCH_ARGS:-} >> "$out/bench.log" 2>&1
     echo "bench_$bench: exit $?"
+    python3 "$repo/benchmarks/compare_runs.py" merge "$out/bench.json" /tmp/bench-json/*.json
   done
   if [ "${PROFILE:-1}" = 1 ]; then
     timeout "${BENCH_LIMIT:-120}" python3 "$repo/benchmarks/profile_kernels.py" >> "$out/bench.log" 2>&1
     echo "profile_kernels: exit $?"
   fi
   cat "$out/bench.log"
+fi
+
+if has_phase baseline; then
+  if [ -f "$repo/.trt/baseline.tar" ]; then
+    start=$(date +%s)
+    base=/tmp/trtops-baseline
+    rm -rf "$base" && mkdir -p "$base" /tmp/bench-json-baseline && tar -xf "$repo/.trt/baseline.tar" -C "$base"
+    timeout "${BASELINE_BUILD_LIMIT:-240}" bash -c "cmake -S '$base' -B '$base/build' -G Ninja \
+        -DCMAKE_CUDA_ARCHITECTURES='$archs' -DTRTOPS_BUILD_PLUGINS=OFF > '$base/configure.log' 2>&1 \
+      && cmake --build '$base/build' --target trtops_kernels > '$base/build.log' 2>&1" \
+      || { echo "baseline build failed:"; tail -20 "$base/configure.log" "$base/build.log"; }
+    echo "baseline build: $(( $(date +%s) - start )) s"
+    # The baseline's package must win over the installed one (true for a regular, non-editable
+    # install: PYTHONPATH comes before site-packages).
+    imported=$(PYTHONPATH="$base" python3 -c "import trtops; print(trtops.__file__)" 2>&1)
+    case "$imported" in
+      "$base"/*) ;;
+      *) echo "baseline: python imports trtops from $imported, not $base; skipping its benchmarks"; BENCHES=none ;;
+    esac
+    for bench in ${BENCHES:-roi nms deform_conv}; do
+      [ -f "$base/benchmarks/bench_$bench.py" ] || continue
+      echo "=== baseline bench_$bench" >> "$out/bench.log"
+      PYTHONPATH="$base" TRTOPS_LIBRARY_DIR="$base/build/lib" timeout "${BENCH_LIMIT:-240}" \
+        python3 "$base/benchmarks/bench_$bench.py" --json "/tmp/bench-json-baseline/bench_${bench}_baseline.json" \
+        ${BENCH_ARGS:-} >> "$out/bench.log" 2>&1
+      echo "baseline bench_$bench: exit $?"
+      python3 "$repo/benchmarks/compare_runs.py" merge "$out/bench_baseline.json" /tmp/bench-json-baseline/*.json
+    done
+    if [ -f "$out/bench.json" ] && [ -f "$out/bench_baseline.json" ]; then
+      python3 "$repo/benchmarks/compare_runs.py" compare "$out/bench_baseline.json" "$out/bench.json" \
+        | tee -a "$out/bench.log"
+    fi
+  else
+    echo "baseline: no .trt/baseline.tar (git archive -o .trt/baseline.tar <commit>)"
+  fi
+fi
+
+if has_phase ncu; then
+  start=$(date +%s)
+  # Clocks left alone (--clock-control none), as the device notes ask.
+  timeout "${NCU_LIMIT:-240}" ncu --clock-control none --profile-from-start off --set detailed \
+    python3 "$repo/benchmarks/ncu_cases.py" ${NCU_CASES:+--only "$NCU_CASES"} > "$out/ncu.txt" 2>&1
+  echo "ncu: exit $? in $(( $(date +%s) - start )) s"
+  grep -E "^=== ncu case|Duration|Compute \(SM\) Throughput|Memory Throughput|==ERROR==" "$out/ncu.txt" | head -80
 fi
 
 if has_phase sanitizer; then
