@@ -577,7 +577,6 @@ __global__ void __launch_bounds__(kRESOLVE_THREADS) chunkResolveKernel(int32_t c
                 stop = true;
                 break;
             }
-            loadTiles(i - 1 + kPREFETCH, ring[slot]);
             if (k % kRESOLVE_WARPS == warp)
             {
                 // Selected with masks rather than pending[k / kRESOLVE_WARPS], which would move
@@ -598,6 +597,9 @@ __global__ void __launch_bounds__(kRESOLVE_THREADS) chunkResolveKernel(int32_t c
                     sKept[k] = kept;
                 }
             }
+            // After the owner's resolve: the two dependent shared-memory reads that address the
+            // tiles would otherwise stall the owner warp before it resolves.
+            loadTiles(i - 1 + kPREFETCH, ring[slot]);
             prev = k;
             preload(i + 1);
             __syncthreads();
