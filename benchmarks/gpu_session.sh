@@ -11,10 +11,13 @@
 #   tests      pytest -m gpu (PYTEST_ARGS narrows it, PYTEST_WORKERS sets xdist workers)
 #   bench      benchmarks/bench_{BENCHES}.py (default "roi nms deform_conv"), then profile_kernels.py
 #              (PROFILE=0 skips it)
-#   baseline   builds libtrtops_kernels of .trt/baseline.tar (made here with
-#              `git archive -o .trt/baseline.tar <commit>`), runs that commit's own benchmark
-#              scripts with its own package, and prints compare_runs.py's row-by-row comparison
-#              with this tree's bench phase (run bench first)
+#   baseline   builds a second libtrtops_kernels and benchmarks it, then prints compare_runs.py's
+#              row-by-row comparison with this tree's bench phase (run bench first). With
+#              VARIANT_CUDA_FLAGS (e.g. "-DTRTOPS_NMS_SMALL_BOXES=0 -DTRTOPS_ROI_SEPARABLE_ADAPTIVE=0
+#              -DTRTOPS_ROI_POOL_PLANE_VECTORS=0": switches that turn single changes off, defined
+#              in nms.cu and roi_common.cuh) it is this tree built with those flags; otherwise
+#              .trt/baseline.tar (made here with `git archive -o .trt/baseline.tar <commit>`),
+#              run by that commit's own benchmark scripts and package
 #   ncu        ncu --set detailed over benchmarks/ncu_cases.py: one call of each missed-target case
 #              (NCU_CASES: comma-separated name substrings to narrow it)
 #   sanitizer  compute-sanitizer memcheck over a representative subset of the GPU tests
@@ -79,27 +82,53 @@ if has_phase bench; then
 fi
 
 if has_phase baseline; then
-  if [ -f "$repo/.trt/baseline.tar" ]; then
+  # BASE is either this tree built with VARIANT_CUDA_FLAGS (the switches in roi_common.cuh and
+  # nms.cu turn single changes off), run by this tree's benchmarks, or .trt/baseline.tar (an
+  # earlier commit), run by that commit's own benchmarks with its own package.
+  base=/tmp/trtops-baseline
+  base_build=/tmp/trtops-baseline-build
+  base_python=""
+  if [ -n "${VARIANT_CUDA_FLAGS:-}" ]; then
+    base_source=$repo
+    base_benchmarks=$repo/benchmarks
+    echo "baseline: this tree built with $VARIANT_CUDA_FLAGS"
+  elif [ -f "$repo/.trt/baseline.tar" ]; then
+    rm -rf "$base" && mkdir -p "$base" && tar -xf "$repo/.trt/baseline.tar" -C "$base"
+    base_source=$base
+    base_benchmarks=$base/benchmarks
+    base_python=$base
+    echo "baseline: .trt/baseline.tar"
+  else
+    base_source=""
+    echo "baseline: neither VARIANT_CUDA_FLAGS nor .trt/baseline.tar (git archive -o .trt/baseline.tar <commit>)"
+  fi
+  if [ -n "$base_source" ]; then
     start=$(date +%s)
-    base=/tmp/trtops-baseline
-    rm -rf "$base" && mkdir -p "$base" /tmp/bench-json-baseline && tar -xf "$repo/.trt/baseline.tar" -C "$base"
-    timeout "${BASELINE_BUILD_LIMIT:-240}" bash -c "cmake -S '$base' -B '$base/build' -G Ninja \
-        -DCMAKE_CUDA_ARCHITECTURES='$archs' -DTRTOPS_BUILD_PLUGINS=OFF > '$base/configure.log' 2>&1 \
-      && cmake --build '$base/build' --target trtops_kernels > '$base/build.log' 2>&1" \
-      || { echo "baseline build failed:"; tail -20 "$base/configure.log" "$base/build.log"; }
+    rm -rf "$base_build" /tmp/bench-json-baseline && mkdir -p "$base_build" /tmp/bench-json-baseline
+    timeout "${BASELINE_BUILD_LIMIT:-240}" cmake -S "$base_source" -B "$base_build" -G Ninja \
+        -DCMAKE_CUDA_ARCHITECTURES="$archs" -DTRTOPS_BUILD_PLUGINS=OFF \
+        -DCMAKE_CUDA_FLAGS="${VARIANT_CUDA_FLAGS:-}" -DCMAKE_CXX_FLAGS="${VARIANT_CUDA_FLAGS:-}" \
+        > "$base_build/configure.log" 2>&1 \
+      && timeout "${BASELINE_BUILD_LIMIT:-240}" cmake --build "$base_build" --target trtops_kernels \
+        > "$base_build/build.log" 2>&1 \
+      || { echo "baseline build failed:"; tail -20 "$base_build/configure.log" "$base_build/build.log"; }
     echo "baseline build: $(( $(date +%s) - start )) s"
-    # The baseline's package must win over the installed one (true for a regular, non-editable
-    # install: PYTHONPATH comes before site-packages).
-    imported=$(PYTHONPATH="$base" python3 -c "import trtops; print(trtops.__file__)" 2>&1)
-    case "$imported" in
-      "$base"/*) ;;
-      *) echo "baseline: python imports trtops from $imported, not $base; skipping its benchmarks"; BENCHES=none ;;
-    esac
-    for bench in ${BENCHES:-roi nms deform_conv}; do
-      [ -f "$base/benchmarks/bench_$bench.py" ] || continue
+    base_benches=${BENCHES:-roi nms deform_conv}
+    if [ -n "$base_python" ]; then
+      # The baseline's package must win over the installed one (true for a regular, non-editable
+      # install: PYTHONPATH comes before site-packages).
+      imported=$(PYTHONPATH="$base_python" python3 -c "import trtops; print(trtops.__file__)" 2>&1)
+      case "$imported" in
+        "$base_python"/*) ;;
+        *) echo "baseline: python imports trtops from $imported, not $base_python; no baseline benchmarks"
+           base_benches="" ;;
+      esac
+    fi
+    for bench in $base_benches; do
+      [ -f "$base_benchmarks/bench_$bench.py" ] || continue
       echo "=== baseline bench_$bench" >> "$out/bench.log"
-      PYTHONPATH="$base" TRTOPS_LIBRARY_DIR="$base/build/lib" timeout "${BENCH_LIMIT:-240}" \
-        python3 "$base/benchmarks/bench_$bench.py" --json "/tmp/bench-json-baseline/bench_${bench}_baseline.json" \
+      PYTHONPATH="$base_python" TRTOPS_LIBRARY_DIR="$base_build/lib" timeout "${BENCH_LIMIT:-240}" \
+        python3 "$base_benchmarks/bench_$bench.py" --json "/tmp/bench-json-baseline/bench_${bench}_baseline.json" \
         ${BENCH_ARGS:-} >> "$out/bench.log" 2>&1
       echo "baseline bench_$bench: exit $?"
       python3 "$repo/benchmarks/compare_runs.py" merge "$out/bench_baseline.json" /tmp/bench-json-baseline/*.json
@@ -108,8 +137,6 @@ if has_phase baseline; then
       python3 "$repo/benchmarks/compare_runs.py" compare "$out/bench_baseline.json" "$out/bench.json" \
         | tee -a "$out/bench.log"
     fi
-  else
-    echo "baseline: no .trt/baseline.tar (git archive -o .trt/baseline.tar <commit>)"
   fi
 fi
 

@@ -105,6 +105,16 @@ def test_device_path_matches_host_one_warp_per_word(emulated_nms: EmulatedBuild)
     assert_all_cases_match(run_program(executable), MIN_DEFAULT_CASES, "nmsForward")
 
 
+def test_device_path_matches_host_without_the_small_input_path(emulated_nms: EmulatedBuild) -> None:
+    """Every size through the general path (memset, key kernel, device sort, gather, two-kernel
+    compaction), as inputs over kSMALL_BOXES boxes take it; the default build sends nms inputs of
+    up to 8192 boxes through the one-CTA front and compaction."""
+    executable = emulated_nms.build_variant(
+        "nms_no_small_path", {NMS_FILE: NMS_SOURCE.read_text()}, ["-DTRTOPS_NMS_SMALL_BOXES=0"]
+    )
+    assert_all_cases_match(run_program(executable), MIN_DEFAULT_CASES, "nmsForward")
+
+
 #: What follows the early exit in suppressLaterKernel (suppressLaterBatchedKernel has the same exit).
 _SUPPRESS_LATER_AFTER_EXIT = (
     "    Box<C> mine{};\n    C myArea{};\n    if (active)\n    {\n        mine = boxes[j];\n"

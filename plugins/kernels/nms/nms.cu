@@ -68,9 +68,16 @@ constexpr int32_t kCOMPACT_ITEMS = kCOMPACT_TILE / kCOMPACT_THREADS;
 //! passes) and the gather; and one CTA compacts the kept indices (writeKeptKernel over a single
 //! tile) instead of a count and a write kernel. At a few thousand boxes every launch is a few
 //! microseconds of a NMS that takes a hundred or two.
+//! TRTOPS_NMS_SMALL_BOXES (at most kSMALL_THREADS x kSMALL_MAX_ITEMS) lowers the bound; 0 turns the
+//! path off, so that one GPU session can time both paths (benchmarks/gpu_session.sh,
+//! VARIANT_CUDA_FLAGS).
 constexpr int32_t kSMALL_THREADS = 1024;
 constexpr int32_t kSMALL_MAX_ITEMS = 8;
-constexpr int32_t kSMALL_BOXES = kSMALL_THREADS * kSMALL_MAX_ITEMS;
+#ifndef TRTOPS_NMS_SMALL_BOXES
+#define TRTOPS_NMS_SMALL_BOXES (kSMALL_THREADS * kSMALL_MAX_ITEMS)
+#endif
+constexpr int32_t kSMALL_BOXES = TRTOPS_NMS_SMALL_BOXES;
+static_assert(kSMALL_BOXES >= 0 && kSMALL_BOXES <= kSMALL_THREADS * kSMALL_MAX_ITEMS, "TRTOPS_NMS_SMALL_BOXES");
 
 int64_t ceilDiv(int64_t a, int64_t b)
 {
@@ -335,7 +342,10 @@ constexpr int32_t kRESOLVE_THREADS = 512;
 constexpr int32_t kRESOLVE_WARPS = kRESOLVE_THREADS / 32;
 constexpr int32_t kOWNED_WORDS = kCHUNK_WORDS / kRESOLVE_WARPS;
 //! Live blocks whose mask tiles are in flight ahead of their use (a ring of registers).
-constexpr int32_t kPREFETCH = 3;
+#ifndef TRTOPS_NMS_RESOLVE_PREFETCH
+#define TRTOPS_NMS_RESOLVE_PREFETCH 3
+#endif
+constexpr int32_t kPREFETCH = TRTOPS_NMS_RESOLVE_PREFETCH;
 
 //! OR of a 64-bit value over the warp.
 __device__ __forceinline__ uint64_t warpOr(uint64_t value)

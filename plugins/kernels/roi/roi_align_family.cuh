@@ -84,7 +84,7 @@ TRTOPS_HD ResolvedRoi<AccumulatorT<T>> resolveRoi(AlignArgs<T, RoiT> const& a, i
 template <typename Fn>
 Status withGridKind(int32_t samplingRatio, Fn&& fn)
 {
-    if (samplingRatio > 0)
+    if (samplingRatio > 0 || !TRTOPS_ROI_SEPARABLE_ADAPTIVE)
     {
         return fn(std::false_type{});
     }

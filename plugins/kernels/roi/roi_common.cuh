@@ -24,6 +24,22 @@
 #define TRTOPS_HD inline
 #endif
 
+// Switches for measuring a change against the code before it in one GPU session: build a variant
+// with them off (benchmarks/gpu_session.sh, VARIANT_CUDA_FLAGS) and compare the benchmarks. The
+// defaults are what ships; a variant is as correct as the default, only slower or faster.
+//! 0: adaptive grids are summed sample by sample (torchvision's order) instead of sumBinSeparable.
+#ifndef TRTOPS_ROI_SEPARABLE_ADAPTIVE
+#define TRTOPS_ROI_SEPARABLE_ADAPTIVE 1
+#endif
+//! Columns whose loads sumBinSeparable keeps in flight together.
+#ifndef TRTOPS_ROI_COLUMN_BATCH
+#define TRTOPS_ROI_COLUMN_BATCH 4
+#endif
+//! 0: a one-channel NCHW pool bin (PS-RoIPool) is read cell by cell instead of as PlaneCells vectors.
+#ifndef TRTOPS_ROI_POOL_PLANE_VECTORS
+#define TRTOPS_ROI_POOL_PLANE_VECTORS 1
+#endif
+
 //! Unrolls the next loop in device code; nothing in the host pass (g++ does not know the pragma).
 #if defined(__CUDA_ARCH__)
 #define TRTOPS_UNROLL _Pragma("unroll")
@@ -399,7 +415,7 @@ template <int32_t kN, typename Acc, typename Load>
 TRTOPS_HD void sumBinSeparable(AlignBox<Acc> const& box, int32_t ph, int32_t pw, int32_t height, int32_t width,
     Load&& load, Acc (&acc)[kN])
 {
-    constexpr int32_t kCOLUMN_BATCH = 4;
+    constexpr int32_t kCOLUMN_BATCH = TRTOPS_ROI_COLUMN_BATCH;
     AxisLines<Acc> columns(box.startW, box.binW, pw, box.gridW, width);
     for (int32_t count = kCOLUMN_BATCH; count == kCOLUMN_BATCH;)
     {

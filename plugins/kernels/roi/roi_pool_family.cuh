@@ -151,7 +151,7 @@ TRTOPS_UNROLL
                         acc[k] = static_cast<Acc>(-FLT_MAX);
                     }
                 }
-                if (kCHANNELS == 1 && !a.channelsLast)
+                if (TRTOPS_ROI_POOL_PLANE_VECTORS && kCHANNELS == 1 && !a.channelsLast)
                 {
                     combinePlane(base, cells, acc[0]);
                 }
