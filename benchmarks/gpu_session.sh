@@ -15,7 +15,8 @@
 #              row-by-row comparison with this tree's bench phase (run bench first). With
 #              VARIANT_CUDA_FLAGS (e.g. "-DTRTOPS_NMS_SMALL_BOXES=0 -DTRTOPS_ROI_SEPARABLE_ADAPTIVE=0
 #              -DTRTOPS_ROI_POOL_PLANE_VECTORS=0": switches that turn single changes off, defined
-#              in nms.cu and roi_common.cuh) it is this tree built with those flags; otherwise
+#              in nms.cu and roi_common.cuh; or on: -DTRTOPS_DCN_TAP_MINOR=1, deform_conv2d.cu) it
+#              is this tree built with those flags; otherwise
 #              .trt/baseline.tar (made here with `git archive -o .trt/baseline.tar <commit>`),
 #              run by that commit's own benchmark scripts and package
 #   ncu        ncu --set detailed over benchmarks/ncu_cases.py: one call of each missed-target case

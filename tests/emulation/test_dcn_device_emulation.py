@@ -64,7 +64,15 @@ SM75_FLAGS = ["-DTRTOPS_DCN_EMULATED_SHARED_LIMIT=65536", "-DTRTOPS_EMULATED_COM
 #: sm_86 / sm_89 (RTX 30/40, A10, L4, L40): 99 KiB per block, TF32. The 256-row tensor-core kernel
 #: fits there only without its corner stage: every pass loads its corners in the blend.
 SM86_FLAGS = ["-DTRTOPS_DCN_EMULATED_SHARED_LIMIT=101376", "-DTRTOPS_EMULATED_COMPUTE_MAJOR=8"]
-VARIANTS = [("release", []), ("sm86-shared-memory", SM86_FLAGS), ("sm75-shared-memory", SM75_FLAGS)]
+#: The K tiles in tap-minor order (the TRTOPS_DCN_TAP_MINOR experiment: a new bilinear table for
+#: every K tile, weights packed chunk by chunk).
+TAP_MINOR_FLAGS = ["-DTRTOPS_DCN_TAP_MINOR=1"]
+VARIANTS = [
+    ("release", []),
+    ("sm86-shared-memory", SM86_FLAGS),
+    ("sm75-shared-memory", SM75_FLAGS),
+    ("tap-minor", TAP_MINOR_FLAGS),
+]
 
 
 @dataclass

@@ -47,6 +47,19 @@ namespace
 
 constexpr int32_t kPACK_THREADS = 256;
 constexpr int32_t kTILE_PIXELS = 128; //!< output pixels per CTA (GEMM N tile), every kernel
+//! A K tile is 64 bytes of channels of one tap in every kernel (32 f16/bf16, 16 f32, 8 f64).
+constexpr int32_t kK_TILE_BYTES = 64;
+
+//! Order of the K tiles. Tap-major (0, the default): the channel chunks of tap 0, then of tap 1,
+//! ...; a CTA's bilinear table changes once per tap. Tap-minor (1): the taps of channel chunk 0,
+//! then of chunk 1, ...; consecutive K tiles sample the same channels at neighbouring positions,
+//! so the corners they share can come from L1, at the cost of a new bilinear table for every K
+//! tile. An experiment switch (benchmarks/gpu_session.sh, VARIANT_CUDA_FLAGS) until a GPU has
+//! timed both.
+#ifndef TRTOPS_DCN_TAP_MINOR
+#define TRTOPS_DCN_TAP_MINOR 0
+#endif
+constexpr bool kTAP_MINOR = TRTOPS_DCN_TAP_MINOR != 0;
 
 //! The dimensions the kernels index with, narrowed to int32 after validation.
 struct Geometry
@@ -81,19 +94,37 @@ struct Geometry
     int64_t maskImageStride;   //!< offsetGroups * taps * outPlane
 };
 
-//! packed[co][tap][c] = weight[co][c][tap] for c < cinPerGroup, 0 for the padding channels;
-//! rounded to TF32 for the float32 tensor-core kernel (`toTf32`).
+//! The weights of output channel co in K order, so that K tile t of every row starts at
+//! t * kBK: packed[co][tap][c] = weight[co][c][tap] (tap-major), or
+//! packed[co][c / kBK][tap][c % kBK] (tap-minor, kTAP_MINOR), for c < cinPerGroup; 0 for the
+//! padding channels; rounded to TF32 for the float32 tensor-core kernel (`toTf32`).
 template <typename T>
 __global__ void packWeightsKernel(T const* __restrict__ weight, T* __restrict__ packed, int64_t total,
     int32_t cinPerGroup, int32_t taps, int32_t paddedCin, bool toTf32)
 {
+    constexpr int32_t kBK = kK_TILE_BYTES / static_cast<int32_t>(sizeof(T));
     for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
          idx += static_cast<int64_t>(gridDim.x) * blockDim.x)
     {
-        int32_t const c = static_cast<int32_t>(idx % paddedCin);
-        int64_t const rest = idx / paddedCin;
-        int32_t const tap = static_cast<int32_t>(rest % taps);
-        int64_t const co = rest / taps;
+        int32_t c;
+        int32_t tap;
+        int64_t co;
+        if constexpr (kTAP_MINOR)
+        {
+            int64_t rest = idx / kBK;
+            tap = static_cast<int32_t>(rest % taps);
+            rest /= taps;
+            int32_t const chunks = paddedCin / kBK;
+            c = static_cast<int32_t>(rest % chunks) * kBK + static_cast<int32_t>(idx % kBK);
+            co = rest / chunks;
+        }
+        else
+        {
+            c = static_cast<int32_t>(idx % paddedCin);
+            int64_t const rest = idx / paddedCin;
+            tap = static_cast<int32_t>(rest % taps);
+            co = rest / taps;
+        }
         T value = c < cinPerGroup ? weight[(co * cinPerGroup + c) * taps + tap] : convertTo<T>(0.0F);
         if constexpr (std::is_same_v<T, float>)
         {
@@ -239,14 +270,26 @@ __device__ inline TileKey firstTileKey(Geometry const& geo, int32_t group)
     return TileKey{0, 0, tileOffsetGroup(geo, group, 0)};
 }
 
-//! The key of the K tile after `key` (tap-major: the channel chunks of a tap, then the next tap).
+//! The key of the K tile after `key`: tap-major, the channel chunks of a tap, then the next tap;
+//! tap-minor (kTAP_MINOR), the taps of a channel chunk, then the next chunk.
 __device__ inline TileKey nextTileKey(Geometry const& geo, int32_t group, TileKey key, int32_t kBK)
 {
-    key.first += kBK;
-    if (key.first == geo.paddedCin)
+    if constexpr (kTAP_MINOR)
     {
-        key.first = 0;
-        ++key.tap;
+        if (++key.tap == geo.taps)
+        {
+            key.tap = 0;
+            key.first += kBK;
+        }
+    }
+    else
+    {
+        key.first += kBK;
+        if (key.first == geo.paddedCin)
+        {
+            key.first = 0;
+            ++key.tap;
+        }
     }
     key.offsetGroup = tileOffsetGroup(geo, group, key.first);
     return key;
@@ -741,6 +784,7 @@ struct MmaConfig
     static constexpr int32_t kNT = kWARP_N / 8;        //!< n8 tiles per warp
     using Gather = ColumnGather<T, kBN, kBK, kTHREADS, kDEPTH>;
     static_assert(deform::kCHANNEL_PAD % kBK == 0, "K tiles must divide the channel padding");
+    static_assert(kBK * sizeof(T) == kK_TILE_BYTES, "the K tiles packWeightsKernel lays out");
     static_assert(Gather::kRUN == kVEC, "a sampled run is one 16-byte row chunk of the column tile");
     static_assert(kBM * kBK / kVEC % kTHREADS == 0, "weight tile: whole 16-byte chunks per thread");
     static_assert(kWARP_M % 16 == 0 && kNT % 2 == 0 && kBK % (2 * kMMA_K) == 0, "warp tile, K tile halves of mmas");
@@ -962,6 +1006,7 @@ struct SimtConfig
     static constexpr int32_t kWEIGHTS = kBM * kBK / kTHREADS; //!< weight elements per thread per tile
     using Gather = ColumnGather<T, kBN, kBK, kTHREADS, kDEPTH>;
     static_assert(deform::kCHANNEL_PAD % kBK == 0, "K tiles must divide the channel padding");
+    static_assert(kBK * sizeof(T) == kK_TILE_BYTES, "the K tiles packWeightsKernel lays out");
     static_assert(kBM * kBK % kTHREADS == 0, "weight tile: whole elements per thread");
 
     //! Dynamic shared memory: these, then the gather's stage (kDEPTH slots of
