@@ -143,11 +143,15 @@ fi
 
 if has_phase ncu; then
   start=$(date +%s)
+  ncu_bin=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | tail -1)
+  [ -n "$ncu_bin" ] || echo "ncu: not found on PATH, under /opt/nvidia/nsight-compute or /usr/local/cuda/bin"
   # Clocks left alone (--clock-control none), as the device notes ask.
-  timeout "${NCU_LIMIT:-240}" ncu --clock-control none --profile-from-start off --set detailed \
+  timeout "${NCU_LIMIT:-240}" "${ncu_bin:-ncu}" --clock-control none --profile-from-start off --nvtx --set detailed \
     python3 "$repo/benchmarks/ncu_cases.py" ${NCU_CASES:+--only "$NCU_CASES"} > "$out/ncu.txt" 2>&1
   echo "ncu: exit $? in $(( $(date +%s) - start )) s"
-  grep -E "^=== ncu case|Duration|Compute \(SM\) Throughput|Memory Throughput|==ERROR==" "$out/ncu.txt" | head -80
+  # Per kernel: its name line, duration and the two throughputs (the whole report is in ncu.txt).
+  grep -E ", Context [0-9]+|^ +Duration|Compute \(SM\) Throughput|^ +Memory Throughput|==ERROR==" "$out/ncu.txt" \
+    | cut -c1-160 | head -160
 fi
 
 if has_phase sanitizer; then

@@ -97,12 +97,15 @@ def main() -> int:
         for _ in range(3):
             call()
         torch.cuda.synchronize()
-        # The case name goes to stdout just before ncu's report of its kernels.
+        # ncu prints its reports when the process ends: each kernel's report names its case
+        # through the NVTX range (ncu --nvtx).
         print(f"=== ncu case: {name}", flush=True)
+        torch.cuda.nvtx.range_push(name)
         cudart.cudaProfilerStart()
         call()
         torch.cuda.synchronize()
         cudart.cudaProfilerStop()
+        torch.cuda.nvtx.range_pop()
     return 0
 
 
