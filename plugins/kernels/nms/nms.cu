@@ -24,8 +24,8 @@
 //!                      warps; early exit at the first suppressor), bits set in a suppression bitmap.
 //!     Work is ~ (N x C / 2) mask tests + (kept x remaining) tests, memory is bounded by C.
 //!  6. ordered compaction (two kernels) in score order, count, -1 padding.
-//! Small inputs (nms, up to kSMALL_BOXES boxes, float32/float16 scores) run stages 1, 2 and 4 in
-//! one CTA (smallFrontKernel) and stage 6 in one CTA: 2 launches plus 3 per chunk (2 for the last),
+//! Small inputs (up to kSMALL_BOXES boxes) run stage 6 in one CTA; for nms with float32/float16
+//! scores also stages 1, 2 and 4 (smallFrontKernel): 2 launches plus 3 per chunk (2 for the last),
 //! 7 for 5000 boxes, where the general path takes 15.
 #include "core/numeric.cuh"
 #include "core/status.h"
@@ -62,12 +62,12 @@ constexpr int32_t kKEPT_BATCH = 512;
 constexpr int64_t kSUPPRESS_SPREAD = TRTOPS_NMS_SUPPRESS_SPREAD;
 constexpr int32_t kCOMPACT_THREADS = 256;
 constexpr int32_t kCOMPACT_ITEMS = kCOMPACT_TILE / kCOMPACT_THREADS;
-//! Inputs of up to kSMALL_BOXES boxes (nms with float32/float16 scores) take the one-CTA path:
+//! Inputs of up to kSMALL_BOXES boxes take one-CTA kernels: for nms with float32/float16 scores,
 //! smallFrontKernel does the keys, the sort and the gather in one launch, where the general path
 //! queues a memset, the key kernel, CUB's device-wide radix sort (a histogram kernel and four
-//! passes) and the gather; and one CTA compacts the kept indices (writeKeptKernel over a single
-//! tile) instead of a count and a write kernel. At a few thousand boxes every launch is a few
-//! microseconds of a NMS that takes a hundred or two.
+//! passes) and the gather; and for nms and batched_nms one CTA compacts the kept indices
+//! (writeKeptKernel over a single tile) instead of a count and a write kernel. At a few thousand
+//! boxes every launch is a few microseconds of a NMS that takes a hundred or two.
 //! TRTOPS_NMS_SMALL_BOXES (at most kSMALL_THREADS x kSMALL_MAX_ITEMS) lowers the bound; 0 turns the
 //! path off, so that one GPU session can time both paths (benchmarks/gpu_session.sh,
 //! VARIANT_CUDA_FLAGS).
@@ -346,6 +346,7 @@ constexpr int32_t kOWNED_WORDS = kCHUNK_WORDS / kRESOLVE_WARPS;
 #define TRTOPS_NMS_RESOLVE_PREFETCH 3
 #endif
 constexpr int32_t kPREFETCH = TRTOPS_NMS_RESOLVE_PREFETCH;
+static_assert(kPREFETCH >= 1, "TRTOPS_NMS_RESOLVE_PREFETCH");
 
 //! OR of a 64-bit value over the warp.
 __device__ __forceinline__ uint64_t warpOr(uint64_t value)
