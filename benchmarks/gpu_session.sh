@@ -68,7 +68,7 @@ if has_phase tests; then
 fi
 
 if has_phase bench; then
-  mkdir -p /tmp/bench-json
+  rm -rf /tmp/bench-json && mkdir -p /tmp/bench-json  # nothing left from an earlier call on a warm machine
   for bench in ${BENCHES:-roi nms deform_conv}; do
     timeout "${BENCH_LIMIT:-240}" python3 "$repo/benchmarks/bench_$bench.py" --json "/tmp/bench-json/bench_$bench.json" \
       ${BENCH_ARGS:-} >> "$out/bench.log" 2>&1
