@@ -134,20 +134,6 @@ __global__ void __launch_bounds__(kKEYS_THREADS) classKeysKernel(I const* classI
     }
 }
 
-template <typename T>
-__global__ void __launch_bounds__(kKEYS_THREADS) gatherBoxesKernel(T const* boxes, int32_t const* order,
-    int32_t numBoxes, Box<typename BoxTraits<T>::Compute>* sorted, typename BoxTraits<T>::Compute* areas)
-{
-    using C = typename BoxTraits<T>::Compute;
-    int32_t const q = blockIdx.x * kKEYS_THREADS + threadIdx.x;
-    if (q < numBoxes)
-    {
-        Box<C> const box = loadBox(boxes, order[q]);
-        sorted[q] = box;
-        areas[q] = boxArea<C, BoxTraits<T>::kHALF_ROUNDING>(box);
-    }
-}
-
 //! Box `index` (of type T) at `position` of the processing order: converted to the compute type,
 //! with its area.
 template <typename T>
@@ -157,6 +143,17 @@ __device__ __forceinline__ void gatherBox(void const* boxes, int32_t index, int3
     Box<C> const box = loadBox(static_cast<T const*>(boxes), index);
     static_cast<Box<C>*>(sorted)[position] = box;
     static_cast<C*>(areas)[position] = boxArea<C, BoxTraits<T>::kHALF_ROUNDING>(box);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kKEYS_THREADS) gatherBoxesKernel(T const* boxes, int32_t const* order,
+    int32_t numBoxes, Box<typename BoxTraits<T>::Compute>* sorted, typename BoxTraits<T>::Compute* areas)
+{
+    int32_t const q = blockIdx.x * kKEYS_THREADS + threadIdx.x;
+    if (q < numBoxes)
+    {
+        gatherBox<T>(boxes, order[q], q, sorted, areas);
+    }
 }
 
 //! The one-CTA front of small inputs (see kSMALL_BOXES): the counters, the suppression bitmap and
