@@ -43,10 +43,7 @@ def _runs(document: dict, name: str) -> Dict[str, dict]:
 
 def _benchmark_name(stem: str) -> str:
     """bench_roi_baseline and bench_roi name the same benchmark."""
-    for suffix in ("_baseline", "_new"):
-        if stem.endswith(suffix):
-            return stem[: -len(suffix)]
-    return stem
+    return stem[: -len("_baseline")] if stem.endswith("_baseline") else stem
 
 
 def rows_by_key(document: dict, name: str) -> Dict[RowKey, dict]:
