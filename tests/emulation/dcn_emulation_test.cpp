@@ -8,11 +8,19 @@
 //! order of the K accumulation: every output must lie within a few units of rounding of the host
 //! value, scaled by the sum of the magnitudes that produced it.
 //!
+//! float32 without allowTf32 runs on the tensor-core kernel with split TF32 operands where the
+//! emulated device has TF32 (TRTOPS_EMULATED_COMPUTE_MAJOR >= 8, unless built with
+//! TRTOPS_DCN_SPLIT_TF32=0), on the FFMA kernel otherwise. Its outputs are also held to a bound
+//! tight enough to catch a lost low-order term: the worst-case bound above grows with K times the
+//! sum of the terms' magnitudes and would let a split that drops a cross product (2^-12 of each
+//! product) through; this one takes the actual magnitudes of each output (a host run on |input|
+//! and |weight|) and a probabilistic bound on the accumulation (see checkFloat32Tight).
+//!
 //! float32 also runs with allowTf32 (the tensor-core kernel on TF32 where the emulated device has
-//! it, TRTOPS_EMULATED_COMPUTE_MAJOR >= 8; the FFMA kernel otherwise), twice: on data whose
-//! sampled columns and weights are exact in TF32 (values on coarse grids), held to the bound
-//! above, and on random data, where the TF32 rounding of both operands adds up to 2^-10 of each
-//! product's magnitude. Every run also checks which main kernel was launched.
+//! it; the FFMA kernel otherwise), twice: on data whose sampled columns and weights are exact in
+//! TF32 (values on coarse grids), held to the worst-case bound, and on random data, where the TF32
+//! rounding of both operands adds up to 2^-10 of each product's magnitude. Every run also checks
+//! which main kernel was launched.
 //!
 //! Prints one line per failed case and `SUMMARY cases=C failed=F emulator_errors=E`.
 //! Options: --seed=N, --stop-at-first-failure, --verbose.
@@ -21,6 +29,7 @@
 #include "core/status.h"
 #include "core/types.h"
 #include "deform_conv/deform_conv2d.h"
+#include "deform_conv/deform_conv2d_tiling.h"
 
 #include "cuda_emulator.h"
 #include "emulation_harness.h"
@@ -181,9 +190,12 @@ public:
         char label[200];
         std::snprintf(label, sizeof(label), "%s %s%s", c.name, trtops::dataTypeName(type),
             tf32 ? (tf32Exact ? " tf32 (exact data)" : " tf32") : "");
-        // Tensor cores for 16-bit types, and for float32 with TF32 allowed on a TF32 device.
-        bool const tensorKernel
-            = type == DataType::kFLOAT16 || type == DataType::kBFLOAT16 || (tf32 && kEMULATED_TF32);
+        // Tensor cores for 16-bit types, and for float32 on a TF32 device: rounded to TF32 when
+        // allowed, else split into TF32 pairs (unless this build keeps float32 on FFMA).
+        bool const splitFloat32
+            = type == DataType::kFLOAT32 && !tf32 && kEMULATED_TF32 && trtops::deform::kFLOAT32_ON_SPLIT_TF32;
+        bool const tensorKernel = type == DataType::kFLOAT16 || type == DataType::kBFLOAT16
+            || (tf32 && kEMULATED_TF32) || splitFloat32;
         std::string const expectedKernel = tensorKernel ? "deformConvMmaKernel" : "deformConvSimtKernel";
         bool launched = false;
         for (std::string const& name : emu::launchLog())
@@ -229,10 +241,78 @@ public:
                 }
             }
         }
+        if (failure.empty() && type == DataType::kFLOAT32 && !tf32)
+        {
+            failure = checkFloat32Tight(p, input, offset, mask, weight, bias, devOut, hostOut, splitFloat32);
+        }
         mTally.record(label, failure);
     }
 
 private:
+    //! float32 without TF32: device and host sum the same float columns times float weights in
+    //! different orders, the device (split) as three TF32 products per product. Per output i with
+    //! S_i = sum over K of |column| |weight| (bounded by a host run on |input| and |weight|, same
+    //! offsets and mask, no bias):
+    //!   - split operands: x = big + small within 2^-22 |x| for both operands, and small_a small_b
+    //!     (<= 2^-22 |a b|) is dropped, so each product moves by at most 3.01 * 2^-22 of itself;
+    //!   - accumulation: n additions of rounded terms, with Higham and Mary's probabilistic bound
+    //!     lambda sqrt(n) u S_i (rounding errors as independent zero-mean variables; lambda = 10
+    //!     fails with probability below 1e-20 per output), n = 3K + 1 on the device with split
+    //!     operands (K + 1 otherwise) and K + 1 on the host;
+    //!   - the blend of a column (8 u S_i, in case the sides contract it differently);
+    //!   - the final rounding of each side (u |result| each) and of the bias addition.
+    //! A split that loses a cross product is off by ~2^-12 |a b| per product, which the emulated
+    //! cases' K (<= 2304) keep far above this bound.
+    std::string checkFloat32Tight(DeformConv2dParams const& p, Buffer const& input, Buffer const& offset,
+        Buffer const& mask, Buffer const& weight, Buffer const& bias, Buffer const& devOut, Buffer const& hostOut,
+        bool split)
+    {
+        Buffer absInput(DataType::kFLOAT32, input.count);
+        Buffer absWeight(DataType::kFLOAT32, weight.count);
+        for (int64_t i = 0; i < input.count; ++i)
+        {
+            storeAs(DataType::kFLOAT32, absInput.data(), i, std::fabs(loadAs(DataType::kFLOAT32, input.data(), i)));
+        }
+        for (int64_t i = 0; i < weight.count; ++i)
+        {
+            storeAs(
+                DataType::kFLOAT32, absWeight.data(), i, std::fabs(loadAs(DataType::kFLOAT32, weight.data(), i)));
+        }
+        DeformConv2dParams q = p;
+        q.hasBias = false;
+        Buffer magnitude(DataType::kFLOAT32, devOut.count);
+        Status const s = trtops::deformConv2dForwardHost(q, absInput.data(), offset.data(),
+            p.hasMask ? mask.data() : nullptr, absWeight.data(), nullptr, magnitude.data());
+        if (!s.isOk())
+        {
+            return "magnitude run: " + s.message();
+        }
+        double const u = 0x1p-24;
+        double const k = static_cast<double>(p.inChannels / p.groups * p.kernelHeight * p.kernelWidth);
+        double const deviceAdds = split ? 3.0 * k + 1.0 : k + 1.0;
+        // (+ 8 u: the blend of a column, if the two sides' compilers contract it differently.)
+        double const perMagnitude
+            = (split ? 3.01 * 0x1p-22 : 0.0) + (10.0 * (std::sqrt(deviceAdds) + std::sqrt(k + 1.0)) + 8.0) * u;
+        int64_t const outPlane = p.outHeight * p.outWidth;
+        for (int64_t i = 0; i < devOut.count; ++i)
+        {
+            double const a = loadAs(DataType::kFLOAT32, devOut.data(), i);
+            double const b = loadAs(DataType::kFLOAT32, hostOut.data(), i);
+            double const biasValue
+                = p.hasBias ? std::fabs(loadAs(DataType::kFLOAT32, bias.data(), (i / outPlane) % p.outChannels)) : 0.0;
+            double const bound = perMagnitude * loadAs(DataType::kFLOAT32, magnitude.data(), i) * 1.01
+                + 2.01 * u * (std::fabs(b) + biasValue) + 0x1p-140;
+            if (!(std::fabs(a - b) <= bound))
+            {
+                char text[200];
+                std::snprintf(text, sizeof(text), "element %lld: device %.9g host %.9g (tight bound %.3g%s)",
+                    static_cast<long long>(i), a, b, bound, split ? ", split TF32" : "");
+                return text;
+            }
+        }
+        return "";
+    }
+
     emutest::Tally mTally;
     std::mt19937_64 mRandom;
 };
@@ -280,12 +360,65 @@ std::string checkTf32Rounding()
     return "";
 }
 
+//! splitTf32 / splitTf32Bits (the float32 operands of the tensor-core kernel without allowTf32):
+//! both parts are TF32 numbers, big + small is within 2^-22 of the value, a product of split
+//! operands without the small x small term is within 3.01 * 2^-22 of the product, and infinity
+//! splits into (infinity, 0) and NaN into (NaN, 0).
+std::string checkTf32Split()
+{
+    auto bitsOf = [](float v) { return static_cast<uint32_t>(emu::toBits(v)); };
+    std::mt19937_64 random(12345);
+    std::uniform_real_distribution<double> mantissa(1.0, 2.0);
+    std::uniform_int_distribution<int> exponent(-30, 30);
+    for (int32_t i = 0; i < 100000; ++i)
+    {
+        float const a = static_cast<float>(std::ldexp(mantissa(random), exponent(random)) * (i % 2 ? -1.0 : 1.0));
+        float const b = static_cast<float>(std::ldexp(mantissa(random), exponent(random)));
+        uint32_t aBig;
+        uint32_t aSmall;
+        trtops::splitTf32Bits(bitsOf(a), aBig, aSmall);
+        float bBig;
+        float bSmall;
+        trtops::splitTf32(b, bBig, bSmall);
+        float const aBigValue = emu::fromBits<float>(aBig);
+        float const aSmallValue = emu::fromBits<float>(aSmall);
+        double const exact = static_cast<double>(a) * b;
+        double const split = static_cast<double>(aSmallValue) * bBig + static_cast<double>(aBigValue) * bSmall
+            + static_cast<double>(aBigValue) * bBig;
+        if ((aBig & 0x1FFFU) != 0U || (aSmall & 0x1FFFU) != 0U || (bitsOf(bBig) & 0x1FFFU) != 0U
+            || (bitsOf(bSmall) & 0x1FFFU) != 0U
+            || !(std::fabs(static_cast<double>(aBigValue) + aSmallValue - a) <= 0x1p-22 * std::fabs(a))
+            || !(std::fabs(split - exact) <= 3.01 * 0x1p-22 * std::fabs(exact)))
+        {
+            char text[160];
+            std::snprintf(text, sizeof(text), "splitTf32(%a) = %a + %a, times %a: %a, exact %a", a, aBigValue,
+                aSmallValue, b, split, exact);
+            return text;
+        }
+    }
+    float const infinity = std::numeric_limits<float>::infinity();
+    float big;
+    float small;
+    trtops::splitTf32(-infinity, big, small);
+    if (!(big == -infinity && small == 0.0F))
+    {
+        return "splitTf32(-inf) is not (-inf, 0)";
+    }
+    trtops::splitTf32(std::numeric_limits<float>::quiet_NaN(), big, small);
+    if (!(std::isnan(big) && small == 0.0F))
+    {
+        return "splitTf32(NaN) is not (NaN, 0)";
+    }
+    return "";
+}
+
 } // namespace
 
 int main(int argc, char** argv)
 {
     Harness harness(emutest::parseOptions(argc, argv, 5));
     harness.tally().record("roundToTf32", checkTf32Rounding());
+    harness.tally().record("splitTf32", checkTf32Split());
     // Each case reaches a corner of the tiling: several pixel tiles (128 pixels, partial), every
     // output-channel tile (64, 128 and 256 rows, partial, several per group), padded channel
     // runs, channel counts that are not whole 16-byte vectors, several K tiles per tap, offset

@@ -55,9 +55,9 @@ HOST_SOURCES = {
     "cuda_emulator": EMULATION_DIR / "cuda_emulator.cpp",
     "dcn_emulation_test": EMULATION_DIR / "dcn_emulation_test.cpp",
 }
-#: The program runs 109 cases: the TF32 rounding, then 18 shapes x (4 dtypes + float32 with TF32
-#: allowed on exact and on random data).
-MIN_CASES = 109
+#: The program runs 110 cases: the TF32 rounding and split, then 18 shapes x (4 dtypes + float32
+#: with TF32 allowed on exact and on random data).
+MIN_CASES = 110
 #: (name, extra g++ flags) of the builds: the shared memory the launcher may use per block and the
 #: compute capability (sm_75: no TF32, float32 stays on FFMA even when TF32 is allowed).
 SM75_FLAGS = ["-DTRTOPS_DCN_EMULATED_SHARED_LIMIT=65536", "-DTRTOPS_EMULATED_COMPUTE_MAJOR=7"]
@@ -67,11 +67,15 @@ SM86_FLAGS = ["-DTRTOPS_DCN_EMULATED_SHARED_LIMIT=101376", "-DTRTOPS_EMULATED_CO
 #: The K tiles in tap-minor order (the TRTOPS_DCN_TAP_MINOR experiment: a new bilinear table for
 #: every K tile, weights packed chunk by chunk).
 TAP_MINOR_FLAGS = ["-DTRTOPS_DCN_TAP_MINOR=1"]
+#: float32 on the FFMA kernel on a TF32 device (the TRTOPS_DCN_SPLIT_TF32=0 build gpu_session.sh
+#: times beside the split-TF32 default): its 128-row kernel at sm_90's shared memory.
+FFMA_FLOAT32_FLAGS = ["-DTRTOPS_DCN_SPLIT_TF32=0"]
 VARIANTS = [
     ("release", []),
     ("sm86-shared-memory", SM86_FLAGS),
     ("sm75-shared-memory", SM75_FLAGS),
     ("tap-minor", TAP_MINOR_FLAGS),
+    ("ffma-float32", FFMA_FLOAT32_FLAGS),
 ]
 
 
@@ -177,16 +181,39 @@ MUTATIONS = [
     Mutation(
         "mma-a-fragment-rows",
         "deform_conv/deform_conv2d.cu",
-        "mma::loadMatrixX4(a, &sA[rowBase + mt * 16 + (lane & 15)][kk + (lane >> 4) * kVEC]);",
-        "mma::loadMatrixX4(a, &sA[rowBase + mt * 16 + (lane & 7)][kk + (lane >> 4) * kVEC]);",
+        "mma::loadMatrixX4(a, &sA[plane][rowBase + mt * 16 + (lane & 15)][kk + (lane >> 4) * kVEC]);",
+        "mma::loadMatrixX4(a, &sA[plane][rowBase + mt * 16 + (lane & 7)][kk + (lane >> 4) * kVEC]);",
     ),
     # The second 16 bytes of an A fragment's K are taken 8 elements on, right for 16-bit types
     # only: with TF32 they are the next mma's K (only the float32 TF32 cases can catch it).
     Mutation(
         "tf32-a-fragment-k-offset",
         "deform_conv/deform_conv2d.cu",
-        "mma::loadMatrixX4(a, &sA[rowBase + mt * 16 + (lane & 15)][kk + (lane >> 4) * kVEC]);",
-        "mma::loadMatrixX4(a, &sA[rowBase + mt * 16 + (lane & 15)][kk + (lane >> 4) * 8]);",
+        "mma::loadMatrixX4(a, &sA[plane][rowBase + mt * 16 + (lane & 15)][kk + (lane >> 4) * kVEC]);",
+        "mma::loadMatrixX4(a, &sA[plane][rowBase + mt * 16 + (lane & 15)][kk + (lane >> 4) * 8]);",
+    ),
+    # float32's split TF32 products lose the small x big cross term (each product then off by up to
+    # 2^-11 of itself): caught by the tight float32 bound, not the worst-case one.
+    Mutation(
+        "split-tf32-drops-cross-term",
+        "deform_conv/deform_conv2d.cu",
+        "    mma::mmaM16N8<float>(d, aSmall, bBig);\n",
+        "",
+    ),
+    # The split weights' small parts are read from the big plane.
+    Mutation(
+        "split-tf32-weights-one-plane",
+        "deform_conv/deform_conv2d.cu",
+        "                    loadA(1, mt, aSmall);",
+        "                    loadA(0, mt, aSmall);",
+    ),
+    # The float32 columns are rounded to TF32 when stored, so that their small parts are zero.
+    Mutation(
+        "split-tf32-columns-rounded",
+        "deform_conv/deform_conv2d.cu",
+        "        *static_cast<float4*>(dst) = make_float4(v[0], v[1], v[2], v[3]);",
+        "        *static_cast<float4*>(dst) = make_float4(\n"
+        "            roundToTf32(v[0]), roundToTf32(v[1]), roundToTf32(v[2]), roundToTf32(v[3]));",
     ),
     # The FFMA fallback of the tensor-core kernel (bfloat16 before sm_80: the sm_75 build) computes
     # each fragment element from the neighbouring column.

@@ -574,7 +574,8 @@ def tf32_exact_inputs(case: Case, seed: int) -> dict:
 @pytest.mark.parametrize("name", sorted(GPU_CASES))
 def test_gpu_tf32_on_exact_data_vs_float64_oracle(name: str) -> None:
     # Every tiling case through the TF32 kernel (sm_80+; the FFMA kernel before), held to the
-    # float32 tolerance: any fragment, K-offset or rounding mistake shows at full size here.
+    # float32 tolerance: any fragment, K-offset or rounding mistake shows at full size here. (The
+    # default float32 path, split TF32 on sm_80+, runs every case in test_gpu_vs_float64_oracle.)
     case = GPU_CASES[name]
     t = tf32_exact_inputs(case, seed=5)
     actual = run_trtops(case, t, poison=case.batch > 0, allow_tf32=True)
@@ -594,29 +595,31 @@ def test_gpu_tf32_vs_float64_oracle(name: str) -> None:
 
 @pytest.mark.gpu
 def test_gpu_allow_tf32_selects_tensor_cores_only_where_they_exist() -> None:
-    # The opt-in is honoured, not ignored: on sm_80+ the TF32 result differs from the exact FFMA
-    # one (random data is not exact in TF32); before sm_80 the flag leaves float32 on FFMA, bit
-    # for bit. Without the flag nothing changes.
+    # The opt-in is honoured, not ignored: on sm_80+ the TF32 result differs from the default
+    # float32 one (split TF32 operands there, FFMA before; random data is not exact in TF32);
+    # before sm_80 the flag leaves float32 on FFMA, bit for bit. Without the flag nothing changes,
+    # and the default keeps float32 accuracy while TF32 has a 10-bit mantissa.
     case = Case(batch=2, in_channels=64, out_channels=64, height=9, width=9)
     t = make_inputs(case, torch.float32, device="cuda", seed=3)
-    ffma = run_trtops(case, t, allow_tf32=False)
+    default = run_trtops(case, t, allow_tf32=False)
     tf32 = run_trtops(case, t, allow_tf32=True)
-    assert torch.equal(run_trtops(case, t, allow_tf32=False), ffma)
+    assert torch.equal(run_trtops(case, t, allow_tf32=False), default)
     # allow_tf32=None follows torch's matmul TF32 switch, as torchvision's im2col GEMM does.
     before = torch.backends.cuda.matmul.allow_tf32
     try:
         torch.backends.cuda.matmul.allow_tf32 = False
-        assert torch.equal(run_trtops(case, t), ffma)
+        assert torch.equal(run_trtops(case, t), default)
         torch.backends.cuda.matmul.allow_tf32 = True
         assert torch.equal(run_trtops(case, t), tf32)
     finally:
         torch.backends.cuda.matmul.allow_tf32 = before
     if _gpu_has_tf32():
-        assert not torch.equal(tf32, ffma), "allow_tf32=True gave the FFMA result on an sm_80+ GPU"
+        assert not torch.equal(tf32, default), "allow_tf32=True gave the default float32 result on an sm_80+ GPU"
     else:
-        assert torch.equal(tf32, ffma)
-    # TF32 has a 10-bit mantissa: the float16-class tolerance.
-    assert_matches(tf32, oracle(case, t), torch.float16, scale=_gpu_tol_scale(case))
+        assert torch.equal(tf32, default)
+    expected = oracle(case, t)
+    assert_matches(default, expected, torch.float32)
+    assert_matches(tf32, expected, torch.float16, scale=_gpu_tol_scale(case))
 
 
 @pytest.mark.gpu

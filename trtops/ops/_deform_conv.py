@@ -1,8 +1,10 @@
 """Deformable convolution v1/v2 with :func:`torchvision.ops.deform_conv2d`'s signature.
 
 CPU tensors run the host implementation of ``libtrtops_kernels.so``, CUDA tensors its fused
-implicit-GEMM kernels (tensor cores for float16/bfloat16; FFMA for float32, or TF32 tensor cores
-when TF32 is allowed on an sm_80+ GPU). Inference only: the result carries no autograd history.
+implicit-GEMM kernels: tensor cores for float16/bfloat16; for float32 on an sm_80+ GPU, TF32
+tensor cores with every operand split into two TF32 numbers (three products per product, float32
+accuracy), or rounded to TF32 once when TF32 is allowed; FFMA for float32 on older GPUs and for
+float64. Inference only: the result carries no autograd history.
 """
 
 from __future__ import annotations
@@ -238,7 +240,9 @@ def deform_conv2d(
         mask: optional ``[N, offset_groups * kh * kw, H_out, W_out]``.
         allow_tf32: float32 on CUDA only (keyword-only, not in torchvision's signature): let an
             sm_80+ GPU round the weights and sampled inputs to TF32 (10-bit mantissa) and multiply
-            on tensor cores, much faster at about float16 accuracy. ``None`` (default) follows
+            them once, about three times fewer tensor-core products than the default float32
+            path (which splits each operand into two TF32 numbers to keep float32 accuracy), at
+            about float16 accuracy. ``None`` (default) follows
             ``torch.backends.cuda.matmul.allow_tf32`` (off unless set), as torchvision's CUDA
             kernel does. Ignored by other dtypes, by GPUs without TF32 and by CPU tensors, which
             compute in float32.

@@ -92,6 +92,31 @@ __host__ __device__ inline float roundToTf32(float value)
 #endif
 }
 
+//! `value` as the sum of two TF32 numbers, for float32 products on TF32 tensor cores that keep
+//! float32 accuracy ("3xTF32"): big = value rounded to TF32, small = the remainder (exact in
+//! float) rounded to TF32. big + small is within 2^-22 of |value|, and a product a b is taken as
+//! big_a big_b + big_a small_b + small_a big_b, which drops small_a small_b (<= 2^-22 |a b|).
+//! A non-finite big (value infinite or NaN, or so large that rounding overflows) gets small = 0,
+//! so that infinity times a weight stays infinite instead of becoming inf - inf = NaN.
+__host__ __device__ inline void splitTf32(float value, float& big, float& small)
+{
+    big = roundToTf32(value);
+    float const remainder = value - big;
+    small = remainder - remainder == 0.0F ? roundToTf32(remainder) : 0.0F;
+}
+
+//! splitTf32 on the bits of a float as a tensor-core fragment register holds them.
+__host__ __device__ inline void splitTf32Bits(uint32_t bits, uint32_t& big, uint32_t& small)
+{
+    float value;
+    __builtin_memcpy(&value, &bits, sizeof(bits));
+    float high;
+    float low;
+    splitTf32(value, high, low);
+    __builtin_memcpy(&big, &high, sizeof(big));
+    __builtin_memcpy(&small, &low, sizeof(small));
+}
+
 //! Storage type for a DataType, for compile-time dispatch.
 template <DataType kType>
 struct StorageOf;

@@ -23,10 +23,14 @@
 //!   fp16/bf16: mma.sync m16n8k16 on tensor cores, float accumulation (sm_80+); 256 rows run 16
 //!              warps, one CTA per SM. sm_75 runs fp16 as pairs of m16n8k8 and bf16 on FFMA from
 //!              the same shared-memory tiles.
-//!   fp32 with allowTf32 on sm_80+: the same tensor-core kernel on mma.sync m16n8k8 TF32, weights
-//!              and sampled columns rounded to TF32 (nearest, ties away); a K tile is 64 bytes of
-//!              a row for every operand type (16 TF32 or 32 16-bit channels).
-//!   fp32/fp64: register-tiled FFMA/DFMA (no TF32), 64 or (fp32) 128 rows.
+//!   fp32 on sm_80+: the same tensor-core kernel on mma.sync m16n8k8 TF32; a K tile is 64 bytes
+//!              of a row for every operand type (16 float or 32 16-bit channels). By default
+//!              (kSPLIT) weights and sampled columns stay float in shared memory and each
+//!              fragment register is split into two TF32 numbers (splitTf32), three mmas per
+//!              product: float32 accuracy. With allowTf32 both are rounded to TF32 (nearest,
+//!              ties away) when stored, one mma per product.
+//!   fp32 before sm_80 (or TRTOPS_DCN_SPLIT_TF32=0) and fp64: register-tiled FFMA/DFMA, 64 or
+//!              (fp32) 128 rows.
 #include "deform_conv/deform_conv2d.h"
 #include "deform_conv/deform_conv2d_math.cuh"
 #include "deform_conv/deform_conv2d_tiling.h"
@@ -94,13 +98,21 @@ struct Geometry
     int64_t maskImageStride;   //!< offsetGroups * taps * outPlane
 };
 
+//! What packWeightsKernel stores of a float32 weight.
+enum class WeightForm : int32_t
+{
+    kAS_IS,     //!< the weight (FFMA kernel; every other type)
+    kTF32,      //!< rounded to TF32 (tensor-core kernel with allowTf32)
+    kSPLIT_TF32 //!< big part here, small part one plane (`total` elements) later (splitTf32)
+};
+
 //! The weights of output channel co in K order, so that K tile t of every row starts at
 //! t * kBK: packed[co][tap][c] = weight[co][c][tap] (tap-major), or
 //! packed[co][c / kBK][tap][c % kBK] (tap-minor, kTAP_MINOR), for c < cinPerGroup; 0 for the
-//! padding channels; rounded to TF32 for the float32 tensor-core kernel (`toTf32`).
+//! padding channels; in the float32 `form` the tensor-core kernel multiplies.
 template <typename T>
 __global__ void packWeightsKernel(T const* __restrict__ weight, T* __restrict__ packed, int64_t total,
-    int32_t cinPerGroup, int32_t taps, int32_t paddedCin, bool toTf32)
+    int32_t cinPerGroup, int32_t taps, int32_t paddedCin, WeightForm form)
 {
     constexpr int32_t kBK = kK_TILE_BYTES / static_cast<int32_t>(sizeof(T));
     for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
@@ -128,7 +140,16 @@ __global__ void packWeightsKernel(T const* __restrict__ weight, T* __restrict__ 
         T value = c < cinPerGroup ? weight[(co * cinPerGroup + c) * taps + tap] : convertTo<T>(0.0F);
         if constexpr (std::is_same_v<T, float>)
         {
-            value = toTf32 ? roundToTf32(value) : value;
+            if (form == WeightForm::kSPLIT_TF32)
+            {
+                float small;
+                splitTf32(value, value, small);
+                packed[idx + total] = small;
+            }
+            else if (form == WeightForm::kTF32)
+            {
+                value = roundToTf32(value);
+            }
         }
         packed[idx] = value;
     }
@@ -722,7 +743,7 @@ __device__ inline void columnKLoop(Geometry const& geo, T const* offset, T const
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tensor-core kernel (fp16 / bf16; float32 on TF32 when allowed)
+// Tensor-core kernel (fp16 / bf16; float32 on TF32: split into pairs, or rounded when allowed)
 // ---------------------------------------------------------------------------------------------
 
 template <typename T>
@@ -741,11 +762,16 @@ __device__ inline uint32_t packPair<__nv_bfloat16>(float lo, float hi)
 }
 
 //! Stores a sampled run (16 bytes of the storage type) as the tensor cores multiply it: pairs of
-//! 16-bit values, or floats rounded to TF32.
-template <typename T>
+//! 16-bit values, floats as they are (kSPLIT: split when loaded into fragments), or floats
+//! rounded to TF32.
+template <typename T, bool kSPLIT>
 __device__ inline void storeOperandRun(void* dst, float const (&v)[16 / sizeof(T)])
 {
-    if constexpr (std::is_same_v<T, float>)
+    if constexpr (kSPLIT)
+    {
+        *static_cast<float4*>(dst) = make_float4(v[0], v[1], v[2], v[3]);
+    }
+    else if constexpr (std::is_same_v<T, float>)
     {
         *static_cast<float4*>(dst) = make_float4(
             roundToTf32(v[0]), roundToTf32(v[1]), roundToTf32(v[2]), roundToTf32(v[3]));
@@ -757,10 +783,13 @@ __device__ inline void storeOperandRun(void* dst, float const (&v)[16 / sizeof(T
     }
 }
 
-template <typename T, int32_t kBM>
+//! kSPLIT (float32 only): the weight tile holds two planes, the big and small TF32 parts.
+template <typename T, int32_t kBM, bool kSPLIT = false>
 struct MmaConfig
 {
     static_assert(sizeof(T) == 2 || std::is_same_v<T, float>, "MmaConfig: 16-bit or TF32 (float) operands");
+    static_assert(!kSPLIT || std::is_same_v<T, float>, "MmaConfig: only float32 operands are split");
+    static constexpr int32_t kA_PLANES = kSPLIT ? 2 : 1;
     static constexpr int32_t kBN = kTILE_PIXELS;
     //! Elements in 16 bytes: one ldmatrix row, one sampled run, one weight copy.
     static constexpr int32_t kVEC = static_cast<int32_t>(16 / sizeof(T));
@@ -790,25 +819,39 @@ struct MmaConfig
     static_assert(kWARP_M % 16 == 0 && kNT % 2 == 0 && kBK % (2 * kMMA_K) == 0, "warp tile, K tile halves of mmas");
 
     //! Dynamic shared memory: these, then the gather's stage (kDEPTH slots of
-    //! Geometry::stagedPasses passes). 256 rows: 74 KiB + 2 x 32 KiB of stage.
+    //! Geometry::stagedPasses passes). 256 rows: 74 KiB + 2 x 32 KiB of stage (split float32:
+    //! 40 KiB more for the second weight plane).
     struct Shared
     {
-        T a[2][kBM][kSTRIDE];
+        T a[2][kA_PLANES][kBM][kSTRIDE];
         T b[2][kBN][kSTRIDE];
         typename Gather::Table table;
     };
 };
 
-//! acc += A tile (warp's rows) x B tile (warp's columns) over half `half` (0 or 1) of one K tile
-//! held in shared memory.
-template <typename T, int32_t kBM>
-__device__ inline void warpTileProduct(float (&acc)[MmaConfig<T, kBM>::kMT][MmaConfig<T, kBM>::kNT][4],
-    T const (*sA)[MmaConfig<T, kBM>::kSTRIDE], T const (*sB)[MmaConfig<T, kBM>::kSTRIDE], int32_t warpM,
-    int32_t warpN, int32_t lane, int32_t half)
+//! The three TF32 products that stand for one float32 product (kSPLIT): d += a b as
+//! small_a big_b + big_a small_b + big_a big_b, the small terms first so that they are added
+//! while the accumulator is still small.
+__device__ inline void mmaSplitTf32(float (&d)[4], uint32_t const (&aBig)[4], uint32_t const (&aSmall)[4],
+    uint32_t const (&bBig)[2], uint32_t const (&bSmall)[2])
 {
-    constexpr int32_t kHALF = MmaConfig<T, kBM>::kBK / 2;
+    mma::mmaM16N8<float>(d, aSmall, bBig);
+    mma::mmaM16N8<float>(d, aBig, bSmall);
+    mma::mmaM16N8<float>(d, aBig, bBig);
+}
+
+//! acc += A tile (warp's rows) x B tile (warp's columns) over half `half` (0 or 1) of one K tile
+//! held in shared memory; sA holds Cfg::kA_PLANES planes of the weight tile. kSPLIT: the weight
+//! planes hold the big and small TF32 parts, the column tile float32 values, split here.
+template <typename T, int32_t kBM, bool kSPLIT>
+__device__ inline void warpTileProduct(
+    float (&acc)[MmaConfig<T, kBM, kSPLIT>::kMT][MmaConfig<T, kBM, kSPLIT>::kNT][4],
+    T const (*sA)[kBM][MmaConfig<T, kBM, kSPLIT>::kSTRIDE], T const (*sB)[MmaConfig<T, kBM, kSPLIT>::kSTRIDE],
+    int32_t warpM, int32_t warpN, int32_t lane, int32_t half)
+{
+    using Cfg = MmaConfig<T, kBM, kSPLIT>;
+    constexpr int32_t kHALF = Cfg::kBK / 2;
     int32_t const kBegin = half * kHALF;
-    using Cfg = MmaConfig<T, kBM>;
     int32_t const rowBase = warpM * Cfg::kWARP_M;
     int32_t const colBase = warpN * Cfg::kWARP_N;
     // K offsets in elements: an mma step is kMMA_K, its second 16-byte half starts kVEC later.
@@ -819,6 +862,9 @@ __device__ inline void warpTileProduct(float (&acc)[MmaConfig<T, kBM>::kMT][MmaC
         for (int32_t kk = kBegin; kk < kBegin + kHALF; kk += Cfg::kMMA_K)
         {
             // All B fragments, then one A fragment at a time: fewer live registers.
+            auto loadA = [&](int32_t plane, int32_t mt, uint32_t(&a)[4]) {
+                mma::loadMatrixX4(a, &sA[plane][rowBase + mt * 16 + (lane & 15)][kk + (lane >> 4) * kVEC]);
+            };
             uint32_t b[Cfg::kNT][2];
 #pragma unroll
             for (int32_t np = 0; np < Cfg::kNT / 2; ++np)
@@ -831,15 +877,43 @@ __device__ inline void warpTileProduct(float (&acc)[MmaConfig<T, kBM>::kMT][MmaC
                 b[2 * np + 1][0] = r[2];
                 b[2 * np + 1][1] = r[3];
             }
-#pragma unroll
-            for (int32_t mt = 0; mt < Cfg::kMT; ++mt)
+            if constexpr (kSPLIT)
             {
-                uint32_t a[4];
-                mma::loadMatrixX4(a, &sA[rowBase + mt * 16 + (lane & 15)][kk + (lane >> 4) * kVEC]);
+                // Each B fragment is split once and serves every m16 tile (the weights were
+                // split when packed: every warp of an m16 tile row would split them again).
+                uint32_t bSmall[Cfg::kNT][2];
 #pragma unroll
                 for (int32_t nt = 0; nt < Cfg::kNT; ++nt)
                 {
-                    mma::mmaM16N8<T>(acc[mt][nt], a, b[nt]);
+                    splitTf32Bits(b[nt][0], b[nt][0], bSmall[nt][0]);
+                    splitTf32Bits(b[nt][1], b[nt][1], bSmall[nt][1]);
+                }
+#pragma unroll
+                for (int32_t mt = 0; mt < Cfg::kMT; ++mt)
+                {
+                    uint32_t a[4];
+                    uint32_t aSmall[4];
+                    loadA(0, mt, a);
+                    loadA(1, mt, aSmall);
+#pragma unroll
+                    for (int32_t nt = 0; nt < Cfg::kNT; ++nt)
+                    {
+                        mmaSplitTf32(acc[mt][nt], a, aSmall, b[nt], bSmall[nt]);
+                    }
+                }
+            }
+            else
+            {
+#pragma unroll
+                for (int32_t mt = 0; mt < Cfg::kMT; ++mt)
+                {
+                    uint32_t a[4];
+                    loadA(0, mt, a);
+#pragma unroll
+                    for (int32_t nt = 0; nt < Cfg::kNT; ++nt)
+                    {
+                        mma::mmaM16N8<T>(acc[mt][nt], a, b[nt]);
+                    }
                 }
             }
         }
@@ -864,7 +938,7 @@ __device__ inline void warpTileProduct(float (&acc)[MmaConfig<T, kBM>::kMT][MmaC
                     float sum = acc[mt][nt][e];
                     for (int32_t k = kBegin; k < kBegin + kHALF; ++k)
                     {
-                        sum += convertTo<float>(sA[row][k]) * convertTo<float>(sB[col][k]);
+                        sum += convertTo<float>(sA[0][row][k]) * convertTo<float>(sB[col][k]);
                     }
                     acc[mt][nt][e] = sum;
                 }
@@ -873,12 +947,13 @@ __device__ inline void warpTileProduct(float (&acc)[MmaConfig<T, kBM>::kMT][MmaC
     }
 }
 
-template <typename T, int32_t kBM>
-__global__ void __launch_bounds__(MmaConfig<T, kBM>::kTHREADS, MmaConfig<T, kBM>::kMIN_BLOCKS)
+//! kSPLIT (float32 only): float operands, three TF32 mmas per product (warpTileProduct).
+template <typename T, int32_t kBM, bool kSPLIT>
+__global__ void __launch_bounds__(MmaConfig<T, kBM, kSPLIT>::kTHREADS, MmaConfig<T, kBM, kSPLIT>::kMIN_BLOCKS)
     deformConvMmaKernel(Geometry const geo, T const* __restrict__ input, T const* __restrict__ offset,
         T const* __restrict__ mask, T const* __restrict__ packed, T const* __restrict__ bias, T* __restrict__ output)
 {
-    using Cfg = MmaConfig<T, kBM>;
+    using Cfg = MmaConfig<T, kBM, kSPLIT>;
     extern __shared__ uint4 mmaSharedWords[];
     auto& shared = *reinterpret_cast<typename Cfg::Shared*>(mmaSharedWords);
     auto* stage = reinterpret_cast<typename Cfg::Gather::Run*>(&shared + 1);
@@ -899,16 +974,24 @@ __global__ void __launch_bounds__(MmaConfig<T, kBM>::kTHREADS, MmaConfig<T, kBM>
     int32_t const rowsLeft = geo.coutPerGroup - mTile * kBM;
     T const* packedTile = packed + (static_cast<int64_t>(group) * geo.coutPerGroup + mTile * kBM) * packedRow;
 
+    // Split float32: the small parts are one plane (all output channels) after the big ones.
+    int64_t const planeElements = static_cast<int64_t>(geo.outChannels) * packedRow;
     auto fetchWeights = [&](int32_t kTile, int32_t buffer) {
 #pragma unroll
-        for (int32_t it = 0; it < kBM * Cfg::kBK / Cfg::kVEC / Cfg::kTHREADS; ++it)
+        for (int32_t plane = 0; plane < Cfg::kA_PLANES; ++plane)
         {
-            int32_t const chunk = tid + it * Cfg::kTHREADS;
-            int32_t const row = chunk / (Cfg::kBK / Cfg::kVEC);
-            int32_t const col = (chunk % (Cfg::kBK / Cfg::kVEC)) * Cfg::kVEC;
-            bool const valid = row < rowsLeft;
-            T const* src = valid ? packedTile + row * packedRow + static_cast<int64_t>(kTile) * Cfg::kBK + col : packed;
-            copy16<false>(&shared.a[buffer][row][col], src, valid);
+#pragma unroll
+            for (int32_t it = 0; it < kBM * Cfg::kBK / Cfg::kVEC / Cfg::kTHREADS; ++it)
+            {
+                int32_t const chunk = tid + it * Cfg::kTHREADS;
+                int32_t const row = chunk / (Cfg::kBK / Cfg::kVEC);
+                int32_t const col = (chunk % (Cfg::kBK / Cfg::kVEC)) * Cfg::kVEC;
+                bool const valid = row < rowsLeft;
+                T const* src = valid ? packedTile + plane * planeElements + row * packedRow
+                        + static_cast<int64_t>(kTile) * Cfg::kBK + col
+                                     : packed;
+                copy16<false>(&shared.a[buffer][plane][row][col], src, valid);
+            }
         }
     };
     auto storeWeights = [](int32_t, int32_t) {}; // the copies land in place
@@ -928,11 +1011,11 @@ __global__ void __launch_bounds__(MmaConfig<T, kBM>::kTHREADS, MmaConfig<T, kBM>
         }
     }
     auto multiply = [&](int32_t buffer, int32_t half) {
-        warpTileProduct<T, kBM>(acc, shared.a[buffer], shared.b[buffer], warpM, warpN, lane, half);
+        warpTileProduct<T, kBM, kSPLIT>(acc, shared.a[buffer], shared.b[buffer], warpM, warpN, lane, half);
     };
     // A sampled run of one pixel is one 16-byte chunk of the pixel's row of the tile.
     auto emit = [&](int32_t buffer, int32_t pixel, int32_t column, float const (&v)[Cfg::kVEC]) {
-        storeOperandRun<T>(&shared.b[buffer][pixel][column], v);
+        storeOperandRun<T, kSPLIT>(&shared.b[buffer][pixel][column], v);
     };
     columnKLoop<Cfg::kBK>(
         geo, offset, mask, group, tid, gather, shared.table, fetchWeights, storeWeights, multiply, emit);
@@ -1241,8 +1324,8 @@ Status allowDynamicShared(Kernel kernel, size_t bytes, char const* what)
     return Status::ok();
 }
 
-template <typename T, int32_t kBM, bool kTENSOR>
-using KernelConfig = std::conditional_t<kTENSOR, MmaConfig<T, kBM>, SimtConfig<T, kBM>>;
+template <typename T, int32_t kBM, bool kTENSOR, bool kSPLIT = false>
+using KernelConfig = std::conditional_t<kTENSOR, MmaConfig<T, kBM, kSPLIT>, SimtConfig<T, kBM>>;
 
 //! Dynamic shared memory of a kernel configuration with `stagedPasses` gather passes staged.
 template <typename Cfg>
@@ -1267,11 +1350,12 @@ constexpr int32_t stagedPassesWithin(int64_t limit)
     return -1;
 }
 
-template <typename T, int32_t kBM, bool kTENSOR>
+//! kSPLIT: the tensor-core kernel's split-TF32 float32 form (kTENSOR only).
+template <typename T, int32_t kBM, bool kTENSOR, bool kSPLIT = false>
 Status launchMain(Geometry geo, int32_t groups, int64_t sharedLimit, T const* input, T const* offset, T const* mask,
     T const* packed, T const* bias, T* output, cudaStream_t stream)
 {
-    using Cfg = KernelConfig<T, kBM, kTENSOR>;
+    using Cfg = KernelConfig<T, kBM, kTENSOR, kSPLIT>;
     geo.mTiles = (geo.coutPerGroup + kBM - 1) / kBM;
     int64_t const nTiles = (static_cast<int64_t>(geo.pixels) + kTILE_PIXELS - 1) / kTILE_PIXELS;
     int64_t const blocks = nTiles * geo.mTiles;
@@ -1290,9 +1374,10 @@ Status launchMain(Geometry geo, int32_t groups, int64_t sharedLimit, T const* in
     constexpr int32_t kTHREADS = Cfg::kTHREADS;
     if constexpr (kTENSOR)
     {
-        TRTOPS_RETURN_IF_ERROR(allowDynamicShared(
-            deformConvMmaKernel<T, kBM>, bytes, "deform_conv2d: cudaFuncSetAttribute(deformConvMmaKernel)"));
-        deformConvMmaKernel<T, kBM><<<grid, kTHREADS, bytes, stream>>>(geo, input, offset, mask, packed, bias, output);
+        TRTOPS_RETURN_IF_ERROR(allowDynamicShared(deformConvMmaKernel<T, kBM, kSPLIT>, bytes,
+            "deform_conv2d: cudaFuncSetAttribute(deformConvMmaKernel)"));
+        deformConvMmaKernel<T, kBM, kSPLIT>
+            <<<grid, kTHREADS, bytes, stream>>>(geo, input, offset, mask, packed, bias, output);
         return lastLaunchStatus("deformConvMmaKernel");
     }
     else
@@ -1308,19 +1393,19 @@ Status launchMain(Geometry geo, int32_t groups, int64_t sharedLimit, T const* in
 // then feeds as many output channels as possible, without empty rows), within the device's
 // shared memory (256 rows need ~74 KiB without a stage; sm_75 allows 64 KiB per block).
 
-template <typename T>
+template <typename T, bool kSPLIT>
 Status launchTensorCores(Geometry const& geo, int32_t groups, int64_t sharedLimit, T const* input, T const* offset,
     T const* mask, T const* packed, T const* bias, T* output, cudaStream_t stream)
 {
-    if (geo.coutPerGroup > 128 && stagedPassesWithin<MmaConfig<T, 256>>(sharedLimit) >= 0)
+    if (geo.coutPerGroup > 128 && stagedPassesWithin<MmaConfig<T, 256, kSPLIT>>(sharedLimit) >= 0)
     {
-        return launchMain<T, 256, true>(geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+        return launchMain<T, 256, true, kSPLIT>(geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
     }
-    if (geo.coutPerGroup > 64 && stagedPassesWithin<MmaConfig<T, 128>>(sharedLimit) >= 0)
+    if (geo.coutPerGroup > 64 && stagedPassesWithin<MmaConfig<T, 128, kSPLIT>>(sharedLimit) >= 0)
     {
-        return launchMain<T, 128, true>(geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+        return launchMain<T, 128, true, kSPLIT>(geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
     }
-    return launchMain<T, 64, true>(geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+    return launchMain<T, 64, true, kSPLIT>(geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
 }
 
 template <typename T>
@@ -1348,21 +1433,26 @@ Status forwardTyped(DeformConv2dParams const& p, T const* input, T const* offset
     TRTOPS_RETURN_IF_ERROR(transpose::nchwToNhwc(
         input, channelsLast, p.batch, p.inChannels, p.height * p.width, sizeof(T), stream, "deform_conv2d"));
     input = channelsLast;
-    int64_t const packedTotal = p.outChannels * geo.taps * static_cast<int64_t>(geo.paddedCin);
+    int64_t const packedTotal = deform::packedWeightsPlane(p);
     int64_t const packBlocks = std::min<int64_t>((packedTotal + kPACK_THREADS - 1) / kPACK_THREADS, 4096);
     DeviceLimits limits;
     TRTOPS_RETURN_IF_ERROR(queryDeviceLimits(limits));
     // float16/bfloat16 always multiply on the tensor-core kernel (bfloat16 on its FFMA fallback
-    // before sm_80); float32 does when TF32 is allowed and the GPU has it (sm_80+).
+    // before sm_80); float32 does where the GPU has TF32 (sm_80+): rounded to TF32 when allowed,
+    // else split into TF32 pairs (unless built with TRTOPS_DCN_SPLIT_TF32=0: FFMA).
     constexpr bool kSIXTEEN_BIT = std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
-    bool const tf32 = std::is_same_v<T, float> && p.allowTf32 && limits.computeMajor >= 8;
+    bool const hasTf32 = std::is_same_v<T, float> && limits.computeMajor >= 8;
+    bool const tf32 = hasTf32 && p.allowTf32;
+    bool const splitTf32 = hasTf32 && !p.allowTf32 && deform::kFLOAT32_ON_SPLIT_TF32;
+    WeightForm const form = tf32 ? WeightForm::kTF32 : splitTf32 ? WeightForm::kSPLIT_TF32 : WeightForm::kAS_IS;
     packWeightsKernel<T><<<static_cast<uint32_t>(packBlocks), kPACK_THREADS, 0, stream>>>(
-        weight, packed, packedTotal, geo.cinPerGroup, geo.taps, geo.paddedCin, tf32);
+        weight, packed, packedTotal, geo.cinPerGroup, geo.taps, geo.paddedCin, form);
     TRTOPS_RETURN_IF_ERROR(lastLaunchStatus("packWeightsKernel"));
 
     if constexpr (kSIXTEEN_BIT)
     {
-        return launchTensorCores<T>(geo, p.groups, limits.sharedBytes, input, offset, mask, packed, bias, output, stream);
+        return launchTensorCores<T, false>(
+            geo, p.groups, limits.sharedBytes, input, offset, mask, packed, bias, output, stream);
     }
     else
     {
@@ -1370,7 +1460,12 @@ Status forwardTyped(DeformConv2dParams const& p, T const* input, T const* offset
         {
             if (tf32)
             {
-                return launchTensorCores<T>(
+                return launchTensorCores<T, false>(
+                    geo, p.groups, limits.sharedBytes, input, offset, mask, packed, bias, output, stream);
+            }
+            if (splitTf32)
+            {
+                return launchTensorCores<T, true>(
                     geo, p.groups, limits.sharedBytes, input, offset, mask, packed, bias, output, stream);
             }
         }

@@ -50,8 +50,9 @@ struct DeformConv2dParams
     int64_t outHeight{0}; //!< must equal (height + 2 padH - dilationH (kernelHeight - 1) - 1) / strideH + 1
     int64_t outWidth{0};  //!< must equal (width + 2 padW - dilationW (kernelWidth - 1) - 1) / strideW + 1
     DataType dataType{DataType::kFLOAT32}; //!< of every tensor: float32, float16, bfloat16 or float64
-    bool allowTf32{false}; //!< float32 only: the CUDA kernel may multiply on TF32 tensor cores (the
-                           //!< host implementation always computes in float)
+    bool allowTf32{false}; //!< float32 only: the CUDA kernel may round its operands to TF32 and
+                           //!< multiply once per product (the host implementation always computes
+                           //!< in float)
 };
 
 //! Output extent along one axis for the given input extent and convolution fields (may be <= 0).
@@ -63,17 +64,19 @@ int64_t deformConv2dOutputSize(int64_t inputSize, int32_t kernelSize, int32_t st
 Status validateDeformConv2d(DeformConv2dParams const& params);
 
 //! Bytes of device workspace deformConv2dForward needs: the weights rearranged tap-major and
-//! padded for the tiled kernels, then a channels-last copy of the input (batch * inChannels *
-//! height * width elements); 0 when nothing is computed.
+//! padded for the tiled kernels (float32 without allowTf32: twice, the two TF32 parts of each
+//! weight), then a channels-last copy of the input (batch * inChannels * height * width
+//! elements); 0 when nothing is computed.
 size_t deformConv2dWorkspaceSize(DeformConv2dParams const& params);
 
 //! Queues the CUDA kernels on `stream`: device pointers, no synchronization, no allocation
 //! (graph-capturable). `mask` is read only when params.hasMask and `bias` only when
 //! params.hasBias. `workspace` must hold deformConv2dWorkspaceSize(params) bytes, 256-byte
-//! aligned. fp16/bf16 multiply on tensor cores with float accumulation; float32 uses FFMA, or,
-//! when params.allowTf32 and the GPU has TF32 tensor cores (sm_80+), rounds the weights and the
-//! sampled columns to TF32 (10-bit mantissa) and multiplies on tensor cores with float
-//! accumulation; float64 accumulates in double.
+//! aligned. fp16/bf16 multiply on tensor cores with float accumulation. float32 on a GPU with
+//! TF32 tensor cores (sm_80+) multiplies on them too, with float accumulation: each weight and
+//! sampled value is split into two TF32 numbers and every product taken as three TF32 products,
+//! which keeps float32 accuracy; with params.allowTf32 they are instead rounded to TF32 (10-bit
+//! mantissa) and multiplied once. float32 before sm_80 uses FFMA; float64 accumulates in double.
 Status deformConv2dForward(DeformConv2dParams const& params, void const* input, void const* offset, void const* mask,
     void const* weight, void const* bias, void* output, void* workspace, cudaStream_t stream);
 
