@@ -1391,7 +1391,8 @@ Status launchMain(Geometry geo, int32_t groups, int64_t sharedLimit, T const* in
 
 // The output-channel tile is the smallest that holds a group's channels (each sampled column
 // then feeds as many output channels as possible, without empty rows), within the device's
-// shared memory (256 rows need ~74 KiB without a stage; sm_75 allows 64 KiB per block).
+// shared memory (256 rows need ~74 KiB without a stage, split float32 ~114 KiB; sm_75 allows
+// 64 KiB per block, sm_86/sm_89 99 KiB).
 
 template <typename T, bool kSPLIT>
 Status launchTensorCores(Geometry const& geo, int32_t groups, int64_t sharedLimit, T const* input, T const* offset,
@@ -1399,11 +1400,13 @@ Status launchTensorCores(Geometry const& geo, int32_t groups, int64_t sharedLimi
 {
     if (geo.coutPerGroup > 128 && stagedPassesWithin<MmaConfig<T, 256, kSPLIT>>(sharedLimit) >= 0)
     {
-        return launchMain<T, 256, true, kSPLIT>(geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+        return launchMain<T, 256, true, kSPLIT>(
+            geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
     }
     if (geo.coutPerGroup > 64 && stagedPassesWithin<MmaConfig<T, 128, kSPLIT>>(sharedLimit) >= 0)
     {
-        return launchMain<T, 128, true, kSPLIT>(geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+        return launchMain<T, 128, true, kSPLIT>(
+            geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
     }
     return launchMain<T, 64, true, kSPLIT>(geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
 }
