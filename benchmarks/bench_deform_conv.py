@@ -8,8 +8,8 @@ For each shape and dtype it times, with CUDA events on one stream:
 The "float32+tf32" rows run all three with TF32 allowed (trtops allow_tf32=True; torch's
 cuda.matmul.allow_tf32 and cudnn.allow_tf32, which torchvision's im2col GEMM and cuDNN follow), so
 they compare like with like; the "float32" rows keep every side at float32 accuracy (trtops on
-sm_80+: split-TF32 tensor-core products, each within 3 * 2^-22 of the float product, whose accuracy the "max err
-vs fp64" column shows).
+sm_80+: split-TF32 tensor-core products, each within 3 * 2^-22 of the float product; the "max
+err vs fp64" column shows the result).
 Inputs are random and non-zero, and rotate over several sets so that no call hits a cache warmed
 by the previous one. Each timing is the median over batches of back-to-back calls (the queue stays
 full, so Python launch overhead is not measured). torchvision has no bfloat16 CUDA kernel: bf16
