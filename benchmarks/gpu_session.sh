@@ -14,7 +14,8 @@
 #   baseline   builds a second libtrtops_kernels and benchmarks it, then prints compare_runs.py's
 #              row-by-row comparison with this tree's bench phase (run bench first). With
 #              VARIANT_CUDA_FLAGS (e.g. "-DTRTOPS_NMS_SMALL_BOXES=0 -DTRTOPS_ROI_SEPARABLE_ADAPTIVE=0
-#              -DTRTOPS_ROI_POOL_PLANE_VECTORS=0 -DTRTOPS_DCN_SPLIT_TF32=0": switches that turn
+#              -DTRTOPS_ROI_POOL_PLANE_VECTORS=0 -DTRTOPS_NMS_COMPACT_CHUNKS=0
+#              -DTRTOPS_DCN_SPLIT_TF32=0": switches that turn
 #              single changes off, defined in nms.cu, roi_common.cuh and deform_conv2d_tiling.h;
 #              or on: -DTRTOPS_DCN_TAP_MINOR=1, deform_conv2d.cu) it
 #              is this tree built with those flags; otherwise

@@ -115,6 +115,15 @@ def test_device_path_matches_host_without_the_small_input_path(emulated_nms: Emu
     assert_all_cases_match(run_program(executable), MIN_DEFAULT_CASES, "nmsForward")
 
 
+def test_device_path_matches_host_with_chunks_in_place(emulated_nms: EmulatedBuild) -> None:
+    """Chunks after the first resolved over their whole range of positions (suppressed boxes in
+    place), as before the compaction; the default build compacts them to their live boxes."""
+    executable = emulated_nms.build_variant(
+        "nms_chunks_in_place", {NMS_FILE: NMS_SOURCE.read_text()}, ["-DTRTOPS_NMS_COMPACT_CHUNKS=0"]
+    )
+    assert_all_cases_match(run_program(executable), MIN_DEFAULT_CASES, "nmsForward")
+
+
 #: What follows the early exit in suppressLaterKernel (suppressLaterBatchedKernel has the same exit).
 _SUPPRESS_LATER_AFTER_EXIT = (
     "    Box<C> mine{};\n    C myArea{};\n    if (active)\n    {\n        mine = boxes[j];\n"
@@ -189,6 +198,22 @@ MUTATIONS = [
         NMS_FILE,
         "    int32_t const total = tileCounts != nullptr ? sTotal : tileTotal;\n",
         "    int32_t const total = sTotal;\n",
+        "FAIL",
+    ),
+    # The compaction of a later chunk keeps the boxes an earlier chunk suppressed.
+    Mutation(
+        "compact-chunk-keeps-suppressed",
+        NMS_FILE,
+        "position < numValid && !bitSet(suppressWords, position);",
+        "position < numValid;",
+        "FAIL",
+    ),
+    # A compacted chunk's kept boxes go out by element instead of by sorted position.
+    Mutation(
+        "compacted-keep-words-by-element",
+        NMS_FILE,
+        "keepWords[wordBase + tid] = compacted ? static_cast<uint64_t>(sKeptAt[tid]) : sKept[tid];",
+        "keepWords[wordBase + tid] = sKept[tid];",
         "FAIL",
     ),
     # The suppression bitmap keeps the workspace's previous contents.

@@ -8,6 +8,10 @@
 //!  3. batched only: classKeysKernel + second (stable) CUB sort by class: class-major order.
 //!  4. gatherBoxesKernel: boxes and areas in processing order, converted to the compute type.
 //!  5. per chunk of C sorted boxes (sequential over chunks, host loop of launches):
+//!     compactChunkKernel  (chunks after the first) copies the chunk's live boxes, those no
+//!                      earlier chunk suppressed, into a dense list with their positions: the
+//!                      mask and the resolve then work on that list (ChunkView), which is
+//!                      usually a few 64-box blocks where the chunk spans 64.
 //!     chunkMaskKernel  IoU bitmask of the chunk's live boxes in 64 x 64-bit tiles (upper
 //!                      triangle, 512 contiguous bytes each): an off-diagonal tile by row, plus a
 //!                      "tile is not zero" flag; a diagonal tile by column ("suppressed by" words).
@@ -25,8 +29,8 @@
 //!     Work is ~ (N x C / 2) mask tests + (kept x remaining) tests, memory is bounded by C.
 //!  6. ordered compaction (two kernels) in score order, count, -1 padding.
 //! Small inputs (up to kSMALL_BOXES boxes) run stage 6 in one CTA; for nms with float32/float16
-//! scores also stages 1, 2 and 4 (smallFrontKernel): 2 launches plus 3 per chunk (2 for the last),
-//! 7 for 5000 boxes, where the general path takes 15.
+//! scores also stages 1, 2 and 4 (smallFrontKernel): 2 launches plus 3 per chunk (2 for the last)
+//! and 1 per compacted chunk, 8 for 5000 boxes, where the general path takes 16.
 #include "core/numeric.cuh"
 #include "core/status.h"
 #include "nms/nms.h"
@@ -78,6 +82,19 @@ constexpr int32_t kSMALL_MAX_ITEMS = 8;
 #endif
 constexpr int32_t kSMALL_BOXES = TRTOPS_NMS_SMALL_BOXES;
 static_assert(kSMALL_BOXES >= 0 && kSMALL_BOXES <= kSMALL_THREADS * kSMALL_MAX_ITEMS, "TRTOPS_NMS_SMALL_BOXES");
+//! Chunks after the first are compacted to their live boxes before their mask and resolve
+//! (compactChunkKernel). Once the first chunk's kept boxes have suppressed their neighbours few
+//! boxes of a later chunk are left, but they are spread over nearly all of its 64-box blocks:
+//! in the benchmark's clustered boxes at 20k (the first input set, simulated on the CPU),
+//! 340 / 189 / 145 / 116 live boxes in chunks 1-4 leave 63 / 61 / 57 / 47 of 64 blocks live, each
+//! a serial step of the resolve; compacted they are 6 / 3 / 3 / 2 blocks.
+//! TRTOPS_NMS_COMPACT_CHUNKS=0 resolves chunks in place (timing A/B).
+#ifndef TRTOPS_NMS_COMPACT_CHUNKS
+#define TRTOPS_NMS_COMPACT_CHUNKS 1
+#endif
+constexpr bool kCOMPACT_CHUNKS = TRTOPS_NMS_COMPACT_CHUNKS != 0;
+constexpr int32_t kCOMPACT_CHUNK_THREADS = 1024;
+constexpr int32_t kCOMPACT_CHUNK_ITEMS = kCHUNK / kCOMPACT_CHUNK_THREADS;
 
 int64_t ceilDiv(int64_t a, int64_t b)
 {
@@ -233,6 +250,92 @@ __device__ __forceinline__ int64_t tileOffset(int32_t rowBlock, int32_t colBlock
     return (static_cast<int64_t>(rowBlock) * kCHUNK_WORDS + colBlock) * 64;
 }
 
+//! The elements of one chunk as its mask and resolve kernels number them: element i is the box at
+//! sorted position position(i).
+//! - In place (positions == nullptr): the chunk's own range of sorted positions; element i is live
+//!   when it is a candidate and not suppressed by an earlier chunk (suppressWords).
+//! - Compacted (compactChunkKernel): the live boxes only, in order; counters[kCHUNK_LIVE] of them.
+struct ChunkRange
+{
+    int32_t base;   //!< sorted position of the chunk's first box
+    int32_t length; //!< boxes in the chunk's range of sorted positions
+    int32_t const* positions;
+
+    //! Elements [0, count) may be live, the rest are not; in place, element i also needs its
+    //! suppression bit clear (live()).
+    __device__ int32_t count(int32_t const* counters) const
+    {
+        return positions != nullptr ? counters[kCHUNK_LIVE] : max(0, min(length, counters[kNUM_VALID] - base));
+    }
+    __device__ bool live(int32_t i, int32_t count, uint32_t const* suppressWords) const
+    {
+        return i < count && (positions != nullptr || !bitSet(suppressWords, base + i));
+    }
+    __device__ int32_t position(int32_t i) const
+    {
+        return positions != nullptr ? positions[i] : base + i;
+    }
+};
+
+//! A chunk's elements with their boxes: element i is boxes[i], areas[i] (classes[i], batched).
+template <typename C>
+struct ChunkView
+{
+    Box<C> const* boxes;
+    C const* areas;
+    uint64_t const* classes;
+    ChunkRange range;
+};
+
+//! One CTA copies the live boxes of the chunk at sorted positions [chunkBase, chunkBase +
+//! chunkLength) (candidates not suppressed by an earlier chunk; none once maxOutputBoxes is
+//! reached) into the live arrays, in order, with their positions, and their count into
+//! counters[kCHUNK_LIVE]. Thread t takes positions kCOMPACT_CHUNK_ITEMS t .. (blocked, so that
+//! the exclusive scan of the counts keeps the order).
+template <typename C, bool kBATCHED>
+__global__ void __launch_bounds__(kCOMPACT_CHUNK_THREADS) compactChunkKernel(Box<C> const* boxes, C const* areas,
+    uint64_t const* classes, int32_t chunkBase, int32_t chunkLength, uint32_t const* suppressWords, int32_t* counters,
+    Box<C>* liveBoxes, C* liveAreas, uint64_t* liveClasses, int32_t* livePositions)
+{
+    using Scan = cub::BlockScan<int32_t, kCOMPACT_CHUNK_THREADS>;
+    __shared__ typename Scan::TempStorage scanStorage;
+    int32_t const numValid = counters[kNUM_VALID];
+    bool const done = counters[kDONE] != 0;
+    int32_t const first = static_cast<int32_t>(threadIdx.x) * kCOMPACT_CHUNK_ITEMS;
+    bool live[kCOMPACT_CHUNK_ITEMS];
+    int32_t count = 0;
+#pragma unroll
+    for (int32_t k = 0; k < kCOMPACT_CHUNK_ITEMS; ++k)
+    {
+        int32_t const position = chunkBase + first + k;
+        live[k] = !done && first + k < chunkLength && position < numValid && !bitSet(suppressWords, position);
+        count += live[k] ? 1 : 0;
+    }
+    int32_t slot = 0;
+    int32_t total = 0;
+    Scan(scanStorage).ExclusiveSum(count, slot, total);
+#pragma unroll
+    for (int32_t k = 0; k < kCOMPACT_CHUNK_ITEMS; ++k)
+    {
+        if (live[k])
+        {
+            int32_t const position = chunkBase + first + k;
+            liveBoxes[slot] = boxes[position];
+            liveAreas[slot] = areas[position];
+            if (kBATCHED)
+            {
+                liveClasses[slot] = classes[position];
+            }
+            livePositions[slot] = position;
+            ++slot;
+        }
+    }
+    if (threadIdx.x == 0)
+    {
+        counters[kCHUNK_LIVE] = total;
+    }
+}
+
 //! Block t of a 1D grid, 64 threads, fills mask tile (rowBlock, colBlock) of the chunk, where t
 //! enumerates the upper triangle column by column (t = colBlock (colBlock + 1) / 2 + rowBlock):
 //! - off the diagonal, thread t writes the word of row rowBlock * 64 + t (bit i: IoU with column
@@ -245,9 +348,8 @@ __device__ __forceinline__ int64_t tileOffset(int32_t rowBlock, int32_t colBlock
 //! maxOutputBoxes) are not written at all: the resolve reads neither a diagonal tile of a word
 //! without live boxes nor an unflagged tile.
 template <typename C, bool kHALF_ROUNDING, bool kBATCHED>
-__global__ void __launch_bounds__(64) chunkMaskKernel(Box<C> const* boxes, C const* areas, uint64_t const* classes,
-    int32_t chunkBase, int32_t chunkLength, C threshold, uint32_t const* suppressWords, int32_t const* counters,
-    uint64_t* mask, uint64_t* tileFlags)
+__global__ void __launch_bounds__(64) chunkMaskKernel(ChunkView<C> const view, C threshold,
+    uint32_t const* suppressWords, int32_t const* counters, uint64_t* mask, uint64_t* tileFlags)
 {
     int32_t const tile = blockIdx.x;
     // colBlock = floor((sqrt(8 t + 1) - 1) / 2), the estimate corrected for rounding.
@@ -271,15 +373,16 @@ __global__ void __launch_bounds__(64) chunkMaskKernel(Box<C> const* boxes, C con
     __shared__ uint64_t sClasses[64];
 
     bool const diagonal = colBlock == rowBlock;
-    int32_t const rowLocal = rowBlock * 64 + static_cast<int32_t>(threadIdx.x);
-    int32_t const row = chunkBase + rowLocal;
+    int32_t const count = view.range.count(counters);
+    int32_t const row = rowBlock * 64 + static_cast<int32_t>(threadIdx.x);
     int32_t const colStart = colBlock * 64;
-    int32_t const colCount = min(64, chunkLength - colStart);
-    bool active = rowLocal < chunkLength && row < counters[kNUM_VALID] && !bitSet(suppressWords, row);
+    // Columns past count are never candidates: a tile without any is not needed.
+    int32_t const colCount = min(64, count - colStart);
+    bool active = colCount > 0 && view.range.live(row, count, suppressWords);
     if (kBATCHED && active && !diagonal)
     {
         // Sorted by class: every column here has class >= the first column's.
-        active = classes[row] >= classes[chunkBase + colStart];
+        active = view.classes[row] >= view.classes[colStart];
     }
     if (!__syncthreads_or(active))
     {
@@ -287,21 +390,21 @@ __global__ void __launch_bounds__(64) chunkMaskKernel(Box<C> const* boxes, C con
     }
     if (static_cast<int32_t>(threadIdx.x) < colCount)
     {
-        int32_t const col = chunkBase + colStart + threadIdx.x;
-        sBoxes[threadIdx.x] = boxes[col];
-        sAreas[threadIdx.x] = areas[col];
+        int32_t const col = colStart + threadIdx.x;
+        sBoxes[threadIdx.x] = view.boxes[col];
+        sAreas[threadIdx.x] = view.areas[col];
         if (kBATCHED)
         {
-            sClasses[threadIdx.x] = classes[col];
+            sClasses[threadIdx.x] = view.classes[col];
         }
     }
     __syncthreads();
     uint64_t bits = 0;
     if (active)
     {
-        Box<C> const mine = boxes[row];
-        C const myArea = areas[row];
-        uint64_t const myClass = kBATCHED ? classes[row] : 0;
+        Box<C> const mine = view.boxes[row];
+        C const myArea = view.areas[row];
+        uint64_t const myClass = kBATCHED ? view.classes[row] : 0;
         if (diagonal)
         {
             // This thread is column t: which earlier rows of the block suppress it. The earlier
@@ -417,10 +520,12 @@ __device__ __forceinline__ uint64_t lowestBits(uint64_t bits, int64_t count)
 //! barrier per live block. The tiles themselves are loaded kPREFETCH live blocks ahead (their
 //! addresses do not depend on what is kept), so no global load is on the critical path; the
 //! diagonal tiles of the live words are staged in shared memory up front.
+//! Blocks and words count the chunk's elements (`range`); what is kept goes out by sorted
+//! position (chunkKept, keepWords).
 template <bool kBATCHED>
-__global__ void __launch_bounds__(kRESOLVE_THREADS) chunkResolveKernel(int32_t chunkBase, int32_t chunkLength,
-    int32_t numBoxes, int64_t maxOutputBoxes, uint32_t const* suppressWords, uint64_t const* mask,
-    uint64_t* tileFlags, uint64_t* keepWords, int32_t* chunkKept, int32_t* counters)
+__global__ void __launch_bounds__(kRESOLVE_THREADS) chunkResolveKernel(ChunkRange const range, int32_t numBoxes,
+    int64_t maxOutputBoxes, uint32_t const* suppressWords, uint64_t const* mask, uint64_t* tileFlags,
+    uint64_t* keepWords, int32_t* chunkKept, int32_t* counters)
 {
     __shared__ uint64_t sSuppressedBy[kCHUNK_WORDS][64];
     __shared__ uint64_t sInitial[kCHUNK_WORDS];
@@ -431,32 +536,42 @@ __global__ void __launch_bounds__(kRESOLVE_THREADS) chunkResolveKernel(int32_t c
     __shared__ int32_t sNumLive;
     __shared__ int32_t sNumKept;
     __shared__ uint64_t sLiveWords;
+    __shared__ unsigned long long sKeptAt[kCHUNK_WORDS]; //!< compacted chunks: kept, by position
 
     int32_t const tid = threadIdx.x;
     int32_t const lane = tid & 31;
     int32_t const warp = tid >> 5;
-    int32_t const numWords = (chunkLength + 63) / 64;
-    int32_t const wordBase = chunkBase / 64;
+    // Words of the chunk's positions (and at most as many of elements).
+    int32_t const numWords = (range.length + 63) / 64;
+    int32_t const wordBase = range.base / 64;
+    bool const compacted = range.positions != nullptr;
     bool const done = counters[kDONE] != 0;
     int32_t const keptBefore = counters[kKEPT_SO_FAR];
+    int32_t const count = range.count(counters);
     if (tid < kCHUNK_WORDS)
     {
-        // Initial removed word: suppressed by earlier chunks, not a candidate, or past the chunk.
+        // Initial removed word: suppressed by earlier chunks (in place), not a candidate, or past
+        // the chunk's live elements.
         uint64_t removed = ~0ULL;
-        int32_t const first = chunkBase + tid * 64;
-        int32_t const live = min(counters[kNUM_VALID], chunkBase + chunkLength) - first;
-        if (!done && tid < numWords && live > 0)
+        int32_t const live = count - tid * 64;
+        if (!done && live > 0)
         {
-            removed = suppressWords[first >> 5];
-            if (first + 32 < numBoxes)
+            removed = 0;
+            if (!compacted)
             {
-                removed |= static_cast<uint64_t>(suppressWords[(first >> 5) + 1]) << 32;
+                int32_t const first = range.base + tid * 64;
+                removed = suppressWords[first >> 5];
+                if (first + 32 < numBoxes)
+                {
+                    removed |= static_cast<uint64_t>(suppressWords[(first >> 5) + 1]) << 32;
+                }
             }
             if (live < 64)
             {
                 removed |= ~0ULL << live;
             }
         }
+        sKeptAt[tid] = 0;
         sInitial[tid] = removed;
         sFlags[tid] = tileFlags[tid];
         // Leaves the flags zeroed for the next chunk's mask kernel.
@@ -643,12 +758,22 @@ __global__ void __launch_bounds__(kRESOLVE_THREADS) chunkResolveKernel(int32_t c
         uint64_t const before = (1ULL << (e & 63)) - 1;
         if ((kept >> (e & 63)) & 1U)
         {
-            chunkKept[sKeptBefore[e >> 6] + __popcll(kept & before)] = chunkBase + e;
+            int32_t const position = range.position(e);
+            chunkKept[sKeptBefore[e >> 6] + __popcll(kept & before)] = position;
+            if (compacted)
+            {
+                int32_t const local = position - range.base;
+                atomicOr(&sKeptAt[local >> 6], 1ULL << (local & 63));
+            }
         }
+    }
+    if (compacted)
+    {
+        __syncthreads();
     }
     if (tid < numWords)
     {
-        keepWords[wordBase + tid] = sKept[tid];
+        keepWords[wordBase + tid] = compacted ? static_cast<uint64_t>(sKeptAt[tid]) : sKept[tid];
     }
     if (tid == 0)
     {
@@ -1022,6 +1147,16 @@ WorkspaceLayout computeLayout(NmsParams const& params, size_t cubTempBytes)
     layout.mask = take(chunkBlocks * kCHUNK_WORDS * 64 * sizeof(uint64_t));
     layout.tileFlags = take(kCHUNK_WORDS * sizeof(uint64_t));
     layout.chunkKept = take(chunkRows * sizeof(int32_t));
+    if (kCOMPACT_CHUNKS && n > static_cast<size_t>(kCHUNK))
+    {
+        layout.liveBoxes = take(kCHUNK * 4 * computeBytes);
+        layout.liveAreas = take(kCHUNK * computeBytes);
+        if (params.batched)
+        {
+            layout.liveClasses = take(kCHUNK * sizeof(uint64_t));
+        }
+        layout.livePositions = take(kCHUNK * sizeof(int32_t));
+    }
     layout.tileCounts = take(static_cast<size_t>(ceilDiv(static_cast<int64_t>(n), kCOMPACT_TILE)) * sizeof(int32_t));
     layout.cubTempBytes = cubTempBytes;
     layout.cubTemp = take(cubTempBytes);
@@ -1157,12 +1292,28 @@ Status suppress(NmsParams const& params, void const* boxes, int32_t const* order
         int32_t const chunkBase = c * kCHUNK;
         int32_t const chunkLength = std::min(kCHUNK, n - chunkBase);
         uint32_t const words = static_cast<uint32_t>(ceilDiv(chunkLength, 64));
-        // One block per tile of the upper triangle (diagonal included).
+        ChunkView<C> view{sorted + chunkBase, areas + chunkBase, kBATCHED ? classes + chunkBase : nullptr,
+            ChunkRange{chunkBase, chunkLength, nullptr}};
+        if (kCOMPACT_CHUNKS && c > 0)
+        {
+            // The first chunk is all live (nothing suppressed yet, candidates first): in place.
+            Box<C>* liveBoxes = at<Box<C>>(workspace, layout.liveBoxes);
+            C* liveAreas = at<C>(workspace, layout.liveAreas);
+            uint64_t* liveClasses = kBATCHED ? at<uint64_t>(workspace, layout.liveClasses) : nullptr;
+            int32_t* livePositions = at<int32_t>(workspace, layout.livePositions);
+            compactChunkKernel<C, kBATCHED><<<1, kCOMPACT_CHUNK_THREADS, 0, stream>>>(sorted, areas, classes,
+                chunkBase, chunkLength, suppressWords, counters, liveBoxes, liveAreas, liveClasses, livePositions);
+            TRTOPS_RETURN_IF_ERROR(
+                lastLaunchStatus(kBATCHED ? "batched_nms: compactChunkKernel" : "nms: compactChunkKernel"));
+            view = ChunkView<C>{liveBoxes, liveAreas, liveClasses, ChunkRange{chunkBase, chunkLength, livePositions}};
+        }
+        // One block per tile of the upper triangle (diagonal included); with a compacted chunk
+        // the tiles past its live boxes return at once.
         chunkMaskKernel<C, kHALF, kBATCHED><<<words * (words + 1) / 2, 64, 0, stream>>>(
-            sorted, areas, classes, chunkBase, chunkLength, threshold, suppressWords, counters, mask, tileFlags);
+            view, threshold, suppressWords, counters, mask, tileFlags);
         TRTOPS_RETURN_IF_ERROR(lastLaunchStatus(kBATCHED ? "batched_nms: chunkMaskKernel" : "nms: chunkMaskKernel"));
-        chunkResolveKernel<kBATCHED><<<1, kRESOLVE_THREADS, 0, stream>>>(chunkBase, chunkLength, n,
-            params.maxOutputBoxes, suppressWords, mask, tileFlags, keepWords, chunkKept, counters);
+        chunkResolveKernel<kBATCHED><<<1, kRESOLVE_THREADS, 0, stream>>>(view.range, n, params.maxOutputBoxes,
+            suppressWords, mask, tileFlags, keepWords, chunkKept, counters);
         TRTOPS_RETURN_IF_ERROR(
             lastLaunchStatus(kBATCHED ? "batched_nms: chunkResolveKernel" : "nms: chunkResolveKernel"));
         int32_t const start = chunkBase + chunkLength;

@@ -26,7 +26,8 @@ enum Counter : int32_t
     kKEPT_SO_FAR = 1,  //!< kept so far (non-batched; for maxOutputBoxes)
     kDONE = 2,         //!< 1 once maxOutputBoxes boxes are kept (non-batched)
     kCHUNK_KEPT = 3,   //!< boxes kept by the chunk just resolved
-    kNUM_COUNTERS = 4,
+    kCHUNK_LIVE = 4,   //!< live boxes of the chunk being resolved, once compactChunkKernel has run
+    kNUM_COUNTERS = 5,
 };
 
 //! Byte offsets of every buffer in the workspace (each 256-byte aligned).
@@ -48,6 +49,12 @@ struct WorkspaceLayout
     size_t mask{0};
     size_t tileFlags{0}; //!< per row block of the chunk: bit w set when mask tile (row block, w) is not zero
     size_t chunkKept{0};
+    //! The live boxes of a chunk after the first, compacted (inputs of more than kCHUNK boxes):
+    //! boxes, areas, classes (batched) and their sorted positions.
+    size_t liveBoxes{0};
+    size_t liveAreas{0};
+    size_t liveClasses{0};
+    size_t livePositions{0};
     size_t flagsByIndex{0};
     size_t tileCounts{0};
     size_t cubTemp{0};
