@@ -124,6 +124,15 @@ def test_device_path_matches_host_with_chunks_in_place(emulated_nms: EmulatedBui
     assert_all_cases_match(run_program(executable), MIN_DEFAULT_CASES, "nmsForward")
 
 
+def test_device_path_matches_host_with_a_full_first_chunk(emulated_nms: EmulatedBuild) -> None:
+    """Compacted chunks after a first chunk of the full 4096 boxes (TRTOPS_NMS_FIRST_CHUNK's
+    largest value; the default build starts nms over more than one chunk with 1024)."""
+    executable = emulated_nms.build_variant(
+        "nms_full_first_chunk", {NMS_FILE: NMS_SOURCE.read_text()}, ["-DTRTOPS_NMS_FIRST_CHUNK=4096"]
+    )
+    assert_all_cases_match(run_program(executable), MIN_DEFAULT_CASES, "nmsForward")
+
+
 #: What follows the early exit in suppressLaterKernel (suppressLaterBatchedKernel has the same exit).
 _SUPPRESS_LATER_AFTER_EXIT = (
     "    Box<C> mine{};\n    C myArea{};\n    if (active)\n    {\n        mine = boxes[j];\n"
