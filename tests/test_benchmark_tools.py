@@ -75,3 +75,30 @@ def test_ncu_cases_run_small_on_cpu() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     ran = [line for line in result.stdout.splitlines() if line.startswith("ran ")]
     assert len(ran) == 9, result.stdout
+
+
+def test_nms_chunk_model_counts_the_resolve_blocks_of_the_real_schedule() -> None:
+    # The model's greedy is torchvision's nms (its block counts rest on it), its chunk bounds are
+    # nms.cu's (a short first chunk only above 4096 boxes), and compaction never needs more
+    # blocks than the chunk's live boxes fill nor more than in place.
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    import nms_chunk_model as model
+    from bench_nms import clustered
+
+    boxes, scores = clustered(4500, torch.Generator().manual_seed(3), torch)
+    order = torch.argsort(scores, descending=True, stable=True)
+    sorted_boxes = boxes[order].double()
+    kept = model.greedy_keep(sorted_boxes.numpy(), 0.5)
+    expected = torchvision.ops.nms(sorted_boxes, torch.arange(4500, 0, -1, dtype=torch.float64), 0.5)
+    assert sorted(kept.nonzero()[0].tolist()) == sorted(expected.tolist())
+
+    assert model.chunk_bounds(4000, 1024) == [0, 4000]
+    assert model.chunk_bounds(4500, 1024) == [0, 1024, 4500]
+    assert model.chunk_bounds(9000, 4096) == [0, 4096, 8192, 9000]
+    m = model.model(sorted_boxes.numpy(), kept, 1024, 0.5)
+    first, second = m["chunks"]
+    assert (first["boxes"], first["live"], first["blocks"]) == (1024, 1024, 16)
+    assert second["boxes"] == 3476 and 0 < second["live"] < 3476
+    assert second["blocks"] == (second["live"] + 63) // 64 <= second["blocks_in_place"]
+    assert m["serial_blocks"] == 16 + second["blocks"]

@@ -86,19 +86,19 @@ static_assert(kSMALL_BOXES >= 0 && kSMALL_BOXES <= kSMALL_THREADS * kSMALL_MAX_I
 //! Chunks after the first are compacted to their live boxes before their mask and resolve
 //! (compactChunkKernel). Once the first chunk's kept boxes have suppressed their neighbours few
 //! boxes of a later chunk are left, but they are spread over nearly all of its 64-box blocks:
-//! in the benchmark's clustered boxes at 20k (the first input set, simulated on the CPU),
-//! 340 / 189 / 145 / 116 live boxes in chunks 1-4 leave 63 / 61 / 57 / 47 of 64 blocks live, each
-//! a serial step of the resolve; compacted they are 6 / 3 / 3 / 2 blocks.
-//! TRTOPS_NMS_COMPACT_CHUNKS=0 resolves chunks in place (timing A/B).
+//! for 20k boxes drawn as the benchmark's (benchmarks/nms_chunk_model.py, a CPU model), the 758
+//! live boxes of chunks 1-4 lie in 222 live blocks, each a serial step of the resolve; compacted
+//! they fill 14. TRTOPS_NMS_COMPACT_CHUNKS=0 resolves chunks in place (timing A/B).
 #ifndef TRTOPS_NMS_COMPACT_CHUNKS
 #define TRTOPS_NMS_COMPACT_CHUNKS 1
 #endif
 constexpr bool kCOMPACT_CHUNKS = TRTOPS_NMS_COMPACT_CHUNKS != 0;
 //! With compacted chunks, nms (not batched) over more than kCHUNK boxes makes its first chunk
 //! this short: the top-scored boxes alone suppress most of the rest, and every later chunk is
-//! compacted, so fewer serial blocks remain. Simulated on the benchmark's first input sets: 65
-//! serial blocks become 22 at 5k boxes, 78 become 45 at 20k (one more chunk there). batched_nms
-//! keeps most of its boxes (classes do not suppress each other): an extra chunk would only cost.
+//! compacted, so fewer serial blocks remain. In benchmarks/nms_chunk_model.py's model of the
+//! benchmark's boxes, 65 serial blocks become 22 at 5k boxes and 78 become 44 at 20k (one more
+//! chunk there). batched_nms keeps most of its boxes (classes do not suppress each other): an
+//! extra chunk would only cost.
 #ifndef TRTOPS_NMS_FIRST_CHUNK
 #define TRTOPS_NMS_FIRST_CHUNK 1024
 #endif
