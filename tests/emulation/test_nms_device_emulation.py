@@ -213,8 +213,8 @@ MUTATIONS = [
     Mutation(
         "compact-chunk-keeps-suppressed",
         NMS_FILE,
-        "position < numValid && !bitSet(suppressWords, position);",
-        "position < numValid;",
+        "live[k] = inPlace.live(first + k, candidates, suppressWords);",
+        "live[k] = first + k < candidates;",
         "FAIL",
     ),
     # A compacted chunk's kept boxes go out by element instead of by sorted position.

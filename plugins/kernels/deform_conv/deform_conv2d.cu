@@ -1445,9 +1445,15 @@ Status forwardTyped(DeformConv2dParams const& p, T const* input, T const* offset
     // else split into TF32 pairs (unless built with TRTOPS_DCN_SPLIT_TF32=0: FFMA).
     constexpr bool kSIXTEEN_BIT = std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
     bool const hasTf32 = std::is_same_v<T, float> && limits.computeMajor >= 8;
-    bool const tf32 = hasTf32 && p.allowTf32;
-    bool const splitTf32 = hasTf32 && !p.allowTf32 && deform::kFLOAT32_ON_SPLIT_TF32;
-    WeightForm const form = tf32 ? WeightForm::kTF32 : splitTf32 ? WeightForm::kSPLIT_TF32 : WeightForm::kAS_IS;
+    WeightForm form = WeightForm::kAS_IS;
+    if (hasTf32 && p.allowTf32)
+    {
+        form = WeightForm::kTF32;
+    }
+    else if (hasTf32 && deform::kFLOAT32_ON_SPLIT_TF32)
+    {
+        form = WeightForm::kSPLIT_TF32;
+    }
     packWeightsKernel<T><<<static_cast<uint32_t>(packBlocks), kPACK_THREADS, 0, stream>>>(
         weight, packed, packedTotal, geo.cinPerGroup, geo.taps, geo.paddedCin, form);
     TRTOPS_RETURN_IF_ERROR(lastLaunchStatus("packWeightsKernel"));
@@ -1461,12 +1467,12 @@ Status forwardTyped(DeformConv2dParams const& p, T const* input, T const* offset
     {
         if constexpr (std::is_same_v<T, float>)
         {
-            if (tf32)
+            if (form == WeightForm::kTF32)
             {
                 return launchTensorCores<T, false>(
                     geo, p.groups, limits.sharedBytes, input, offset, mask, packed, bias, output, stream);
             }
-            if (splitTf32)
+            if (form == WeightForm::kSPLIT_TF32)
             {
                 return launchTensorCores<T, true>(
                     geo, p.groups, limits.sharedBytes, input, offset, mask, packed, bias, output, stream);

@@ -299,9 +299,9 @@ struct ChunkView
 };
 
 //! One CTA copies the live boxes of the chunk at sorted positions [chunkBase, chunkBase +
-//! chunkLength) (candidates not suppressed by an earlier chunk; none once maxOutputBoxes is
-//! reached) into the live arrays, in order, with their positions, and their count into
-//! counters[kCHUNK_LIVE]. Thread t takes positions kCOMPACT_CHUNK_ITEMS t .. (blocked, so that
+//! chunkLength) (live as ChunkRange::live has it in place; none once maxOutputBoxes is reached)
+//! into the live arrays, in order, with their positions, and their count into
+//! counters[kCHUNK_LIVE]. Thread t takes elements kCOMPACT_CHUNK_ITEMS t .. (blocked, so that
 //! the exclusive scan of the counts keeps the order).
 template <typename C, bool kBATCHED>
 __global__ void __launch_bounds__(kCOMPACT_CHUNK_THREADS) compactChunkKernel(Box<C> const* boxes, C const* areas,
@@ -310,16 +310,15 @@ __global__ void __launch_bounds__(kCOMPACT_CHUNK_THREADS) compactChunkKernel(Box
 {
     using Scan = cub::BlockScan<int32_t, kCOMPACT_CHUNK_THREADS>;
     __shared__ typename Scan::TempStorage scanStorage;
-    int32_t const numValid = counters[kNUM_VALID];
-    bool const done = counters[kDONE] != 0;
+    ChunkRange const inPlace{chunkBase, chunkLength, nullptr};
+    int32_t const candidates = counters[kDONE] != 0 ? 0 : inPlace.count(counters);
     int32_t const first = static_cast<int32_t>(threadIdx.x) * kCOMPACT_CHUNK_ITEMS;
     bool live[kCOMPACT_CHUNK_ITEMS];
     int32_t count = 0;
 #pragma unroll
     for (int32_t k = 0; k < kCOMPACT_CHUNK_ITEMS; ++k)
     {
-        int32_t const position = chunkBase + first + k;
-        live[k] = !done && first + k < chunkLength && position < numValid && !bitSet(suppressWords, position);
+        live[k] = inPlace.live(first + k, candidates, suppressWords);
         count += live[k] ? 1 : 0;
     }
     int32_t slot = 0;
