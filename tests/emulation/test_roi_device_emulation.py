@@ -124,13 +124,13 @@ MUTATIONS = [
         "    item.numChannels = left < kCHANNELS ? static_cast<int32_t>(left) : kCHANNELS;",
         "    item.numChannels = (left < kCHANNELS ? static_cast<int32_t>(left) : kCHANNELS) - (kCHANNELS > 1);",
     ),
-    # The one-channel kernel (PS-RoIAlign) buffers taps in batches of four: the last batch of a
-    # bin, when not full, drops its last buffered tap.
+    # The one-channel kernel (PS-RoIAlign) samples in groups of four: the last sample of each
+    # group is interpolated but not added.
     Mutation(
-        "tap-batch-remainder-drops-a-tap",
+        "sample-group-drops-its-last-sample",
         "roi/roi_common.cuh",
-        "            values[i] = i < count ? interpolate(pending[i], base, pixelStride) : Acc(0);",
-        "            values[i] = i + 1 < count ? interpolate(pending[i], base, pixelStride) : Acc(0);",
+        "                if (taps[i].inside) // not `+= 0`",
+        "                if (taps[i].inside && i + 1 < kBATCH) // not `+= 0`",
     ),
     # The separable sum of adaptive grids (shared with the host) reads channels-last pixels as
     # vectors on the device: every channel of the vector takes the first one's value.

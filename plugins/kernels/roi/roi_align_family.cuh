@@ -94,6 +94,9 @@ Status withGridKind(int32_t samplingRatio, Fn&& fn)
 template <typename T, typename RoiT, int32_t kCHANNELS, bool kADAPTIVE>
 struct AlignChunkOp
 {
+    //! roiGridStrideKernel's launch bound (TRTOPS_ROI_ALIGN_ONE_CHANNEL_MIN_BLOCKS); none for
+    //! float64, whose wider values would spill under it.
+    static constexpr int32_t kMIN_BLOCKS = kCHANNELS == 1 && sizeof(T) <= 4 ? kALIGN_ONE_CHANNEL_MIN_BLOCKS : 1;
     AlignArgs<T, RoiT> a;
     int64_t numChunks;
 
@@ -274,9 +277,33 @@ ChannelsLastOp<T, AlignBins<T, RoiT, kADAPTIVE>, kVEC> alignChannelsLastOp(Align
     return {AlignBins<T, RoiT, kADAPTIVE>{a}, a.output, a.numRois, a.channels, a.pooledH, a.pooledW};
 }
 
+//! A resident-block bound that the GPU being compiled for can honour: sm_75 holds 1024 threads
+//! per SM (4 blocks of 256; ptxas ignores a larger bound with a warning), later GPUs 1536 or 2048.
+constexpr int32_t residentBlocksBound(int32_t blocks)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 750
+    return blocks < 4 ? blocks : 4;
+#else
+    return blocks;
+#endif
+}
+
+//! Op::kMIN_BLOCKS where the op defines it, else 1 (no bound beyond the block size).
+template <typename Op, typename = void>
+struct MinBlocksOf
+{
+    static constexpr int32_t value = 1;
+};
+template <typename Op>
+struct MinBlocksOf<Op, std::void_t<decltype(Op::kMIN_BLOCKS)>>
+{
+    static constexpr int32_t value = residentBlocksBound(Op::kMIN_BLOCKS);
+};
+
 #if defined(__CUDACC__)
 template <typename Op>
-__global__ void __launch_bounds__(kTHREADS_PER_BLOCK) roiGridStrideKernel(__grid_constant__ Op const op, int64_t total)
+__global__ void __launch_bounds__(kTHREADS_PER_BLOCK, MinBlocksOf<Op>::value) roiGridStrideKernel(
+    __grid_constant__ Op const op, int64_t total)
 {
     int64_t const stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
     for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride)

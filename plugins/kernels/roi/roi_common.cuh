@@ -39,6 +39,21 @@
 #ifndef TRTOPS_ROI_POOL_PLANE_VECTORS
 #define TRTOPS_ROI_POOL_PLANE_VECTORS 1
 #endif
+//! Resident 256-thread blocks per SM that the compiler must leave registers for in the
+//! one-channel NCHW kernels: AlignChunkOp / PoolChunkOp with one channel per thread, which run
+//! PS-RoIAlign, PS-RoIPool and small RoIAlign/RoIPool calls. Those kernels run a few hundred
+//! thousand short threads that each wait on two or three dependent loads, so how many threads
+//! an SM holds sets their speed. Registers are granted in steps of 8 per thread, so one register
+//! over a step costs a whole block: without a bound the RoIAlign kernel took 87 registers
+//! (2 blocks of 256 threads per SM) and the fp16 PS-RoIPool kernel 49 (4 blocks); bounded, they
+//! take 80 (3 blocks) and 47 (5), without spilling (ptxas -v, sm_90). benchmarks/sweep.py times
+//! other bounds; 1 is none.
+#ifndef TRTOPS_ROI_ALIGN_ONE_CHANNEL_MIN_BLOCKS
+#define TRTOPS_ROI_ALIGN_ONE_CHANNEL_MIN_BLOCKS 3
+#endif
+#ifndef TRTOPS_ROI_POOL_ONE_CHANNEL_MIN_BLOCKS
+#define TRTOPS_ROI_POOL_ONE_CHANNEL_MIN_BLOCKS 5
+#endif
 
 //! Unrolls the next loop in device code; nothing in the host pass (g++ does not know the pragma).
 #if defined(__CUDA_ARCH__)
@@ -61,6 +76,11 @@ constexpr int32_t kMAX_SAMPLING_GRID = 1024;
 constexpr int32_t kALIGN_CHANNELS_PER_THREAD = 8;
 constexpr int32_t kPOOL_CHANNELS_PER_THREAD = 4;
 constexpr int32_t kTHREADS_PER_BLOCK = 256;
+constexpr int32_t kALIGN_ONE_CHANNEL_MIN_BLOCKS = TRTOPS_ROI_ALIGN_ONE_CHANNEL_MIN_BLOCKS;
+constexpr int32_t kPOOL_ONE_CHANNEL_MIN_BLOCKS = TRTOPS_ROI_POOL_ONE_CHANNEL_MIN_BLOCKS;
+static_assert(kALIGN_ONE_CHANNEL_MIN_BLOCKS >= 1 && kALIGN_ONE_CHANNEL_MIN_BLOCKS * kTHREADS_PER_BLOCK <= 2048
+        && kPOOL_ONE_CHANNEL_MIN_BLOCKS >= 1 && kPOOL_ONE_CHANNEL_MIN_BLOCKS * kTHREADS_PER_BLOCK <= 2048,
+    "TRTOPS_ROI_*_ONE_CHANNEL_MIN_BLOCKS: 1 to 8 blocks of 256 threads");
 //! Below this many chunk work items a launch does not fill a large GPU (an H100 holds about 270k
 //! resident threads), so the chunk kernels fall back to one channel per thread: R-FCN's PS ops
 //! (300 RoIs x 49 bins x 21 channels) otherwise run on a third of the machine. The CUDA emulation
@@ -537,53 +557,46 @@ TRTOPS_UNROLL
     }
     else if constexpr (kCHANNELS == 1)
     {
-        // One channel per thread (PS-RoIAlign and other small launches): taps are interpolated
-        // kBATCH at a time, so that the loads of all of them are in flight together instead of
-        // one round trip per tap; they are still added one by one in torchvision's order. The
-        // buffered taps are only indexed with constants (unrolled), so they stay in registers.
+        // One channel per thread (PS-RoIAlign and other small launches): the samples are taken
+        // kBATCH at a time in torchvision's order, so that the loads of all of them are in flight
+        // together instead of one round trip per sample, and added one by one in that order.
+        // Each group is computed from its first sample's grid position: nothing but the running
+        // sum is carried from one group to the next (registers decide how many threads an SM
+        // holds, and these kernels are latency-bound).
         constexpr int32_t kBATCH = 4;
-        BilinearTap<Acc> pending[kBATCH - 1];
-        int32_t count = 0;
-        forEachBinTap(box, ph, pw, height, width, [&](BilinearTap<Acc> const& t) {
-            if (count < kBATCH - 1)
-            {
-TRTOPS_UNROLL
-                for (int32_t i = 0; i < kBATCH - 1; ++i)
-                {
-                    if (i == count)
-                    {
-                        pending[i] = t;
-                    }
-                }
-                ++count;
-                return;
-            }
-            Acc values[kBATCH];
-TRTOPS_UNROLL
-            for (int32_t i = 0; i < kBATCH - 1; ++i)
-            {
-                values[i] = interpolate(pending[i], base, pixelStride);
-            }
-            values[kBATCH - 1] = interpolate(t, base, pixelStride);
+        int32_t iy = 0;
+        int32_t ix = 0;
+        while (iy < box.gridH)
+        {
+            BilinearTap<Acc> taps[kBATCH];
 TRTOPS_UNROLL
             for (int32_t i = 0; i < kBATCH; ++i)
             {
-                acc[0] += values[i];
+                taps[i].inside = false;
+                if (iy < box.gridH)
+                {
+                    taps[i] = bilinearTap(sampleCoordinate(box.startH, box.binH, ph, iy, box.gridH),
+                        sampleCoordinate(box.startW, box.binW, pw, ix, box.gridW), height, width);
+                    if (++ix == box.gridW)
+                    {
+                        ix = 0;
+                        ++iy;
+                    }
+                }
             }
-            count = 0;
-        });
-        Acc values[kBATCH - 1];
+            Acc values[kBATCH];
 TRTOPS_UNROLL
-        for (int32_t i = 0; i < kBATCH - 1; ++i)
-        {
-            values[i] = i < count ? interpolate(pending[i], base, pixelStride) : Acc(0);
-        }
-TRTOPS_UNROLL
-        for (int32_t i = 0; i < kBATCH - 1; ++i)
-        {
-            if (i < count) // not `+= 0`: that would turn a -0.0 sum into +0.0
+            for (int32_t i = 0; i < kBATCH; ++i)
             {
-                acc[0] += values[i];
+                values[i] = taps[i].inside ? interpolate(taps[i], base, pixelStride) : Acc(0);
+            }
+TRTOPS_UNROLL
+            for (int32_t i = 0; i < kBATCH; ++i)
+            {
+                if (taps[i].inside) // not `+= 0`: that would turn a -0.0 sum into +0.0
+                {
+                    acc[0] += values[i];
+                }
             }
         }
         (void) channelStep;

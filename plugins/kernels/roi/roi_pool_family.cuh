@@ -109,6 +109,9 @@ private:
 template <typename T, typename RoiT, int32_t kCHANNELS>
 struct PoolChunkOp
 {
+    //! roiGridStrideKernel's launch bound (TRTOPS_ROI_POOL_ONE_CHANNEL_MIN_BLOCKS); none for
+    //! float64, whose wider values would spill under it.
+    static constexpr int32_t kMIN_BLOCKS = kCHANNELS == 1 && sizeof(T) <= 4 ? kPOOL_ONE_CHANNEL_MIN_BLOCKS : 1;
     PoolArgs<T, RoiT> a;
     int64_t numChunks;
 
