@@ -27,6 +27,7 @@ import sys
 from typing import Callable
 
 import torch
+from row_filter import add_only_argument, parse_patterns, selected
 
 SHAPES = [
     # (batch, channels in = out, height, width), 3x3, stride 1, padding 1, v2
@@ -85,7 +86,9 @@ def main() -> int:
     parser.add_argument("--json", help="write the rows as JSON to this path")
     parser.add_argument("--reps", type=int, default=20, help="back-to-back calls per timed batch")
     parser.add_argument("--batches", type=int, default=15, help="timed batches (the median is reported)")
+    add_only_argument(parser)
     args = parser.parse_args()
+    patterns = parse_patterns(args.only)
 
     if not torch.cuda.is_available():
         print("error: bench_deform_conv needs a CUDA GPU (torch.cuda.is_available() is False)", file=sys.stderr)
@@ -103,6 +106,8 @@ def main() -> int:
     device_name = torch.cuda.get_device_name()
     for shape_index, shape in enumerate(SHAPES):
         for dtype_index, (dtype_name, (dtype, tf32)) in enumerate(DTYPES.items()):
+            if not selected(patterns, "deform_conv2d_v2_3x3", "x".join(map(str, shape)), dtype_name, "NCHW"):
+                continue
             sets = make_sets(shape, dtype, seed=100 * shape_index + dtype_index)
             torch.backends.cudnn.allow_tf32 = tf32
             torch.backends.cuda.matmul.allow_tf32 = tf32

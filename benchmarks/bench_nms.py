@@ -20,6 +20,8 @@ import statistics
 import sys
 from typing import Callable, List
 
+from row_filter import add_only_argument, parse_patterns, selected
+
 
 def clustered(n: int, gen, torch, clusters: int | None = None, extent: float = 1000.0):
     clusters = clusters or max(n // 50, 1)
@@ -54,7 +56,9 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=50)
     parser.add_argument("--rotate", type=int, default=4, help="distinct input sets cycled through")
     parser.add_argument("--json", type=str, default=None, help="write the results as JSON here")
+    add_only_argument(parser)
     args = parser.parse_args()
+    patterns = parse_patterns(args.only)
 
     import torch
 
@@ -72,6 +76,9 @@ def main() -> int:
     cases += [("batched_nms", n, 80, 0.5) for n in (5000, 20000)]
     rows = []
     for op, n, classes, threshold in cases:
+        shape = f"n={n}" + (f" classes={classes}" if classes else "")
+        if not selected(patterns, op, shape, "float32", "-"):
+            continue
         inputs = []
         for _ in range(args.rotate):
             boxes, scores = clustered(n, gen, torch)
@@ -106,7 +113,6 @@ def main() -> int:
         # Padded mode reads nothing back: what a TensorRT engine (the plugin) pays.
         padded_ms = time_ms(torch, ours_padded, reps, args.rotate)
         kept = int(ours(0).numel())
-        shape = f"n={n}" + (f" classes={classes}" if classes else "")
         rows.append(
             {
                 "op": op,

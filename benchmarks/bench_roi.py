@@ -30,6 +30,7 @@ from collections import OrderedDict
 from typing import Callable, Sequence
 
 import torch
+from row_filter import add_only_argument, parse_patterns, selected
 
 IMAGE = (800, 1216)
 
@@ -94,7 +95,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--rotate", type=int, default=4, help="RoI sets cycled between calls")
     parser.add_argument("--quick", action="store_true", help="float32 and float16 only, fewer reps")
+    add_only_argument(parser)
     args = parser.parse_args()
+    patterns = parse_patterns(args.only)
 
     if not torch.cuda.is_available():
         fail("no CUDA GPU visible to torch; this benchmark times CUDA kernels and needs a GPU")
@@ -121,6 +124,8 @@ def main() -> None:
         `reference()`, torchvision's CUDA kernel in float32 on the same inputs (upcast exactly), so
         that a fast wrong result cannot pass as a speedup. float32 is the precision both compute
         the bin geometry in (a float64 geometry can pick other RoIPool cells)."""
+        if not selected(patterns, op, shape, str(dtype).replace("torch.", ""), layout):
+            return
         tv_ms = time_calls(tv_fns, args.warmup, reps)
         trt_ms = time_calls(trt_fns, args.warmup, reps)
         row = {"op": op, "shape": shape, "dtype": str(dtype).replace("torch.", ""), "layout": layout,

@@ -21,14 +21,17 @@
 #              is this tree built with those flags; otherwise
 #              .trt/baseline.tar (made here with `git archive -o .trt/baseline.tar <commit>`),
 #              run by that commit's own benchmark scripts and package
+#   sweep      benchmarks/sweep.py: builds of compile-time variants (one family each, all built
+#              first) timed against the default build on the rows each can change; SWEEP names
+#              the variants (comma-separated; default all), SWEEP_LIMIT bounds it (seconds)
 #   ncu        ncu --set detailed over benchmarks/ncu_cases.py: one call of each missed-target case
 #              (NCU_CASES: comma-separated name substrings to narrow it)
 #   sanitizer  compute-sanitizer memcheck over a representative subset of the GPU tests
 #
 # Results go to $OUT (or ./out), at most 8 files as the device tool returns no more: info.txt,
-# gpu_tests.log, gpu_failures.log, bench.log (benchmark tables, profile, comparison), bench.json
-# and bench_baseline.json (every benchmark's JSON merged by compare_runs.py merge), ncu.txt,
-# sanitizer.log.
+# gpu_tests.log, gpu_failures.log, bench.log (benchmark tables, profile, comparison, sweep),
+# bench.json and bench_baseline.json (every benchmark's JSON merged by compare_runs.py merge),
+# sweep.json, ncu.txt, sanitizer.log (with every phase that is 9: drop one).
 #
 # The GPU machine has torch/torchvision/CMake/ninja/scikit-build-core but no network: the build
 # runs without isolation, and TensorRT headers come from a git-ignored .trt/include carried along
@@ -141,6 +144,13 @@ if has_phase baseline; then
         | tee -a "$out/bench.log"
     fi
   fi
+fi
+
+if has_phase sweep; then
+  start=$(date +%s)
+  timeout $(( ${SWEEP_LIMIT:-420} + 60 )) python3 "$repo/benchmarks/sweep.py" --out "$out/sweep.json" \
+    --limit "${SWEEP_LIMIT:-420}" --archs "$archs" ${SWEEP:+--variants "$SWEEP"} 2>&1 | tee -a "$out/bench.log"
+  echo "sweep: exit ${PIPESTATUS[0]} in $(( $(date +%s) - start )) s"
 fi
 
 if has_phase ncu; then

@@ -1,10 +1,12 @@
 """The GPU session's helpers, on CPU (tier 1): compare_runs.py (merging benchmark JSON files and the
-row-by-row A/B comparison) and ncu_cases.py (the calls Nsight Compute profiles, run small on CPU)."""
+row-by-row A/B comparison), ncu_cases.py (the calls Nsight Compute profiles, run small on CPU),
+row_filter.py (the benchmarks' --only) and sweep.py (builds of compile-time variants)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +104,99 @@ def test_nms_chunk_model_counts_the_resolve_blocks_of_the_real_schedule() -> Non
     assert second["boxes"] == 3476 and 0 < second["live"] < 3476
     assert second["blocks"] == (second["live"] + 63) // 64 <= second["blocks_in_place"]
     assert m["serial_blocks"] == 16 + second["blocks"]
+
+
+def test_row_filter_matches_words_at_the_start_of_label_words() -> None:
+    import row_filter
+
+    patterns = row_filter.parse_patterns("ps_roi float16,roi_align NHWC sr=0")
+    assert row_filter.selected(patterns, "ps_roi_pool", "1x1029x63x38 K=300 7x7", "float16", "NCHW")
+    assert not row_filter.selected(patterns, "ps_roi_pool", "1x1029x63x38 K=300 7x7", "bfloat16", "NCHW")
+    assert row_filter.selected(patterns, "roi_align", "2x256x200x304 K=1000 7x7 sr=0", "float32", "NHWC")
+    assert not row_filter.selected(patterns, "roi_align", "2x256x200x304 K=1000 7x7 sr=2", "float32", "NHWC")
+    exact = row_filter.parse_patterns("float32$")
+    assert row_filter.selected(exact, "deform_conv2d_v2_3x3", "2x256x100x152", "float32", "NCHW")
+    assert not row_filter.selected(exact, "deform_conv2d_v2_3x3", "2x256x100x152", "float32+tf32", "NCHW")
+    assert row_filter.selected(row_filter.parse_patterns(None), "anything", "", "", "")
+    with pytest.raises(ValueError, match="no pattern"):
+        row_filter.parse_patterns(" , ")
+
+
+def test_sweep_variants_name_switches_that_exist_and_rows_that_exist() -> None:
+    # A renamed or removed switch would otherwise build the default again under the variant's
+    # name; a group whose --only matches no row of its benchmark would time nothing.
+    import re
+
+    import row_filter
+    import sweep
+
+    sources = "\n".join(p.read_text() for p in (BENCHMARKS.parent / "plugins" / "kernels").rglob("*.[ch]*"))
+    names = [v.name for v in sweep.VARIANTS]
+    assert len(names) == len(set(names)) and sweep.DEFAULT not in names
+    for variant in sweep.VARIANTS:
+        assert variant.group in sweep.GROUPS, variant.name
+        for macro in re.findall(r"-D(\w+)=", variant.flags):
+            assert f"#ifndef {macro}\n#define {macro}" in sources, f"{variant.name}: no switch {macro}"
+    rows = {
+        "nms": [("nms", "n=5000", "float32", "-"), ("nms", "n=20000", "float32", "-"),
+                ("batched_nms", "n=20000 classes=80", "float32", "-")],
+        "roi": [("roi_align", "2x256x200x304 K=1000 7x7 sr=0", "float32", "NHWC"),
+                ("ps_roi_align", "1x1029x63x38 K=300 7x7 sr=2", "float16", "NCHW")],
+        "deform_conv": [("deform_conv2d_v2_3x3", "2x256x100x152", "float16", "NCHW"),
+                        ("deform_conv2d_v2_3x3", "8x64x128x128", "float32", "NCHW")],
+    }
+    for name, group in sweep.GROUPS.items():
+        patterns = row_filter.parse_patterns(group.only)
+        assert any(row_filter.selected(patterns, *row) for row in rows[group.bench]), name
+        assert (BENCHMARKS / f"bench_{group.bench}.py").is_file()
+
+
+def test_sweep_compares_each_variant_with_its_groups_default() -> None:
+    import sweep
+
+    report = {
+        "defaults": {"nms": {"rows": [_row("nms", "n=5000", 0.20, gpu_trtops_ms=0.10)]},
+                     "ps": {"error": "bench_roi.py exit 2:\nno GPU"}},
+        "variants": [
+            {"name": "nms-a", "group": "nms", "rows": [_row("nms", "n=5000", 0.10, gpu_trtops_ms=0.20),
+                                                        _row("nms", "n=7", 1.0)]},
+            {"name": "nms-b", "group": "nms", "error": "skipped: 3 s of the limit left, ~20 s needed"},
+            {"name": "ps-a", "group": "ps", "error": "not timed, nor was the default: bench_roi.py exit 2: / no GPU"},
+        ],
+    }
+    lines = sweep.comparison_lines(report)[2:]
+    assert lines[0].split()[-2:] == ["2.00x", "0.50x"]  # 0.20 / 0.10 eager, 0.10 / 0.20 GPU time
+    assert lines[1].endswith("not in the default's rows")
+    assert lines[2].startswith("nms-b") and "skipped" in lines[2]
+    assert lines[3].startswith("ps-a") and "no GPU" in lines[3]
+    assert sweep.select_variants("nms-first-chunk-512,dcn-tap-minor") == [
+        v for v in sweep.VARIANTS if v.name in ("dcn-tap-minor", "nms-first-chunk-512")]
+    with pytest.raises(SystemExit, match="unknown variant"):
+        sweep.select_variants("no-such-variant")
+
+
+@pytest.mark.kernels
+@pytest.mark.slow
+def test_sweep_builds_each_variant_with_its_flags(tmp_path: Path) -> None:
+    # The real builds (nvcc, one architecture, the NMS family only); the benchmarks then need a
+    # GPU, so on CPU both timings report why they did not run.
+    if shutil.which("nvcc") is None or shutil.which("cmake") is None or shutil.which("ninja") is None:
+        pytest.skip("[kernels tier] nvcc, cmake and ninja are needed to build the sweep's libraries")
+    out = tmp_path / "sweep.json"
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "sweep.py"), "--variants", "nms-first-chunk-512", "--archs", "80-real",
+         "--limit", "600", "--parallel", "2", "--jobs", "1", "--build-root", str(tmp_path / "builds"),
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=900)
+    report = json.loads(out.read_text())
+    assert [b["name"] for b in report["builds"]] == ["default-nms", "nms-first-chunk-512"], result.stdout
+    assert all(b["error"] is None for b in report["builds"]), report["builds"]
+    for name, flags in (("default-nms", ""), ("nms-first-chunk-512", "-DTRTOPS_NMS_FIRST_CHUNK=512")):
+        info = json.loads((tmp_path / "builds" / name / "lib" / "build_info.json").read_text())
+        assert info["cuda_flags"] == flags and info["kernel_families"] == ["nms"]
+    import torch
+
+    if not torch.cuda.is_available():
+        assert result.returncode == 1  # nothing was timed
+        assert "no CUDA GPU" in report["defaults"]["nms"]["error"]
+        assert "nor was the default" in report["variants"][0]["error"]

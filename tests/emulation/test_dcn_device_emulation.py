@@ -70,12 +70,16 @@ TAP_MINOR_FLAGS = ["-DTRTOPS_DCN_TAP_MINOR=1"]
 #: float32 on the FFMA kernel on a TF32 device (the TRTOPS_DCN_SPLIT_TF32=0 build gpu_session.sh
 #: times beside the split-TF32 default): its 128-row kernel at sm_90's shared memory.
 FFMA_FLOAT32_FLAGS = ["-DTRTOPS_DCN_SPLIT_TF32=0"]
+#: Output-channel tiles of at most 128 rows (TRTOPS_DCN_MAX_TILE_ROWS, a benchmarks/sweep.py
+#: variant): groups of more than 128 output channels take several tiles of rows.
+MAX_128_ROWS_FLAGS = ["-DTRTOPS_DCN_MAX_TILE_ROWS=128"]
 VARIANTS = [
     ("release", []),
     ("sm86-shared-memory", SM86_FLAGS),
     ("sm75-shared-memory", SM75_FLAGS),
     ("tap-minor", TAP_MINOR_FLAGS),
     ("ffma-float32", FFMA_FLOAT32_FLAGS),
+    ("max-128-rows", MAX_128_ROWS_FLAGS),
 ]
 
 

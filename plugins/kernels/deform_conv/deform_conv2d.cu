@@ -65,6 +65,16 @@ constexpr int32_t kK_TILE_BYTES = 64;
 #endif
 constexpr bool kTAP_MINOR = TRTOPS_DCN_TAP_MINOR != 0;
 
+//! The tallest output-channel tile the tensor-core kernels may use: 256 (the default), or 128
+//! or 64 to time the smaller tiles on a layer with more output channels per group
+//! (benchmarks/sweep.py). A smaller tile runs two CTAs per SM, which hide each other's gather
+//! latency, but samples every column once per tile of rows instead of once.
+#ifndef TRTOPS_DCN_MAX_TILE_ROWS
+#define TRTOPS_DCN_MAX_TILE_ROWS 256
+#endif
+constexpr int32_t kMAX_TILE_ROWS = TRTOPS_DCN_MAX_TILE_ROWS;
+static_assert(kMAX_TILE_ROWS == 64 || kMAX_TILE_ROWS == 128 || kMAX_TILE_ROWS == 256, "TRTOPS_DCN_MAX_TILE_ROWS");
+
 //! The dimensions the kernels index with, narrowed to int32 after validation.
 struct Geometry
 {
@@ -1398,12 +1408,14 @@ template <typename T, bool kSPLIT>
 Status launchTensorCores(Geometry const& geo, int32_t groups, int64_t sharedLimit, T const* input, T const* offset,
     T const* mask, T const* packed, T const* bias, T* output, cudaStream_t stream)
 {
-    if (geo.coutPerGroup > 128 && stagedPassesWithin<MmaConfig<T, 256, kSPLIT>>(sharedLimit) >= 0)
+    if (kMAX_TILE_ROWS >= 256 && geo.coutPerGroup > 128
+        && stagedPassesWithin<MmaConfig<T, 256, kSPLIT>>(sharedLimit) >= 0)
     {
         return launchMain<T, 256, true, kSPLIT>(
             geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
     }
-    if (geo.coutPerGroup > 64 && stagedPassesWithin<MmaConfig<T, 128, kSPLIT>>(sharedLimit) >= 0)
+    if (kMAX_TILE_ROWS >= 128 && geo.coutPerGroup > 64
+        && stagedPassesWithin<MmaConfig<T, 128, kSPLIT>>(sharedLimit) >= 0)
     {
         return launchMain<T, 128, true, kSPLIT>(
             geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);

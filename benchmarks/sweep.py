@@ -1,0 +1,341 @@
+#!/usr/bin/env python3
+"""Times compile-time variants of the kernels against the default build, in one GPU call.
+
+Device time is scarce (minutes per task), and a switch in the sources (``TRTOPS_NMS_FIRST_CHUNK``,
+``TRTOPS_DCN_TAP_MINOR``, ...) can only be judged by timing the build it makes. This script
+builds ``libtrtops_kernels`` once per variant (only the family it touches, only
+``trtops_kernels``, with the variant's ``-D`` flags; all builds first, several at a time, so that
+no compiler runs while the GPU is timed), then, per benchmark group, times the default build
+(the same family built without flags) and each variant on the rows the switch can change
+(``--only``, benchmarks/row_filter.py), and prints per row how much faster the variant is:
+
+    python benchmarks/sweep.py --out sweep.json [--variants NAME,...] [--limit 420] [--archs native]
+    python benchmarks/sweep.py --list
+
+``--limit`` bounds the whole run in seconds: a group is skipped when its default timing alone
+would not fit, a variant when its timing would not (the report says which). The JSON holds, per
+build, its flags, build time and its benchmark's rows (each benchmark's own ``--json``) or why
+there are none; ``compare_runs.py``'s row keys apply. Benchmarks import trtops from this tree
+(``PYTHONPATH``) with each build's library (``TRTOPS_LIBRARY_DIR``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = REPO / "benchmarks"
+
+
+@dataclass(frozen=True)
+class Group:
+    """A benchmark and the rows of it the group's variants can change."""
+
+    family: str  # the TRTOPS_KERNEL_FAMILIES entry the benchmark needs
+    bench: str  # benchmarks/bench_<bench>.py
+    only: str  # its --only patterns
+    args: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    group: str  # key of GROUPS
+    flags: str  # -D switches, as CMAKE_CUDA_FLAGS
+    why: str
+
+
+GROUPS: Dict[str, Group] = {
+    "nms": Group("nms", "nms", "nms n=5000,nms n=20000,batched_nms n=20000"),
+    "roi-adaptive": Group("roi", "roi", "roi_align sr=0 float32"),
+    "ps": Group("roi", "roi", "ps_roi"),
+    "dcn-16bit": Group("deform_conv", "deform_conv", "2x256x100x152 float16,8x64x128x128 float16", ("--batches", "9")),
+    "dcn-float32": Group("deform_conv", "deform_conv", "float32$", ("--batches", "9")),
+}
+
+#: In the order they are timed: where --limit cuts the sweep short, the last ones go.
+VARIANTS: List[Variant] = [
+    Variant("nms-in-place-chunks", "nms", "-DTRTOPS_NMS_COMPACT_CHUNKS=0",
+            "chunks after the first resolved in place instead of compacted to their live boxes"),
+    Variant("nms-first-chunk-4096", "nms", "-DTRTOPS_NMS_FIRST_CHUNK=4096", "no short first chunk"),
+    Variant("nms-first-chunk-512", "nms", "-DTRTOPS_NMS_FIRST_CHUNK=512", "a shorter first chunk"),
+    Variant("nms-first-chunk-2048", "nms", "-DTRTOPS_NMS_FIRST_CHUNK=2048", "a longer first chunk"),
+    Variant("nms-no-one-cta-path", "nms", "-DTRTOPS_NMS_SMALL_BOXES=0",
+            "up to 8192 boxes on the general path (CUB device sort, two compaction kernels)"),
+    Variant("dcn-tap-minor", "dcn-16bit", "-DTRTOPS_DCN_TAP_MINOR=1",
+            "K tiles ordered channel chunk, then tap (L1 reuse of corners; a table per K tile)"),
+    Variant("dcn-128-row-tiles", "dcn-16bit", "-DTRTOPS_DCN_MAX_TILE_ROWS=128",
+            "two 128-row CTAs per SM (each samples the columns) instead of one 256-row CTA"),
+    Variant("dcn-float32-ffma", "dcn-float32", "-DTRTOPS_DCN_SPLIT_TF32=0",
+            "float32 on the FFMA kernel instead of split TF32 on tensor cores"),
+    Variant("roi-adaptive-sample-by-sample", "roi-adaptive", "-DTRTOPS_ROI_SEPARABLE_ADAPTIVE=0",
+            "adaptive grids summed sample by sample instead of by rows of columns"),
+    Variant("ps-unbounded-registers", "ps",
+            "-DTRTOPS_ROI_ALIGN_ONE_CHANNEL_MIN_BLOCKS=1 -DTRTOPS_ROI_POOL_ONE_CHANNEL_MIN_BLOCKS=1",
+            "one-channel kernels without launch bounds (2 and 4 blocks per SM instead of 3 and 5)"),
+    Variant("ps-more-blocks", "ps",
+            "-DTRTOPS_ROI_ALIGN_ONE_CHANNEL_MIN_BLOCKS=4 -DTRTOPS_ROI_POOL_ONE_CHANNEL_MIN_BLOCKS=6",
+            "one-channel kernels bounded to 4 and 6 blocks per SM (they spill)"),
+    Variant("ps-pool-cell-by-cell", "ps", "-DTRTOPS_ROI_POOL_PLANE_VECTORS=0",
+            "PS-RoIPool reads a bin cell by cell instead of 16-byte vectors per row"),
+]
+
+DEFAULT = "default"
+
+
+@dataclass
+class Build:
+    """One library: a variant, or a family's default (no flags)."""
+
+    name: str
+    family: str
+    flags: str
+    folder: Path
+    seconds: float = 0.0
+    error: Optional[str] = None
+    log: List[str] = field(default_factory=list)
+
+    @property
+    def library_dir(self) -> Path:
+        return self.folder / "lib"
+
+
+def default_name(family: str) -> str:
+    return f"{DEFAULT}-{family}"
+
+
+def select_variants(names: Optional[str]) -> List[Variant]:
+    """The variants named (comma-separated), in VARIANTS order; every one for None."""
+    if names is None:
+        return list(VARIANTS)
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    known = {v.name for v in VARIANTS}
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise SystemExit(f"sweep: unknown variant(s) {', '.join(unknown)}; --list shows them")
+    return [v for v in VARIANTS if v.name in wanted]
+
+
+def plan_builds(variants: Sequence[Variant], root: Path) -> List[Build]:
+    """The default build of each family the variants touch, then one build per variant."""
+    families = sorted({GROUPS[v.group].family for v in variants})
+    builds = [Build(default_name(f), f, "", root / default_name(f)) for f in families]
+    builds += [Build(v.name, GROUPS[v.group].family, v.flags, root / v.name) for v in variants]
+    return builds
+
+
+def build_commands(build: Build, archs: str, jobs: int) -> List[List[str]]:
+    """CMake configure + build of trtops_kernels alone for one family, with the build's flags."""
+    configure = [
+        "cmake", "-S", str(REPO), "-B", str(build.folder), "-G", "Ninja",
+        f"-DCMAKE_CUDA_ARCHITECTURES={archs}", "-DTRTOPS_BUILD_PLUGINS=OFF",
+        f"-DTRTOPS_KERNEL_FAMILIES={build.family}",
+        f"-DCMAKE_CUDA_FLAGS={build.flags}", f"-DCMAKE_CXX_FLAGS={build.flags}",
+    ]
+    return [configure, ["cmake", "--build", str(build.folder), "--target", "trtops_kernels", "-j", str(jobs)]]
+
+
+def run_builds(builds: Sequence[Build], archs: str, parallel: int, jobs: int, timeout: float) -> None:
+    """Runs every build, `parallel` at a time, each within `timeout` seconds; fills in seconds
+    and error. A build's output goes to sweep-build.log in its folder."""
+
+    @dataclass
+    class Running:
+        build: Build
+        commands: List[List[str]]  # the ones after the running one
+        process: subprocess.Popen
+        began: float
+
+    def start(build: Build, commands: List[List[str]]) -> Running:
+        with (build.folder / "sweep-build.log").open("a") as log:
+            process = subprocess.Popen(commands[0], stdout=log, stderr=subprocess.STDOUT)
+        return Running(build, commands[1:], process, time.monotonic())
+
+    pending = list(builds)
+    running: List[Running] = []
+    while pending or running:
+        while pending and len(running) < parallel:
+            build = pending.pop(0)
+            shutil.rmtree(build.folder, ignore_errors=True)
+            build.folder.mkdir(parents=True)
+            running.append(start(build, build_commands(build, archs, jobs)))
+        time.sleep(0.2)
+        for entry in list(running):
+            elapsed = time.monotonic() - entry.began
+            code = entry.process.poll()
+            if code is None and entry.build.seconds + elapsed > timeout:
+                entry.process.kill()
+                entry.process.wait()
+                code = -9
+            if code is None:
+                continue
+            running.remove(entry)
+            build = entry.build
+            build.seconds += elapsed
+            if code != 0:
+                tail = (build.folder / "sweep-build.log").read_text(errors="replace")[-3000:]
+                reason = f"exit {code}" + (f", over the {timeout:.0f} s limit" if code == -9 else "")
+                build.error = f"build failed ({reason}):\n{tail}"
+            elif entry.commands:
+                running.append(start(build, entry.commands))
+            elif not (build.library_dir / "libtrtops_kernels.so").is_file():
+                build.error = "the build produced no libtrtops_kernels.so"
+
+
+def bench_command(group: Group, json_path: Path, python: str) -> List[str]:
+    return [python, str(BENCHMARKS / f"bench_{group.bench}.py"), "--json", str(json_path), "--only", group.only,
+            *group.args]
+
+
+def run_bench(group: Group, build: Build, scratch: Path, python: str, timeout: float) -> dict:
+    """Runs the group's benchmark on one build: {"rows", "seconds"} or {"error", "seconds"}."""
+    json_path = scratch / f"{build.name}-{group.bench}.json"
+    json_path.unlink(missing_ok=True)
+    env = dict(os.environ, TRTOPS_LIBRARY_DIR=str(build.library_dir), PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    began = time.monotonic()
+    try:
+        result = subprocess.run(bench_command(group, json_path, python), env=env, capture_output=True, text=True,
+                                timeout=timeout, cwd=str(scratch))
+    except subprocess.TimeoutExpired:
+        return {"error": f"benchmark time limit ({timeout:.0f} s)", "seconds": time.monotonic() - began}
+    seconds = time.monotonic() - began
+    if result.returncode != 0 or not json_path.is_file():
+        tail = (result.stdout + result.stderr)[-2000:]
+        return {"error": f"bench_{group.bench}.py exit {result.returncode}:\n{tail}", "seconds": seconds}
+    document = json.loads(json_path.read_text())
+    return {"rows": document.get("rows", []), "device": document.get("device"), "seconds": seconds,
+            "build_info": _build_info(build)}
+
+
+def _build_info(build: Build) -> dict:
+    path = build.library_dir / "build_info.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _row_key(row: dict) -> Tuple[str, str, str, str]:
+    return (str(row.get("op")), str(row.get("shape")), str(row.get("dtype")), str(row.get("layout", "-")))
+
+
+def comparison_lines(report: dict) -> List[str]:
+    """Per variant and row: the default's and the variant's trtops ms, and default / variant
+    (above 1: the variant is faster), also for GPU time where the benchmark records it."""
+    header = (f"{'variant':<30} {'op':<22} {'shape':<34} {'dtype':<13} {'layout':<6} {'default ms':>10} "
+              f"{'variant ms':>10} {'speedup':>8} {'gpu speedup':>11}")
+    lines = [header, "-" * len(header)]
+    for variant in report["variants"]:
+        name = variant["name"]
+        default = report["defaults"].get(variant["group"], {})
+        if "rows" not in variant or "rows" not in default:
+            why = variant.get("error") or default.get("error") or "not timed"
+            lines.append(f"{name:<30} {why.splitlines()[0]}")
+            continue
+        base = {_row_key(r): r for r in default["rows"]}
+        for row in variant["rows"]:
+            b = base.get(_row_key(row))
+            op, shape, dtype, layout = _row_key(row)
+            prefix = f"{name:<30} {op:<22} {shape[:34]:<34} {dtype:<13} {layout:<6} "
+            if b is None:
+                lines.append(prefix + "not in the default's rows")
+                continue
+            speed = _ratio(b.get("trtops_ms"), row.get("trtops_ms"))
+            gpu = _ratio(b.get("gpu_trtops_ms"), row.get("gpu_trtops_ms"))
+            lines.append(prefix + f"{_fmt(b.get('trtops_ms')):>10} {_fmt(row.get('trtops_ms')):>10} "
+                         f"{_fmt(speed, 2, 'x'):>8} {_fmt(gpu, 2, 'x'):>11}")
+    return lines
+
+
+def _ratio(base: Optional[float], new: Optional[float]) -> Optional[float]:
+    return None if base is None or new is None or new <= 0 else base / new
+
+
+def _fmt(value: Optional[float], digits: int = 4, suffix: str = "") -> str:
+    return "-" if value is None else f"{value:.{digits}f}{suffix}"
+
+
+def sweep(variants: Sequence[Variant], root: Path, archs: str, limit: float, parallel: int, jobs: int,
+          python: str, log=print) -> dict:
+    """Builds and times `variants` (see the module docstring); returns the report."""
+    started = time.monotonic()
+    builds = plan_builds(variants, root)
+    log(f"sweep: building {len(builds)} libraries ({parallel} at a time, -j {jobs})")
+    run_builds(builds, archs, parallel, jobs, timeout=max(limit * 0.6, 60.0))
+    by_name = {b.name: b for b in builds}
+    for build in builds:
+        log(f"  {build.name:<32} {build.seconds:6.1f} s  " + ("ok" if build.error is None else "FAILED"))
+    report: dict = {"archs": archs, "limit_s": limit, "builds": [
+        {"name": b.name, "family": b.family, "flags": b.flags, "seconds": round(b.seconds, 1), "error": b.error}
+        for b in builds], "defaults": {}, "variants": []}
+    scratch = Path(tempfile.mkdtemp(prefix="trtops-sweep-json-"))
+    left = lambda: limit - (time.monotonic() - started)  # noqa: E731
+    for group_name in dict.fromkeys(v.group for v in variants):  # groups in first-use order
+        group = GROUPS[group_name]
+        default = by_name[default_name(group.family)]
+        members = [v for v in variants if v.group == group_name]
+        if default.error is not None:
+            report["defaults"][group_name] = {"error": default.error}
+        elif left() < 30:
+            report["defaults"][group_name] = {"error": f"skipped: {left():.0f} s of the limit left"}
+        else:
+            log(f"sweep: {group_name}: default build, bench_{group.bench}.py --only '{group.only}'")
+            report["defaults"][group_name] = run_bench(group, default, scratch, python, timeout=left())
+        default_run = report["defaults"][group_name]
+        for variant in members:
+            entry = {"name": variant.name, "group": group_name, "flags": variant.flags, "why": variant.why}
+            build = by_name[variant.name]
+            needed = default_run.get("seconds", 0.0) * 1.2 + 5
+            if build.error is not None:
+                entry["error"] = build.error
+            elif "rows" not in default_run:
+                why = default_run.get("error", "").splitlines()
+                entry["error"] = "not timed, nor was the default: " + " / ".join(why[:2])
+            elif left() < needed:
+                entry["error"] = f"skipped: {left():.0f} s of the limit left, ~{needed:.0f} s needed"
+            else:
+                log(f"sweep: {variant.name} ({variant.flags})")
+                entry.update(run_bench(group, build, scratch, python, timeout=max(left(), 1.0)))
+            report["variants"].append(entry)
+    shutil.rmtree(scratch, ignore_errors=True)
+    report["seconds"] = round(time.monotonic() - started, 1)
+    return report
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="write the report (JSON) here")
+    parser.add_argument("--variants", help="comma-separated variant names (default: all, in order)")
+    parser.add_argument("--list", action="store_true", help="print the variants and exit")
+    parser.add_argument("--limit", type=float, default=420.0, help="seconds for the whole sweep")
+    parser.add_argument("--archs", default="native", help="CMAKE_CUDA_ARCHITECTURES of the builds")
+    parser.add_argument("--build-root", type=Path, default=Path(tempfile.gettempdir()) / "trtops-sweep")
+    parser.add_argument("--parallel", type=int, default=4, help="builds at a time")
+    parser.add_argument("--jobs", type=int, default=max((os.cpu_count() or 4) // 4, 1), help="ninja -j per build")
+    args = parser.parse_args(argv)
+
+    variants = select_variants(args.variants)
+    if args.list:
+        for v in variants:
+            group = GROUPS[v.group]
+            print(f"{v.name:<32} {v.flags:<70} bench_{group.bench}.py --only '{group.only}'\n{'':<32} {v.why}")
+        return 0
+    report = sweep(variants, args.build_root, args.archs, args.limit, args.parallel, args.jobs, sys.executable)
+    print("\n".join(comparison_lines(report)))
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1) + "\n")
+    timed = sum(1 for v in report["variants"] if "rows" in v)
+    print(f"sweep: {timed} of {len(report['variants'])} variants timed in {report['seconds']} s")
+    return 0 if timed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
