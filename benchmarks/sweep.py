@@ -65,6 +65,8 @@ GROUPS: Dict[str, Group] = {
 
 #: In the order they are timed: where --limit cuts the sweep short, the last ones go.
 VARIANTS: List[Variant] = [
+    Variant("nms-plain-launches", "nms", "-DTRTOPS_NMS_PROGRAMMATIC_LAUNCH=0",
+            "every kernel launched plainly instead of as a programmatic dependent launch"),
     Variant("nms-in-place-chunks", "nms", "-DTRTOPS_NMS_COMPACT_CHUNKS=0",
             "chunks after the first resolved in place instead of compacted to their live boxes"),
     Variant("nms-first-chunk-4096", "nms", "-DTRTOPS_NMS_FIRST_CHUNK=4096", "no short first chunk"),

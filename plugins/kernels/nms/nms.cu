@@ -112,6 +112,84 @@ int64_t ceilDiv(int64_t a, int64_t b)
     return (a + b - 1) / b;
 }
 
+// ----- The launch chain ------------------------------------------------------------------------
+// nms is a chain of 8 (5k boxes) to ~30 (20k) short kernels, each depending on the one before,
+// and at that length the gap between one kernel's end and the next one's start (the launch of a
+// dependent grid) is a sizeable share of the time. On sm_90+ every kernel after the first is
+// launched as a programmatic dependent launch (launchChained): its blocks may be scheduled while
+// the kernel before it still runs, and wait in beginChainedKernel() until that kernel has
+// finished and its writes are visible, so the launch overlaps the previous kernel instead of
+// following it. Every kernel of this file starts with beginChainedKernel(), before it touches
+// memory (tests/kernels/test_nms_source.py checks); elsewhere (a plain launch, before sm_90, the
+// CUDA emulation) it does nothing.
+// TRTOPS_NMS_PROGRAMMATIC_LAUNCH=0 launches every kernel plainly (timing A/B, benchmarks/sweep.py).
+#ifndef TRTOPS_NMS_PROGRAMMATIC_LAUNCH
+#define TRTOPS_NMS_PROGRAMMATIC_LAUNCH 1
+#endif
+
+//! Waits until the kernels this one was launched after have finished and their writes are
+//! visible, then lets the next kernel of the chain be scheduled (one grid waits ahead at most).
+__device__ __forceinline__ void beginChainedKernel()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
+//! Whether kernels go out as programmatic dependent launches: sm_90+ (the attribute is Hopper's)
+//! in an nvcc build with the switch on.
+Status programmaticLaunchSupported(bool& supported)
+{
+    supported = false;
+#if defined(__NVCC__)
+    if (TRTOPS_NMS_PROGRAMMATIC_LAUNCH)
+    {
+        int device = 0;
+        TRTOPS_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+        int major = 0;
+        TRTOPS_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+        supported = major >= 9;
+    }
+#endif
+    return Status::ok();
+}
+
+//! Launches kernel<<<grid, block, 0, stream>>>(args...) after the work queued before it: as a
+//! programmatic dependent launch when `programmatic` (see above), else plainly.
+template <typename... Params, typename... Args>
+Status launchChained(bool programmatic, char const* name, void (*kernel)(Params...), uint32_t grid, uint32_t block,
+    cudaStream_t stream, Args... args)
+{
+#if defined(__NVCC__)
+    if (programmatic)
+    {
+        cudaLaunchAttribute attribute{};
+        attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attribute.val.programmaticStreamSerializationAllowed = 1;
+        cudaLaunchConfig_t config{};
+        config.gridDim = dim3(grid);
+        config.blockDim = dim3(block);
+        config.dynamicSmemBytes = 0;
+        config.stream = stream;
+        config.attrs = &attribute;
+        config.numAttrs = 1;
+        return cudaStatus(cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...), name);
+    }
+#else
+    static_cast<void>(programmatic);
+#endif
+    kernel<<<grid, block, 0, stream>>>(static_cast<Params>(args)...);
+    return lastLaunchStatus(name);
+}
+
+//! Where and how nmsForward queues its work.
+struct Queue
+{
+    cudaStream_t stream;
+    bool programmatic; //!< launchChained's mode for every kernel after the first
+};
+
 __device__ __forceinline__ bool bitSet(uint32_t const* words, int32_t position)
 {
     return (words[position >> 5] >> (position & 31)) & 1U;
@@ -124,6 +202,7 @@ __global__ void __launch_bounds__(kKEYS_THREADS) scoreKeysKernel(S const* scores
     bool hasScoreThreshold, double scoreThreshold, K* keys, int32_t* values, int32_t* counters,
     uint32_t* suppressWords, uint64_t* tileFlags)
 {
+    beginChainedKernel();
     int32_t const i = blockIdx.x * kKEYS_THREADS + threadIdx.x;
     if (blockIdx.x == 0 && threadIdx.x < kCHUNK_WORDS)
     {
@@ -153,6 +232,7 @@ template <typename I>
 __global__ void __launch_bounds__(kKEYS_THREADS) classKeysKernel(I const* classIdxs, int32_t const* order,
     int32_t numBoxes, uint64_t invalidClass, int32_t const* counters, uint64_t* keys, int32_t* values)
 {
+    beginChainedKernel();
     int32_t const p = blockIdx.x * kKEYS_THREADS + threadIdx.x;
     if (p < numBoxes)
     {
@@ -177,6 +257,7 @@ template <typename T>
 __global__ void __launch_bounds__(kKEYS_THREADS) gatherBoxesKernel(T const* boxes, int32_t const* order,
     int32_t numBoxes, Box<typename BoxTraits<T>::Compute>* sorted, typename BoxTraits<T>::Compute* areas)
 {
+    beginChainedKernel();
     int32_t const q = blockIdx.x * kKEYS_THREADS + threadIdx.x;
     if (q < numBoxes)
     {
@@ -196,6 +277,7 @@ __global__ void __launch_bounds__(kSMALL_THREADS) smallFrontKernel(S const* scor
     DataType boxType, int32_t numBoxes, bool hasScoreThreshold, double scoreThreshold, int32_t* order, void* sorted,
     void* areas, int32_t* counters, uint32_t* suppressWords, uint64_t* tileFlags)
 {
+    beginChainedKernel();
     using K = typename ScoreKeyOf<S>::type;
     static_assert(sizeof(K) == 4, "the one-CTA front sorts 32-bit score keys");
     using Sort = cub::BlockRadixSort<K, kSMALL_THREADS, kITEMS, int32_t>;
@@ -308,6 +390,7 @@ __global__ void __launch_bounds__(kCOMPACT_CHUNK_THREADS) compactChunkKernel(Box
     uint64_t const* classes, int32_t chunkBase, int32_t chunkLength, uint32_t const* suppressWords, int32_t* counters,
     Box<C>* liveBoxes, C* liveAreas, uint64_t* liveClasses, int32_t* livePositions)
 {
+    beginChainedKernel();
     using Scan = cub::BlockScan<int32_t, kCOMPACT_CHUNK_THREADS>;
     __shared__ typename Scan::TempStorage scanStorage;
     ChunkRange const inPlace{chunkBase, chunkLength, nullptr};
@@ -361,6 +444,7 @@ template <typename C, bool kHALF_ROUNDING, bool kBATCHED>
 __global__ void __launch_bounds__(64) chunkMaskKernel(ChunkView<C> const view, C threshold,
     uint32_t const* suppressWords, int32_t const* counters, uint64_t* mask, uint64_t* tileFlags)
 {
+    beginChainedKernel();
     int32_t const tile = blockIdx.x;
     // colBlock = floor((sqrt(8 t + 1) - 1) / 2), the estimate corrected for rounding.
     int32_t colBlock = static_cast<int32_t>((sqrtf(8.0F * static_cast<float>(tile) + 1.0F) - 1.0F) * 0.5F);
@@ -537,6 +621,7 @@ __global__ void __launch_bounds__(kRESOLVE_THREADS) chunkResolveKernel(ChunkRang
     int64_t maxOutputBoxes, uint32_t const* suppressWords, uint64_t const* mask, uint64_t* tileFlags,
     uint64_t* keepWords, int32_t* chunkKept, int32_t* counters)
 {
+    beginChainedKernel();
     __shared__ uint64_t sSuppressedBy[kCHUNK_WORDS][64];
     __shared__ uint64_t sInitial[kCHUNK_WORDS];
     __shared__ uint64_t sFlags[kCHUNK_WORDS];
@@ -808,6 +893,7 @@ __global__ void __launch_bounds__(kSUPPRESS_THREADS, 4) suppressLaterKernel(Box<
     int32_t start, int32_t numBoxes, int32_t slices, C threshold, int32_t const* chunkKept, int32_t const* counters,
     uint32_t* suppressWords)
 {
+    beginChainedKernel();
     int32_t const numKept = counters[kCHUNK_KEPT];
     if (counters[kDONE] != 0 || numKept == 0)
     {
@@ -890,6 +976,7 @@ __global__ void __launch_bounds__(kSUPPRESS_THREADS) suppressLaterBatchedKernel(
     C const* areas, uint64_t const* classes, int32_t start, int32_t numBoxes, C threshold,
     int32_t const* chunkKept, int32_t const* counters, uint32_t* suppressWords)
 {
+    beginChainedKernel();
     int32_t const numKept = counters[kCHUNK_KEPT];
     if (numKept == 0)
     {
@@ -958,6 +1045,7 @@ __global__ void __launch_bounds__(kSUPPRESS_THREADS) suppressLaterBatchedKernel(
 __global__ void __launch_bounds__(kKEYS_THREADS) scatterKeepFlagsKernel(
     int32_t const* order, uint64_t const* keepWords, int32_t numBoxes, uint8_t* flagsByIndex)
 {
+    beginChainedKernel();
     int32_t const q = blockIdx.x * kKEYS_THREADS + threadIdx.x;
     if (q < numBoxes)
     {
@@ -980,6 +1068,7 @@ template <bool kBATCHED>
 __global__ void __launch_bounds__(kCOMPACT_THREADS) countKeptKernel(int32_t const* order, uint64_t const* keepWords,
     uint8_t const* flagsByIndex, int32_t numBoxes, int32_t* tileCounts)
 {
+    beginChainedKernel();
     using Reduce = cub::BlockReduce<int32_t, kCOMPACT_THREADS>;
     __shared__ typename Reduce::TempStorage storage;
     int32_t count = 0;
@@ -1006,6 +1095,7 @@ __global__ void __launch_bounds__(kTHREADS) writeKeptKernel(int32_t const* order
     uint8_t const* flagsByIndex, int32_t numBoxes, int32_t const* tileCounts, int32_t numTiles, int64_t capacity,
     bool padded, I* keepIndices, int64_t* keepCount)
 {
+    beginChainedKernel();
     using Scan = cub::BlockScan<int32_t, kTHREADS>;
     __shared__ typename Scan::TempStorage storage;
     __shared__ int32_t sBefore;
@@ -1247,7 +1337,7 @@ Status smallFront(NmsParams const& params, void const* boxes, void const* scores
 //! Stage 3 (batched): stable re-sort of the candidate order by class.
 template <typename I>
 Status sortByClass(NmsParams const& params, void const* classIdxs, int32_t const* scoreOrder, void* workspace,
-    WorkspaceLayout const& layout, int32_t const** order, uint64_t const** classes, cudaStream_t stream)
+    WorkspaceLayout const& layout, int32_t const** order, uint64_t const** classes, Queue const& queue)
 {
     int32_t const n = static_cast<int32_t>(params.numBoxes);
     int32_t const bits = classKeyBits(params);
@@ -1256,13 +1346,13 @@ Status sortByClass(NmsParams const& params, void const* classIdxs, int32_t const
         at<uint64_t>(workspace, layout.classKeysA), at<uint64_t>(workspace, layout.classKeysB));
     cub::DoubleBuffer<int32_t> values(
         at<int32_t>(workspace, layout.classValuesA), at<int32_t>(workspace, layout.classValuesB));
-    classKeysKernel<I><<<static_cast<uint32_t>(ceilDiv(n, kKEYS_THREADS)), kKEYS_THREADS, 0, stream>>>(
+    TRTOPS_RETURN_IF_ERROR(launchChained(queue.programmatic, "batched_nms: classKeysKernel", classKeysKernel<I>,
+        static_cast<uint32_t>(ceilDiv(n, kKEYS_THREADS)), kKEYS_THREADS, queue.stream,
         static_cast<I const*>(classIdxs), scoreOrder, n, invalidClass, at<int32_t>(workspace, layout.counters),
-        keys.Current(), values.Current());
-    TRTOPS_RETURN_IF_ERROR(lastLaunchStatus("batched_nms: classKeysKernel"));
+        keys.Current(), values.Current()));
     size_t tempBytes = layout.cubTempBytes;
     TRTOPS_CUDA_RETURN_IF_ERROR(cub::DeviceRadixSort::SortPairs(
-        at<void>(workspace, layout.cubTemp), tempBytes, keys, values, n, 0, bits, stream));
+        at<void>(workspace, layout.cubTemp), tempBytes, keys, values, n, 0, bits, queue.stream));
     *order = values.Current();
     *classes = keys.Current();
     return Status::ok();
@@ -1272,7 +1362,7 @@ Status sortByClass(NmsParams const& params, void const* classIdxs, int32_t const
 //! `gathered`: the boxes are already in processing order (smallFront).
 template <typename T, bool kBATCHED>
 Status suppress(NmsParams const& params, void const* boxes, int32_t const* order, uint64_t const* classes,
-    bool gathered, void* workspace, WorkspaceLayout const& layout, cudaStream_t stream)
+    bool gathered, void* workspace, WorkspaceLayout const& layout, Queue const& queue)
 {
     using C = typename BoxTraits<T>::Compute;
     constexpr bool kHALF = BoxTraits<T>::kHALF_ROUNDING;
@@ -1290,10 +1380,10 @@ Status suppress(NmsParams const& params, void const* boxes, int32_t const* order
 
     if (!gathered)
     {
-        gatherBoxesKernel<T><<<static_cast<uint32_t>(ceilDiv(n, kKEYS_THREADS)), kKEYS_THREADS, 0, stream>>>(
-            static_cast<T const*>(boxes), order, n, sorted, areas);
-        TRTOPS_RETURN_IF_ERROR(
-            lastLaunchStatus(kBATCHED ? "batched_nms: gatherBoxesKernel" : "nms: gatherBoxesKernel"));
+        TRTOPS_RETURN_IF_ERROR(launchChained(queue.programmatic,
+            kBATCHED ? "batched_nms: gatherBoxesKernel" : "nms: gatherBoxesKernel", gatherBoxesKernel<T>,
+            static_cast<uint32_t>(ceilDiv(n, kKEYS_THREADS)), kKEYS_THREADS, queue.stream,
+            static_cast<T const*>(boxes), order, n, sorted, areas));
     }
 
     // With compacted chunks, nms over more than one chunk starts with a short one (kFIRST_CHUNK).
@@ -1312,29 +1402,30 @@ Status suppress(NmsParams const& params, void const* boxes, int32_t const* order
             C* liveAreas = at<C>(workspace, layout.liveAreas);
             uint64_t* liveClasses = kBATCHED ? at<uint64_t>(workspace, layout.liveClasses) : nullptr;
             int32_t* livePositions = at<int32_t>(workspace, layout.livePositions);
-            compactChunkKernel<C, kBATCHED><<<1, kCOMPACT_CHUNK_THREADS, 0, stream>>>(sorted, areas, classes,
-                chunkBase, chunkLength, suppressWords, counters, liveBoxes, liveAreas, liveClasses, livePositions);
-            TRTOPS_RETURN_IF_ERROR(
-                lastLaunchStatus(kBATCHED ? "batched_nms: compactChunkKernel" : "nms: compactChunkKernel"));
+            TRTOPS_RETURN_IF_ERROR(launchChained(queue.programmatic,
+                kBATCHED ? "batched_nms: compactChunkKernel" : "nms: compactChunkKernel",
+                compactChunkKernel<C, kBATCHED>, 1, kCOMPACT_CHUNK_THREADS, queue.stream, sorted, areas, classes,
+                chunkBase, chunkLength, suppressWords, counters, liveBoxes, liveAreas, liveClasses, livePositions));
             view = ChunkView<C>{liveBoxes, liveAreas, liveClasses, ChunkRange{chunkBase, chunkLength, livePositions}};
         }
         // One block per tile of the upper triangle (diagonal included); with a compacted chunk
         // the tiles past its live boxes return at once.
-        chunkMaskKernel<C, kHALF, kBATCHED><<<words * (words + 1) / 2, 64, 0, stream>>>(
-            view, threshold, suppressWords, counters, mask, tileFlags);
-        TRTOPS_RETURN_IF_ERROR(lastLaunchStatus(kBATCHED ? "batched_nms: chunkMaskKernel" : "nms: chunkMaskKernel"));
-        chunkResolveKernel<kBATCHED><<<1, kRESOLVE_THREADS, 0, stream>>>(view.range, n, params.maxOutputBoxes,
-            suppressWords, mask, tileFlags, keepWords, chunkKept, counters);
-        TRTOPS_RETURN_IF_ERROR(
-            lastLaunchStatus(kBATCHED ? "batched_nms: chunkResolveKernel" : "nms: chunkResolveKernel"));
+        TRTOPS_RETURN_IF_ERROR(launchChained(queue.programmatic,
+            kBATCHED ? "batched_nms: chunkMaskKernel" : "nms: chunkMaskKernel", chunkMaskKernel<C, kHALF, kBATCHED>,
+            words * (words + 1) / 2, 64, queue.stream, view, threshold, suppressWords, counters, mask, tileFlags));
+        TRTOPS_RETURN_IF_ERROR(launchChained(queue.programmatic,
+            kBATCHED ? "batched_nms: chunkResolveKernel" : "nms: chunkResolveKernel", chunkResolveKernel<kBATCHED>, 1,
+            kRESOLVE_THREADS, queue.stream, view.range, n, params.maxOutputBoxes, suppressWords, mask, tileFlags,
+            keepWords, chunkKept, counters));
         int32_t const start = chunkBase + chunkLength;
         if (start < n)
         {
             if (kBATCHED)
             {
                 uint32_t const blocks = static_cast<uint32_t>(ceilDiv(n - start, kSUPPRESS_THREADS));
-                suppressLaterBatchedKernel<C, kHALF><<<blocks, kSUPPRESS_THREADS, 0, stream>>>(
-                    sorted, areas, classes, start, n, threshold, chunkKept, counters, suppressWords);
+                TRTOPS_RETURN_IF_ERROR(launchChained(queue.programmatic, op, suppressLaterBatchedKernel<C, kHALF>,
+                    blocks, kSUPPRESS_THREADS, queue.stream, sorted, areas, classes, start, n, threshold, chunkKept,
+                    counters, suppressWords));
             }
             else
             {
@@ -1345,17 +1436,17 @@ Status suppress(NmsParams const& params, void const* boxes, int32_t const* order
                     slices *= 2;
                 }
                 uint32_t const blocks = static_cast<uint32_t>(ceilDiv(n - start, 32 * (kSUPPRESS_WARPS / slices)));
-                suppressLaterKernel<C, kHALF><<<blocks, kSUPPRESS_THREADS, 0, stream>>>(
-                    sorted, areas, start, n, slices, threshold, chunkKept, counters, suppressWords);
+                TRTOPS_RETURN_IF_ERROR(launchChained(queue.programmatic, op, suppressLaterKernel<C, kHALF>, blocks,
+                    kSUPPRESS_THREADS, queue.stream, sorted, areas, start, n, slices, threshold, chunkKept, counters,
+                    suppressWords));
             }
-            TRTOPS_RETURN_IF_ERROR(lastLaunchStatus(op));
         }
     }
     if (kBATCHED)
     {
-        scatterKeepFlagsKernel<<<static_cast<uint32_t>(ceilDiv(n, kKEYS_THREADS)), kKEYS_THREADS, 0, stream>>>(
-            order, keepWords, n, at<uint8_t>(workspace, layout.flagsByIndex));
-        TRTOPS_RETURN_IF_ERROR(lastLaunchStatus("batched_nms: scatterKeepFlagsKernel"));
+        TRTOPS_RETURN_IF_ERROR(launchChained(queue.programmatic, "batched_nms: scatterKeepFlagsKernel",
+            scatterKeepFlagsKernel, static_cast<uint32_t>(ceilDiv(n, kKEYS_THREADS)), kKEYS_THREADS, queue.stream,
+            order, keepWords, n, at<uint8_t>(workspace, layout.flagsByIndex)));
     }
     return Status::ok();
 }
@@ -1363,7 +1454,7 @@ Status suppress(NmsParams const& params, void const* boxes, int32_t const* order
 //! Stage 6: kept indices in score order, count, padding.
 template <bool kBATCHED, typename I>
 Status compact(NmsParams const& params, int32_t const* scoreOrder, void* workspace, WorkspaceLayout const& layout,
-    void* keepIndices, void* keepCount, cudaStream_t stream)
+    void* keepIndices, void* keepCount, Queue const& queue)
 {
     int32_t const n = static_cast<int32_t>(params.numBoxes);
     int64_t const capacity = params.maxOutputBoxes >= 0 ? params.maxOutputBoxes : params.numBoxes;
@@ -1372,21 +1463,22 @@ Status compact(NmsParams const& params, int32_t const* scoreOrder, void* workspa
     if (n <= kSMALL_BOXES)
     {
         // One CTA covers every box: no count kernel.
-        writeKeptKernel<kBATCHED, I, kSMALL_THREADS, kSMALL_MAX_ITEMS><<<1, kSMALL_THREADS, 0, stream>>>(scoreOrder,
-            keepWords, flagsByIndex, n, nullptr, 1, capacity, params.padded, static_cast<I*>(keepIndices),
-            static_cast<int64_t*>(keepCount));
-        return lastLaunchStatus(kBATCHED ? "batched_nms: writeKeptKernel" : "nms: writeKeptKernel");
+        return launchChained(queue.programmatic, kBATCHED ? "batched_nms: writeKeptKernel" : "nms: writeKeptKernel",
+            writeKeptKernel<kBATCHED, I, kSMALL_THREADS, kSMALL_MAX_ITEMS>, 1, kSMALL_THREADS, queue.stream,
+            scoreOrder, keepWords, flagsByIndex, n, static_cast<int32_t const*>(nullptr), 1, capacity, params.padded,
+            static_cast<I*>(keepIndices), static_cast<int64_t*>(keepCount));
     }
     int32_t const numTiles = static_cast<int32_t>(ceilDiv(n, kCOMPACT_TILE));
     int32_t* tileCounts = at<int32_t>(workspace, layout.tileCounts);
-    countKeptKernel<kBATCHED><<<static_cast<uint32_t>(numTiles), kCOMPACT_THREADS, 0, stream>>>(
-        scoreOrder, keepWords, flagsByIndex, n, tileCounts);
-    TRTOPS_RETURN_IF_ERROR(lastLaunchStatus(kBATCHED ? "batched_nms: countKeptKernel" : "nms: countKeptKernel"));
-    writeKeptKernel<kBATCHED, I, kCOMPACT_THREADS, kCOMPACT_ITEMS>
-        <<<static_cast<uint32_t>(numTiles), kCOMPACT_THREADS, 0, stream>>>(scoreOrder, keepWords, flagsByIndex, n,
-            tileCounts, numTiles, capacity, params.padded, static_cast<I*>(keepIndices),
-            static_cast<int64_t*>(keepCount));
-    return lastLaunchStatus(kBATCHED ? "batched_nms: writeKeptKernel" : "nms: writeKeptKernel");
+    TRTOPS_RETURN_IF_ERROR(launchChained(queue.programmatic,
+        kBATCHED ? "batched_nms: countKeptKernel" : "nms: countKeptKernel", countKeptKernel<kBATCHED>,
+        static_cast<uint32_t>(numTiles), kCOMPACT_THREADS, queue.stream, scoreOrder, keepWords, flagsByIndex, n,
+        tileCounts));
+    return launchChained(queue.programmatic, kBATCHED ? "batched_nms: writeKeptKernel" : "nms: writeKeptKernel",
+        writeKeptKernel<kBATCHED, I, kCOMPACT_THREADS, kCOMPACT_ITEMS>, static_cast<uint32_t>(numTiles),
+        kCOMPACT_THREADS, queue.stream, scoreOrder, keepWords, flagsByIndex, n,
+        static_cast<int32_t const*>(tileCounts), numTiles, capacity, params.padded, static_cast<I*>(keepIndices),
+        static_cast<int64_t*>(keepCount));
 }
 
 template <typename Fn>
@@ -1406,6 +1498,8 @@ Status runForward(NmsParams const& params, void const* boxes, void const* scores
     void* keepIndices, void* keepCount, void* workspace, WorkspaceLayout const& layout, cudaStream_t stream)
 {
     char const* op = params.batched ? "batched_nms" : "nms";
+    Queue queue{stream, false};
+    TRTOPS_RETURN_IF_ERROR(programmaticLaunchSupported(queue.programmatic));
     int32_t const* scoreOrder = nullptr;
     // Batched inputs gather after the class sort; float64 scores have 64-bit keys.
     bool const small
@@ -1430,23 +1524,23 @@ Status runForward(NmsParams const& params, void const* boxes, void const* scores
     if (params.batched)
     {
         Status const status = params.classType == DataType::kINT32
-            ? sortByClass<int32_t>(params, classIdxs, scoreOrder, workspace, layout, &order, &classes, stream)
-            : sortByClass<int64_t>(params, classIdxs, scoreOrder, workspace, layout, &order, &classes, stream);
+            ? sortByClass<int32_t>(params, classIdxs, scoreOrder, workspace, layout, &order, &classes, queue)
+            : sortByClass<int64_t>(params, classIdxs, scoreOrder, workspace, layout, &order, &classes, queue);
         TRTOPS_RETURN_IF_ERROR(status);
     }
     TRTOPS_RETURN_IF_ERROR(dispatchBoxes(params.boxType, op, [&](auto tag) {
         using T = decltype(tag);
-        return params.batched ? suppress<T, true>(params, boxes, order, classes, small, workspace, layout, stream)
-                              : suppress<T, false>(params, boxes, order, classes, small, workspace, layout, stream);
+        return params.batched ? suppress<T, true>(params, boxes, order, classes, small, workspace, layout, queue)
+                              : suppress<T, false>(params, boxes, order, classes, small, workspace, layout, queue);
     }));
     bool const int32Out = params.indexType == DataType::kINT32;
     if (params.batched)
     {
-        return int32Out ? compact<true, int32_t>(params, scoreOrder, workspace, layout, keepIndices, keepCount, stream)
-                        : compact<true, int64_t>(params, scoreOrder, workspace, layout, keepIndices, keepCount, stream);
+        return int32Out ? compact<true, int32_t>(params, scoreOrder, workspace, layout, keepIndices, keepCount, queue)
+                        : compact<true, int64_t>(params, scoreOrder, workspace, layout, keepIndices, keepCount, queue);
     }
-    return int32Out ? compact<false, int32_t>(params, scoreOrder, workspace, layout, keepIndices, keepCount, stream)
-                    : compact<false, int64_t>(params, scoreOrder, workspace, layout, keepIndices, keepCount, stream);
+    return int32Out ? compact<false, int32_t>(params, scoreOrder, workspace, layout, keepIndices, keepCount, queue)
+                    : compact<false, int64_t>(params, scoreOrder, workspace, layout, keepIndices, keepCount, queue);
 }
 
 } // namespace
