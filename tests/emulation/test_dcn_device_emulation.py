@@ -73,6 +73,9 @@ FFMA_FLOAT32_FLAGS = ["-DTRTOPS_DCN_SPLIT_TF32=0"]
 #: Output-channel tiles of at most 128 rows (TRTOPS_DCN_MAX_TILE_ROWS, a benchmarks/sweep.py
 #: variant): groups of more than 128 output channels take several tiles of rows.
 MAX_128_ROWS_FLAGS = ["-DTRTOPS_DCN_MAX_TILE_ROWS=128"]
+#: The one-CTA-per-SM kernels copying corners one K tile ahead (TRTOPS_DCN_ONE_CTA_GATHER_DEPTH,
+#: a benchmarks/sweep.py variant) instead of two.
+ONE_CTA_DEPTH_1_FLAGS = ["-DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1"]
 VARIANTS = [
     ("release", []),
     ("sm86-shared-memory", SM86_FLAGS),
@@ -80,6 +83,7 @@ VARIANTS = [
     ("tap-minor", TAP_MINOR_FLAGS),
     ("ffma-float32", FFMA_FLOAT32_FLAGS),
     ("max-128-rows", MAX_128_ROWS_FLAGS),
+    ("one-cta-depth-1", ONE_CTA_DEPTH_1_FLAGS),
 ]
 
 

@@ -73,6 +73,16 @@ constexpr bool kTAP_MINOR = TRTOPS_DCN_TAP_MINOR != 0;
 #define TRTOPS_DCN_MAX_TILE_ROWS 256
 #endif
 constexpr int32_t kMAX_TILE_ROWS = TRTOPS_DCN_MAX_TILE_ROWS;
+
+//! How many K tiles ahead of the multiply the kernels that run one CTA per SM start their corner
+//! copies: 2 (the default), or 1 (benchmarks/sweep.py), which halves their shared-memory stage
+//! (64 KiB -> 32 KiB for the 256-row kernel) and leaves that much more to L1, where the corners
+//! that neighbouring pixels share are cached.
+#ifndef TRTOPS_DCN_ONE_CTA_GATHER_DEPTH
+#define TRTOPS_DCN_ONE_CTA_GATHER_DEPTH 2
+#endif
+constexpr int32_t kONE_CTA_GATHER_DEPTH = TRTOPS_DCN_ONE_CTA_GATHER_DEPTH;
+static_assert(kONE_CTA_GATHER_DEPTH == 1 || kONE_CTA_GATHER_DEPTH == 2, "TRTOPS_DCN_ONE_CTA_GATHER_DEPTH");
 static_assert(kMAX_TILE_ROWS == 64 || kMAX_TILE_ROWS == 128 || kMAX_TILE_ROWS == 256, "TRTOPS_DCN_MAX_TILE_ROWS");
 
 //! The dimensions the kernels index with, narrowed to int32 after validation.
@@ -816,7 +826,7 @@ struct MmaConfig
     static constexpr int32_t kMIN_BLOCKS = kTHREADS == 512 ? 1 : 2;
     //! One CTA per SM has no other CTA to run while it waits: its corner copies start two K
     //! tiles ahead. Two CTAs per SM cover each other's waits and keep the smaller stage.
-    static constexpr int32_t kDEPTH = kMIN_BLOCKS == 1 ? 2 : 1;
+    static constexpr int32_t kDEPTH = kMIN_BLOCKS == 1 ? kONE_CTA_GATHER_DEPTH : 1;
     static constexpr int32_t kWARP_M = kBM / kWARPS_M;
     static constexpr int32_t kWARP_N = kBN / kWARPS_N; //!< 32
     static constexpr int32_t kMT = kWARP_M / 16;       //!< m16 tiles per warp
@@ -1091,7 +1101,7 @@ struct SimtConfig
     static constexpr int32_t kTN = 8;        //!< columns per thread: two runs of 4, 64 apart
     //! fp32 with 128 rows and fp64 need the registers of one CTA per SM.
     static constexpr int32_t kMIN_BLOCKS = (sizeof(AccT) == 8 || kBM == 128) ? 1 : 2;
-    static constexpr int32_t kDEPTH = kMIN_BLOCKS == 1 ? 2 : 1; //!< as MmaConfig::kDEPTH
+    static constexpr int32_t kDEPTH = kMIN_BLOCKS == 1 ? kONE_CTA_GATHER_DEPTH : 1; //!< as MmaConfig::kDEPTH
     //! Rows padded by 16 bytes (vector reads stay aligned): the threads that store a weight
     //! row's kBK elements, or a pixel's kTPP runs, hit different banks.
     static constexpr int32_t kA_STRIDE = kBM + static_cast<int32_t>(16 / sizeof(AccT));
