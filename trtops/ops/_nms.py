@@ -25,6 +25,7 @@ quantized to a coarse grid (as tests do) never hit this.
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 from typing import Optional, Tuple, Union
 
@@ -129,6 +130,40 @@ def _nms_into(
     """
     op = "nms" if idxs is None else "batched_nms"
     _check_inputs(op, boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded)
+    _queue(keep, count, boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded)
+
+
+@functools.lru_cache(maxsize=256)
+def _cuda_workspace_size(
+    device_index: int, n: int, batched: int, box_code: int, score_code: int, class_code: int, index_code: int
+) -> int:
+    """Workspace bytes of one CUDA call; cached, as it depends only on these (and CUB's tuning
+    for the device's architecture): a call of a few thousand boxes takes ~0.1 ms, and every
+    microsecond of Python before its first launch is time the GPU waits."""
+    lib = _library()
+    size = ctypes.c_uint64(0)
+    call_on_cuda_device(
+        torch.device("cuda", device_index),
+        lambda _: lib.trtops_nms_workspace_size(
+            n, batched, box_code, score_code, class_code, index_code, ctypes.byref(size)
+        ),
+    )
+    return size.value
+
+
+def _queue(
+    keep: torch.Tensor,
+    count: torch.Tensor,
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    idxs: Optional[torch.Tensor],
+    iou_threshold: float,
+    score_threshold: Optional[float],
+    max_output_boxes: Optional[int],
+    padded: bool,
+) -> None:
+    """_nms_into after _check_inputs."""
+    op = "nms" if idxs is None else "batched_nms"
     tensors = {"boxes": boxes, "scores": scores, "keep": keep, "count": count}
     if idxs is not None:
         tensors["idxs"] = idxs
@@ -152,15 +187,8 @@ def _nms_into(
     workspace: Optional[torch.Tensor] = None
     workspace_size = 0
     if device.type == "cuda" and n > 0:
-        size = ctypes.c_uint64(0)
-        # The size depends on the device (CUB's sort tuning for its architecture).
-        call_on_cuda_device(
-            device,
-            lambda _: lib.trtops_nms_workspace_size(
-                n, batched, box_code, score_code, class_code, index_code, ctypes.byref(size)
-            ),
-        )
-        workspace_size = size.value
+        device_index = device.index if device.index is not None else torch.cuda.current_device()
+        workspace_size = _cuda_workspace_size(device_index, n, batched, box_code, score_code, class_code, index_code)
         workspace = torch.empty(max(workspace_size, 1), dtype=torch.uint8, device=device)
 
     launch(
@@ -205,7 +233,7 @@ def _run(
     capacity = n if max_output_boxes is None else max_output_boxes
     keep = torch.empty(capacity, dtype=index_dtype, device=boxes.device)
     count = torch.empty((), dtype=torch.int64, device=boxes.device)  # always written (no fill launch)
-    _nms_into(keep, count, boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded)
+    _queue(keep, count, boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded)
     if padded:
         return keep, count
     return keep[: int(count.item())]
