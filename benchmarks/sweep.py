@@ -63,25 +63,27 @@ GROUPS: Dict[str, Group] = {
     "dcn-float32": Group("deform_conv", "deform_conv", "float32$", ("--batches", "9")),
 }
 
-#: In the order they are timed: where --limit cuts the sweep short, the last ones go.
+#: In the order they are timed (groups in the order of their first variant), the furthest from
+#: its target first: where --limit cuts the sweep short, the last ones go.
 VARIANTS: List[Variant] = [
+    Variant("dcn-tap-minor-depth-1", "dcn-16bit", "-DTRTOPS_DCN_TAP_MINOR=1 -DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1",
+            "both: the nine taps of a channel chunk in a row share corners, and the smaller stage leaves "
+            "L1 room to hold them (~140 KB of corners per chunk at 2x256x100x152)"),
+    Variant("dcn-tap-minor", "dcn-16bit", "-DTRTOPS_DCN_TAP_MINOR=1",
+            "K tiles ordered channel chunk, then tap (L1 reuse of corners; a table per K tile)"),
+    Variant("dcn-gather-depth-1", "dcn-16bit", "-DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1",
+            "the 256-row kernel copies corners one K tile ahead instead of two (32 KiB more L1)"),
+    Variant("dcn-128-row-tiles", "dcn-16bit", "-DTRTOPS_DCN_MAX_TILE_ROWS=128",
+            "two 128-row CTAs per SM (each samples the columns) instead of one 256-row CTA"),
     Variant("nms-plain-launches", "nms", "-DTRTOPS_NMS_PROGRAMMATIC_LAUNCH=0",
             "every kernel launched plainly instead of as a programmatic dependent launch"),
     Variant("nms-in-place-chunks", "nms", "-DTRTOPS_NMS_COMPACT_CHUNKS=0",
             "chunks after the first resolved in place instead of compacted to their live boxes"),
-    Variant("nms-first-chunk-4096", "nms", "-DTRTOPS_NMS_FIRST_CHUNK=4096", "no short first chunk"),
     Variant("nms-first-chunk-512", "nms", "-DTRTOPS_NMS_FIRST_CHUNK=512", "a shorter first chunk"),
     Variant("nms-first-chunk-2048", "nms", "-DTRTOPS_NMS_FIRST_CHUNK=2048", "a longer first chunk"),
+    Variant("nms-first-chunk-4096", "nms", "-DTRTOPS_NMS_FIRST_CHUNK=4096", "no short first chunk"),
     Variant("nms-no-one-cta-path", "nms", "-DTRTOPS_NMS_SMALL_BOXES=0",
             "up to 8192 boxes on the general path (CUB device sort, two compaction kernels)"),
-    Variant("dcn-tap-minor", "dcn-16bit", "-DTRTOPS_DCN_TAP_MINOR=1",
-            "K tiles ordered channel chunk, then tap (L1 reuse of corners; a table per K tile)"),
-    Variant("dcn-128-row-tiles", "dcn-16bit", "-DTRTOPS_DCN_MAX_TILE_ROWS=128",
-            "two 128-row CTAs per SM (each samples the columns) instead of one 256-row CTA"),
-    Variant("dcn-gather-depth-1", "dcn-16bit", "-DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1",
-            "the 256-row kernel copies corners one K tile ahead instead of two (32 KiB more L1)"),
-    Variant("dcn-float32-ffma", "dcn-float32", "-DTRTOPS_DCN_SPLIT_TF32=0",
-            "float32 on the FFMA kernel instead of split TF32 on tensor cores"),
     Variant("roi-adaptive-sample-by-sample", "roi-adaptive", "-DTRTOPS_ROI_SEPARABLE_ADAPTIVE=0",
             "adaptive grids summed sample by sample instead of by rows of columns"),
     Variant("roi-column-batch-2", "roi-adaptive", "-DTRTOPS_ROI_COLUMN_BATCH=2",
@@ -94,6 +96,8 @@ VARIANTS: List[Variant] = [
             "one-channel kernels bounded to 4 and 6 blocks per SM (they spill)"),
     Variant("ps-pool-cell-by-cell", "ps", "-DTRTOPS_ROI_POOL_PLANE_VECTORS=0",
             "PS-RoIPool reads a bin cell by cell instead of 16-byte vectors per row"),
+    Variant("dcn-float32-ffma", "dcn-float32", "-DTRTOPS_DCN_SPLIT_TF32=0",
+            "float32 on the FFMA kernel instead of split TF32 on tensor cores"),
 ]
 
 DEFAULT = "default"
