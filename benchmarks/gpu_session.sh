@@ -28,6 +28,11 @@
 #              (NCU_CASES: comma-separated name substrings to narrow it)
 #   sanitizer  compute-sanitizer memcheck over a representative subset of the GPU tests
 #
+# With about 15 minutes of device time for a session (start-up included), two calls fit: first
+#   PHASES="build bench sweep" SWEEP_LIMIT=300 BENCH_ARGS="--reps 20" PROFILE=0   (speed, defaults)
+# then PHASES="tests sanitizer" (correctness on the GPU), each with a timeout that leaves time
+# to spare.
+#
 # Results go to $OUT (or ./out), at most 8 files as the device tool returns no more: info.txt,
 # gpu_tests.log, gpu_failures.log, bench.log (benchmark tables, profile, comparison, sweep),
 # bench.json and bench_baseline.json (every benchmark's JSON merged by compare_runs.py merge),
