@@ -53,6 +53,9 @@ class Variant:
     group: str  # key of GROUPS
     flags: str  # -D switches, as CMAKE_CUDA_FLAGS
     why: str
+    #: A timing diagnostic: the build leaves a stage out, its results are wrong by design, and
+    #: its speed-up over the default is that stage's exposed share of the time.
+    diagnostic: bool = False
 
 
 GROUPS: Dict[str, Group] = {
@@ -75,6 +78,12 @@ VARIANTS: List[Variant] = [
             "the 256-row kernel copies corners one K tile ahead instead of two (32 KiB more L1)"),
     Variant("dcn-128-row-tiles", "dcn-16bit", "-DTRTOPS_DCN_MAX_TILE_ROWS=128",
             "two 128-row CTAs per SM (each samples the columns) instead of one 256-row CTA"),
+    Variant("dcn-diagnostic-no-multiply", "dcn-16bit", "-DTRTOPS_DCN_DIAGNOSTIC=1",
+            "the tensor-core kernel without its mma (gather, blend, barriers left)", diagnostic=True),
+    Variant("dcn-diagnostic-no-corner-copies", "dcn-16bit", "-DTRTOPS_DCN_DIAGNOSTIC=2",
+            "the tensor-core kernel without its corner copies (no gather traffic)", diagnostic=True),
+    Variant("dcn-diagnostic-no-blend", "dcn-16bit", "-DTRTOPS_DCN_DIAGNOSTIC=3",
+            "the tensor-core kernel without its blend (copies land, columns are zeros)", diagnostic=True),
     Variant("nms-plain-launches", "nms", "-DTRTOPS_NMS_PROGRAMMATIC_LAUNCH=0",
             "every kernel launched plainly instead of as a programmatic dependent launch"),
     Variant("nms-in-place-chunks", "nms", "-DTRTOPS_NMS_COMPACT_CHUNKS=0",
@@ -239,12 +248,13 @@ def _row_key(row: dict) -> Tuple[str, str, str, str]:
 
 def comparison_lines(report: dict) -> List[str]:
     """Per variant and row: the default's and the variant's trtops ms, and default / variant
-    (above 1: the variant is faster), also for GPU time where the benchmark records it."""
+    (above 1: the variant is faster), also for GPU time where the benchmark records it.
+    Diagnostic builds are marked "(diag.)": their results are wrong, only their time counts."""
     header = (f"{'variant':<30} {'op':<22} {'shape':<34} {'dtype':<13} {'layout':<6} {'default ms':>10} "
               f"{'variant ms':>10} {'speedup':>8} {'gpu speedup':>11}")
     lines = [header, "-" * len(header)]
     for variant in report["variants"]:
-        name = variant["name"]
+        name = variant["name"] + (" (diag.)" if variant.get("diagnostic") else "")
         default = report["defaults"].get(variant["group"], {})
         if "rows" not in variant or "rows" not in default:
             why = variant.get("error") or default.get("error") or "not timed"
@@ -301,7 +311,8 @@ def sweep(variants: Sequence[Variant], root: Path, archs: str, limit: float, par
             report["defaults"][group_name] = run_bench(group, default, scratch, python, timeout=left())
         default_run = report["defaults"][group_name]
         for variant in members:
-            entry = {"name": variant.name, "group": group_name, "flags": variant.flags, "why": variant.why}
+            entry = {"name": variant.name, "group": group_name, "flags": variant.flags, "why": variant.why,
+                     "diagnostic": variant.diagnostic}
             build = by_name[variant.name]
             needed = default_run.get("seconds", 0.0) * 1.2 + 5
             if build.error is not None:

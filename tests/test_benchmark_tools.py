@@ -162,6 +162,7 @@ def test_sweep_compares_each_variant_with_its_groups_default() -> None:
                                                         _row("nms", "n=7", 1.0)]},
             {"name": "nms-b", "group": "nms", "error": "skipped: 3 s of the limit left, ~20 s needed"},
             {"name": "ps-a", "group": "ps", "error": "not timed, nor was the default: bench_roi.py exit 2: / no GPU"},
+            {"name": "nms-diag", "group": "nms", "diagnostic": True, "rows": [_row("nms", "n=5000", 0.05)]},
         ],
     }
     lines = sweep.comparison_lines(report)[2:]
@@ -169,6 +170,7 @@ def test_sweep_compares_each_variant_with_its_groups_default() -> None:
     assert lines[1].endswith("not in the default's rows")
     assert lines[2].startswith("nms-b") and "skipped" in lines[2]
     assert lines[3].startswith("ps-a") and "no GPU" in lines[3]
+    assert lines[4].startswith("nms-diag (diag.)") and lines[4].split()[-2] == "4.00x"
     assert sweep.select_variants("nms-first-chunk-512,dcn-tap-minor") == [
         v for v in sweep.VARIANTS if v.name in ("dcn-tap-minor", "nms-first-chunk-512")]
     with pytest.raises(SystemExit, match="unknown variant"):

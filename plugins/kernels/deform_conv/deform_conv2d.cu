@@ -83,6 +83,17 @@ constexpr int32_t kMAX_TILE_ROWS = TRTOPS_DCN_MAX_TILE_ROWS;
 #endif
 constexpr int32_t kONE_CTA_GATHER_DEPTH = TRTOPS_DCN_ONE_CTA_GATHER_DEPTH;
 static_assert(kONE_CTA_GATHER_DEPTH == 1 || kONE_CTA_GATHER_DEPTH == 2, "TRTOPS_DCN_ONE_CTA_GATHER_DEPTH");
+
+//! Timing diagnostics, never for results (the output is wrong by design): the tensor-core kernel
+//! leaves one stage of its K loop out, so that a GPU without hardware counters still tells where
+//! the time goes (benchmarks/sweep.py times each against the default; the differences are each
+//! stage's exposed share). 1: no multiply; 2: no corner copies (the blend reads whatever the
+//! stage holds); 3: no blend (the copies land, the columns are zeros).
+#ifndef TRTOPS_DCN_DIAGNOSTIC
+#define TRTOPS_DCN_DIAGNOSTIC 0
+#endif
+constexpr int32_t kDIAGNOSTIC = TRTOPS_DCN_DIAGNOSTIC;
+static_assert(kDIAGNOSTIC >= 0 && kDIAGNOSTIC <= 3, "TRTOPS_DCN_DIAGNOSTIC");
 static_assert(kMAX_TILE_ROWS == 64 || kMAX_TILE_ROWS == 128 || kMAX_TILE_ROWS == 256, "TRTOPS_DCN_MAX_TILE_ROWS");
 
 //! The dimensions the kernels index with, narrowed to int32 after validation.
@@ -515,7 +526,7 @@ struct ColumnGather
     {
         Plan const p = plan(geo, key, group);
         Run* const stage = stageSlotRuns(geo, stageSlot);
-        if (p.path == Path::kVECTOR)
+        if (p.path == Path::kVECTOR && kDIAGNOSTIC != 2)
         {
 #pragma unroll
             for (int32_t pass = 0; pass < kPASSES; ++pass)
@@ -556,7 +567,15 @@ struct ColumnGather
             T const* const pixelImage = image(geo, table, pixel);
             T const* const base = pixelImage + p.channel;
             AccT values[kRUN];
-            if (p.path == Path::kVECTOR)
+            if (p.path == Path::kVECTOR && kDIAGNOSTIC == 3)
+            {
+#pragma unroll
+                for (int32_t c = 0; c < kRUN; ++c)
+                {
+                    values[c] = AccT(0);
+                }
+            }
+            else if (p.path == Path::kVECTOR)
             {
                 Run corners[4];
                 if (pass < geo.stagedPasses)
@@ -1031,7 +1050,10 @@ __global__ void __launch_bounds__(MmaConfig<T, kBM, kSPLIT>::kTHREADS, MmaConfig
         }
     }
     auto multiply = [&](int32_t buffer, int32_t half) {
-        warpTileProduct<T, kBM, kSPLIT>(acc, shared.a[buffer], shared.b[buffer], warpM, warpN, lane, half);
+        if constexpr (kDIAGNOSTIC != 1)
+        {
+            warpTileProduct<T, kBM, kSPLIT>(acc, shared.a[buffer], shared.b[buffer], warpM, warpN, lane, half);
+        }
     };
     // A sampled run of one pixel is one 16-byte chunk of the pixel's row of the tile.
     auto emit = [&](int32_t buffer, int32_t pixel, int32_t column, float const (&v)[Cfg::kVEC]) {
