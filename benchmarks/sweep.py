@@ -5,15 +5,16 @@ Device time is scarce (minutes per task), and a switch in the sources (``TRTOPS_
 ``TRTOPS_DCN_TAP_MINOR``, ...) can only be judged by timing the build it makes. This script
 builds ``libtrtops_kernels`` once per variant (only the family it touches, only
 ``trtops_kernels``, with the variant's ``-D`` flags; all builds first, several at a time, so that
-no compiler runs while the GPU is timed), then, per benchmark group, times the default build
-(the same family built without flags) and each variant on the rows the switch can change
-(``--only``, benchmarks/row_filter.py), and prints per row how much faster the variant is:
+no compiler runs while the GPU is timed), then times the variants in order on the rows their
+switch can change (``--only``, benchmarks/row_filter.py), each group's default build (the same
+family built without flags) right before its first variant, and prints per row how much faster
+each variant is than the default:
 
     python benchmarks/sweep.py --out sweep.json [--variants NAME,...] [--limit 420] [--archs native]
     python benchmarks/sweep.py --list
 
-``--limit`` bounds the whole run in seconds: a group is skipped when its default timing alone
-would not fit, a variant when its timing would not (the report says which). The JSON holds, per
+``--limit`` bounds the whole run in seconds: a variant is skipped when its timing would not fit
+in what is left (the report says which). The JSON holds, per
 build, its flags, build time and its benchmark's rows (each benchmark's own ``--json``) or why
 there are none; ``compare_runs.py``'s row keys apply. Benchmarks import trtops from this tree
 (``PYTHONPATH``) with each build's library (``TRTOPS_LIBRARY_DIR``).
@@ -66,16 +67,21 @@ GROUPS: Dict[str, Group] = {
     "dcn-float32": Group("deform_conv", "deform_conv", "float32$", ("--batches", "9")),
 }
 
-#: In the order they are timed (groups in the order of their first variant), the furthest from
-#: its target first: where --limit cuts the sweep short, the last ones go.
+#: In the order they are timed, the furthest from its target first (a group's default build is
+#: timed right before its first variant): where --limit cuts the sweep short, the last ones go.
 VARIANTS: List[Variant] = [
+    Variant("dcn-tiles-32x4-tap-minor-depth-1", "dcn-16bit",
+            "-DTRTOPS_DCN_TILE_WIDTH=32 -DTRTOPS_DCN_TAP_MINOR=1 -DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1",
+            "32 x 4 pixel blocks whose nine taps of a channel chunk run in a row: their corners "
+            "(a ~40 x 14 pixel window, ~37 KB) stay in L1, instead of ~10x that for a 128-pixel strip"),
+    Variant("dcn-tiles-16x8-tap-minor-depth-1", "dcn-16bit",
+            "-DTRTOPS_DCN_TILE_WIDTH=16 -DTRTOPS_DCN_TAP_MINOR=1 -DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1",
+            "as above with 16 x 8 blocks (a squarer window, shorter output rows)"),
+    Variant("dcn-tiles-32x4", "dcn-16bit", "-DTRTOPS_DCN_TILE_WIDTH=32",
+            "32 x 4 pixel blocks in the default K order"),
     Variant("dcn-tap-minor-depth-1", "dcn-16bit", "-DTRTOPS_DCN_TAP_MINOR=1 -DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1",
             "both: the nine taps of a channel chunk in a row share corners, and the smaller stage leaves "
             "L1 room to hold them (~140 KB of corners per chunk at 2x256x100x152)"),
-    Variant("dcn-tap-minor", "dcn-16bit", "-DTRTOPS_DCN_TAP_MINOR=1",
-            "K tiles ordered channel chunk, then tap (L1 reuse of corners; a table per K tile)"),
-    Variant("dcn-gather-depth-1", "dcn-16bit", "-DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1",
-            "the 256-row kernel copies corners one K tile ahead instead of two (32 KiB more L1)"),
     Variant("dcn-128-row-tiles", "dcn-16bit", "-DTRTOPS_DCN_MAX_TILE_ROWS=128",
             "two 128-row CTAs per SM (each samples the columns) instead of one 256-row CTA"),
     Variant("dcn-diagnostic-no-multiply", "dcn-16bit", "-DTRTOPS_DCN_DIAGNOSTIC=1",
@@ -107,6 +113,10 @@ VARIANTS: List[Variant] = [
             "PS-RoIPool reads a bin cell by cell instead of 16-byte vectors per row"),
     Variant("dcn-float32-ffma", "dcn-float32", "-DTRTOPS_DCN_SPLIT_TF32=0",
             "float32 on the FFMA kernel instead of split TF32 on tensor cores"),
+    Variant("dcn-tap-minor", "dcn-16bit", "-DTRTOPS_DCN_TAP_MINOR=1",
+            "K tiles ordered channel chunk, then tap (L1 reuse of corners; a table per K tile)"),
+    Variant("dcn-gather-depth-1", "dcn-16bit", "-DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1",
+            "the 256-row kernel copies corners one K tile ahead instead of two (32 KiB more L1)"),
 ]
 
 DEFAULT = "default"
@@ -298,34 +308,33 @@ def sweep(variants: Sequence[Variant], root: Path, archs: str, limit: float, par
         for b in builds], "defaults": {}, "variants": []}
     scratch = Path(tempfile.mkdtemp(prefix="trtops-sweep-json-"))
     left = lambda: limit - (time.monotonic() - started)  # noqa: E731
-    for group_name in dict.fromkeys(v.group for v in variants):  # groups in first-use order
-        group = GROUPS[group_name]
-        default = by_name[default_name(group.family)]
-        members = [v for v in variants if v.group == group_name]
-        if default.error is not None:
-            report["defaults"][group_name] = {"error": default.error}
-        elif left() < 30:
-            report["defaults"][group_name] = {"error": f"skipped: {left():.0f} s of the limit left"}
-        else:
-            log(f"sweep: {group_name}: default build, bench_{group.bench}.py --only '{group.only}'")
-            report["defaults"][group_name] = run_bench(group, default, scratch, python, timeout=left())
-        default_run = report["defaults"][group_name]
-        for variant in members:
-            entry = {"name": variant.name, "group": group_name, "flags": variant.flags, "why": variant.why,
-                     "diagnostic": variant.diagnostic}
-            build = by_name[variant.name]
-            needed = default_run.get("seconds", 0.0) * 1.2 + 5
-            if build.error is not None:
-                entry["error"] = build.error
-            elif "rows" not in default_run:
-                why = default_run.get("error", "").splitlines()
-                entry["error"] = "not timed, nor was the default: " + " / ".join(why[:2])
-            elif left() < needed:
-                entry["error"] = f"skipped: {left():.0f} s of the limit left, ~{needed:.0f} s needed"
+    for variant in variants:  # in list order; a group's default is timed before its first variant
+        group = GROUPS[variant.group]
+        if variant.group not in report["defaults"]:
+            default = by_name[default_name(group.family)]
+            if default.error is not None:
+                report["defaults"][variant.group] = {"error": default.error}
+            elif left() < 30:
+                report["defaults"][variant.group] = {"error": f"skipped: {left():.0f} s of the limit left"}
             else:
-                log(f"sweep: {variant.name} ({variant.flags})")
-                entry.update(run_bench(group, build, scratch, python, timeout=max(left(), 1.0)))
-            report["variants"].append(entry)
+                log(f"sweep: {variant.group}: default build, bench_{group.bench}.py --only '{group.only}'")
+                report["defaults"][variant.group] = run_bench(group, default, scratch, python, timeout=left())
+        default_run = report["defaults"][variant.group]
+        entry = {"name": variant.name, "group": variant.group, "flags": variant.flags, "why": variant.why,
+                 "diagnostic": variant.diagnostic}
+        build = by_name[variant.name]
+        needed = default_run.get("seconds", 0.0) * 1.2 + 5
+        if build.error is not None:
+            entry["error"] = build.error
+        elif "rows" not in default_run:
+            why = default_run.get("error", "").splitlines()
+            entry["error"] = "not timed, nor was the default: " + " / ".join(why[:2])
+        elif left() < needed:
+            entry["error"] = f"skipped: {left():.0f} s of the limit left, ~{needed:.0f} s needed"
+        else:
+            log(f"sweep: {variant.name} ({variant.flags})")
+            entry.update(run_bench(group, build, scratch, python, timeout=max(left(), 1.0)))
+        report["variants"].append(entry)
     shutil.rmtree(scratch, ignore_errors=True)
     report["seconds"] = round(time.monotonic() - started, 1)
     return report

@@ -76,6 +76,11 @@ MAX_128_ROWS_FLAGS = ["-DTRTOPS_DCN_MAX_TILE_ROWS=128"]
 #: The one-CTA-per-SM kernels copying corners one K tile ahead (TRTOPS_DCN_ONE_CTA_GATHER_DEPTH,
 #: a benchmarks/sweep.py variant) instead of two.
 ONE_CTA_DEPTH_1_FLAGS = ["-DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1"]
+#: CTAs computing blocks of 32 x 4 or 16 x 8 output pixels (TRTOPS_DCN_TILE_WIDTH, benchmarks/
+#: sweep.py variants), with the K order and gather depth they are meant to be timed with: the
+#: cases' small outputs leave most of a block past the output, and images split over blocks.
+TILES_32X4_FLAGS = ["-DTRTOPS_DCN_TILE_WIDTH=32", "-DTRTOPS_DCN_TAP_MINOR=1", "-DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1"]
+TILES_16X8_FLAGS = ["-DTRTOPS_DCN_TILE_WIDTH=16"]
 VARIANTS = [
     ("release", []),
     ("sm86-shared-memory", SM86_FLAGS),
@@ -84,6 +89,8 @@ VARIANTS = [
     ("ffma-float32", FFMA_FLOAT32_FLAGS),
     ("max-128-rows", MAX_128_ROWS_FLAGS),
     ("one-cta-depth-1", ONE_CTA_DEPTH_1_FLAGS),
+    ("tiles-32x4-tap-minor-depth-1", TILES_32X4_FLAGS),
+    ("tiles-16x8", TILES_16X8_FLAGS),
 ]
 
 

@@ -84,6 +84,22 @@ constexpr int32_t kMAX_TILE_ROWS = TRTOPS_DCN_MAX_TILE_ROWS;
 constexpr int32_t kONE_CTA_GATHER_DEPTH = TRTOPS_DCN_ONE_CTA_GATHER_DEPTH;
 static_assert(kONE_CTA_GATHER_DEPTH == 1 || kONE_CTA_GATHER_DEPTH == 2, "TRTOPS_DCN_ONE_CTA_GATHER_DEPTH");
 
+//! Which output pixels a CTA computes. 0 (the default): kTILE_PIXELS consecutive pixels in
+//! (image, row, column) order, a strip of rows. 16 or 32: a block of 16 x 8 or 32 x 4 pixels of
+//! one image. The samples of a block's pixels for all taps of a channel chunk lie in a small
+//! window of the input (e.g. 42 x 14 pixels for 32 x 4 at 3x3, offsets of a few pixels), so the
+//! corners they share stay in L1 between taps (with TRTOPS_DCN_TAP_MINOR, which takes a channel
+//! chunk's taps one after another); a 128-pixel strip spreads the same samples over ~10 times
+//! the area. An experiment switch until a GPU has timed it (benchmarks/sweep.py).
+#ifndef TRTOPS_DCN_TILE_WIDTH
+#define TRTOPS_DCN_TILE_WIDTH 0
+#endif
+constexpr int32_t kTILE_WIDTH = TRTOPS_DCN_TILE_WIDTH;
+static_assert(kTILE_WIDTH == 0 || kTILE_WIDTH == 16 || kTILE_WIDTH == 32, "TRTOPS_DCN_TILE_WIDTH");
+//! The block's sides when kTILE_WIDTH > 0 (1 otherwise: never used, but never a division by 0).
+constexpr int32_t kBLOCK_WIDTH = kTILE_WIDTH > 0 ? kTILE_WIDTH : 1;
+constexpr int32_t kBLOCK_HEIGHT = kTILE_PIXELS / kBLOCK_WIDTH;
+
 //! Timing diagnostics, never for results (the output is wrong by design): the tensor-core kernel
 //! leaves one stage of its K loop out, so that a GPU without hardware counters still tells where
 //! the time goes (benchmarks/sweep.py times each against the default; the differences are each
@@ -120,6 +136,10 @@ struct Geometry
     int32_t outChannels;
     int32_t inChannels; //!< element stride between pixels of the channels-last input copy
     int32_t pixels;     //!< batch * outPlane
+    int32_t batch;
+    int32_t outHeight;
+    int32_t tilesX;     //!< pixel blocks per output row (kTILE_WIDTH > 0)
+    int32_t tilesPerImage; //!< pixel blocks per image (kTILE_WIDTH > 0)
     int32_t mTiles;
     int32_t stagedPasses; //!< gather passes whose corners are copied through shared memory
     bool hasMask;
@@ -261,6 +281,39 @@ __device__ inline PixelCoords pixelCoords(Geometry const& geo, int32_t pixel)
     return c;
 }
 
+//! Output pixel `local` (0 .. kTILE_PIXELS - 1) of pixel tile `nTile`, as an index into the
+//! batch's output pixels (image, row, column); -1 past the output (see kTILE_WIDTH).
+__device__ inline int32_t tilePixel(Geometry const& geo, int32_t nTile, int32_t local)
+{
+    if constexpr (kTILE_WIDTH == 0)
+    {
+        int32_t const pixel = nTile * kTILE_PIXELS + local;
+        return pixel < geo.pixels ? pixel : -1;
+    }
+    else
+    {
+        int32_t const n = nTile / geo.tilesPerImage;
+        int32_t const t = nTile - n * geo.tilesPerImage;
+        int32_t const ty = t / geo.tilesX;
+        int32_t const y = ty * kBLOCK_HEIGHT + local / kBLOCK_WIDTH;
+        int32_t const x = (t - ty * geo.tilesX) * kBLOCK_WIDTH + local % kBLOCK_WIDTH;
+        return y < geo.outHeight && x < geo.outWidth ? (n * geo.outHeight + y) * geo.outWidth + x : -1;
+    }
+}
+
+//! Pixel tiles of the launch grid (per group and output-channel tile).
+inline int64_t pixelTiles(Geometry const& geo)
+{
+    if constexpr (kTILE_WIDTH == 0)
+    {
+        return (static_cast<int64_t>(geo.pixels) + kTILE_PIXELS - 1) / kTILE_PIXELS;
+    }
+    else
+    {
+        return static_cast<int64_t>(geo.batch) * geo.tilesPerImage;
+    }
+}
+
 //! The learned inputs of one (tap, offset group) sample of a pixel: offset and mask.
 template <typename AccT>
 struct TapInputs
@@ -398,11 +451,13 @@ struct ColumnGather
     static_assert(kTHREADS >= kBN, "one thread per pixel fills the bilinear table");
 
     //! Shared memory: the bilinear points and masks of kTABLE_SLOTS (tap, offset group) pairs,
-    //! and the image of each pixel (kept here rather than in registers).
+    //! and each pixel of the tile (tilePixel: -1 past the output) and its image (kept here rather
+    //! than in registers).
     struct Table
     {
         Point point[kTABLE_SLOTS][kBN];
         AccT mask[kTABLE_SLOTS][kBN];
+        int32_t pixel[kBN];
         int32_t image[kBN];
     };
 
@@ -424,25 +479,27 @@ struct ColumnGather
     };
 
     T const* mInput;            //!< the channels-last copy
-    int32_t mTilePixel;         //!< first pixel of the CTA's tile
+    int32_t mOwnPixel;          //!< threads < kBN: their table entry's output pixel (tilePixel)
     int32_t mPixel;             //!< this thread's pixel of the first pass, in the tile
     int32_t mColumn;            //!< first channel of this thread's run in the K tile
     Run* mStage;                //!< this thread's first run of stage slot 0
     TapInputs<AccT> mOwnInputs; //!< threads < kBN: the next table entry's offsets and mask
 
-    //! Sets up the thread and writes the image of each pixel into the table (published by the
-    //! first barrier of columnKLoop).
-    __device__ void init(Geometry const& geo, T const* input, Table& table, Run* stage, int32_t tilePixel, int32_t tid)
+    //! Sets up the thread and writes each pixel of tile `nTile` and its image into the table
+    //! (published by the first barrier of columnKLoop).
+    __device__ void init(Geometry const& geo, T const* input, Table& table, Run* stage, int32_t nTile, int32_t tid)
     {
         mInput = input;
-        mTilePixel = tilePixel;
+        mOwnPixel = -1;
         mPixel = tid / kTPP;
         mColumn = (tid % kTPP) * kRUN;
         mStage = stage + tid;
         if (tid < kBN)
         {
+            mOwnPixel = tilePixel(geo, nTile, tid);
+            table.pixel[tid] = mOwnPixel;
             // Past the end: the table entries read nothing, so any image will do.
-            table.image[tid] = tilePixel + tid < geo.pixels ? (tilePixel + tid) / geo.outPlane : 0;
+            table.image[tid] = mOwnPixel >= 0 ? mOwnPixel / geo.outPlane : 0;
         }
     }
 
@@ -455,10 +512,9 @@ struct ColumnGather
     //! Loads the offsets and mask of the table of `key` (the first half of refreshing it).
     __device__ void prefetchTable(Geometry const& geo, T const* offset, T const* mask, TileKey const& key, int32_t tid)
     {
-        if (tid < kBN && mTilePixel + tid < geo.pixels)
+        if (tid < kBN && mOwnPixel >= 0)
         {
-            mOwnInputs
-                = loadTapInputs(geo, offset, mask, pixelCoords(geo, mTilePixel + tid), key.tap, key.offsetGroup);
+            mOwnInputs = loadTapInputs(geo, offset, mask, pixelCoords(geo, mOwnPixel), key.tap, key.offsetGroup);
         }
     }
 
@@ -469,9 +525,9 @@ struct ColumnGather
         {
             return;
         }
-        if (mTilePixel + tid < geo.pixels)
+        if (mOwnPixel >= 0)
         {
-            table.point[slot][tid] = tapPoint(geo, pixelCoords(geo, mTilePixel + tid), key.tap, mOwnInputs);
+            table.point[slot][tid] = tapPoint(geo, pixelCoords(geo, mOwnPixel), key.tap, mOwnInputs);
             table.mask[slot][tid] = mOwnInputs.mask;
         }
         else
@@ -601,9 +657,9 @@ struct ColumnGather
                         = c < p.count ? deform::maskedSample(base + c, point, maskValue, geo.inChannels) : AccT(0);
                 }
             }
-            else if (p.path == Path::kDIRECT && mTilePixel + pixel < geo.pixels)
+            else if (p.path == Path::kDIRECT && table.pixel[pixel] >= 0)
             {
-                PixelCoords const pc = pixelCoords(geo, mTilePixel + pixel);
+                PixelCoords const pc = pixelCoords(geo, table.pixel[pixel]);
 #pragma unroll
                 for (int32_t c = 0; c < kRUN; ++c)
                 {
@@ -1007,7 +1063,7 @@ __global__ void __launch_bounds__(MmaConfig<T, kBM, kSPLIT>::kTHREADS, MmaConfig
     int32_t const warpN = warp % Cfg::kWARPS_N;
 
     typename Cfg::Gather gather;
-    gather.init(geo, input, shared.table, stage, nTile * Cfg::kBN, tid);
+    gather.init(geo, input, shared.table, stage, nTile, tid);
 
     int64_t const packedRow = static_cast<int64_t>(geo.taps) * geo.paddedCin;
     int32_t const rowsLeft = geo.coutPerGroup - mTile * kBM;
@@ -1072,10 +1128,10 @@ __global__ void __launch_bounds__(MmaConfig<T, kBM, kSPLIT>::kTHREADS, MmaConfig
 #pragma unroll
         for (int32_t e = 0; e < 2; ++e)
         {
-            int32_t const pixel = nTile * Cfg::kBN + warpN * Cfg::kWARP_N + nt * 8 + tq * 2 + e;
+            int32_t const pixel = tilePixel(geo, nTile, warpN * Cfg::kWARP_N + nt * 8 + tq * 2 + e);
             int32_t const n = pixel / geo.outPlane;
             int32_t const r = pixel - n * geo.outPlane;
-            columnBase[nt][e] = pixel < geo.pixels ? static_cast<int64_t>(n) * geo.outChannels * geo.outPlane + r : -1;
+            columnBase[nt][e] = pixel >= 0 ? static_cast<int64_t>(n) * geo.outChannels * geo.outPlane + r : -1;
         }
     }
 #pragma unroll
@@ -1166,7 +1222,7 @@ __global__ void __launch_bounds__(SimtConfig<T, kBM>::kTHREADS, SimtConfig<T, kB
     int32_t const tn = tid % 16;
 
     Gather gather;
-    gather.init(geo, input, shared.table, stage, nTile * Cfg::kBN, tid);
+    gather.init(geo, input, shared.table, stage, nTile, tid);
 
     int64_t const packedRow = static_cast<int64_t>(geo.taps) * geo.paddedCin;
     int32_t const rowsLeft = geo.coutPerGroup - mTile * kBM;
@@ -1248,10 +1304,10 @@ __global__ void __launch_bounds__(SimtConfig<T, kBM>::kTHREADS, SimtConfig<T, kB
 #pragma unroll
     for (int32_t j = 0; j < Cfg::kTN; ++j)
     {
-        int32_t const pixel = nTile * Cfg::kBN + (j / 4) * (Cfg::kBN / 2) + tn * 4 + (j % 4);
+        int32_t const pixel = tilePixel(geo, nTile, (j / 4) * (Cfg::kBN / 2) + tn * 4 + (j % 4));
         int32_t const n = pixel / geo.outPlane;
         int32_t const r = pixel - n * geo.outPlane;
-        columnBase[j] = pixel < geo.pixels ? static_cast<int64_t>(n) * geo.outChannels * geo.outPlane + r : -1;
+        columnBase[j] = pixel >= 0 ? static_cast<int64_t>(n) * geo.outChannels * geo.outPlane + r : -1;
     }
 #pragma unroll
     for (int32_t i = 0; i < Cfg::kTM; ++i)
@@ -1303,6 +1359,13 @@ Geometry makeGeometry(DeformConv2dParams const& p)
     geo.outChannels = static_cast<int32_t>(p.outChannels);
     geo.inChannels = static_cast<int32_t>(p.inChannels);
     geo.pixels = static_cast<int32_t>(p.batch * p.outHeight * p.outWidth);
+    geo.batch = static_cast<int32_t>(p.batch);
+    geo.outHeight = static_cast<int32_t>(p.outHeight);
+    if constexpr (kTILE_WIDTH > 0)
+    {
+        geo.tilesX = static_cast<int32_t>((p.outWidth + kBLOCK_WIDTH - 1) / kBLOCK_WIDTH);
+        geo.tilesPerImage = geo.tilesX * static_cast<int32_t>((p.outHeight + kBLOCK_HEIGHT - 1) / kBLOCK_HEIGHT);
+    }
     geo.hasMask = p.hasMask;
     geo.hasBias = p.hasBias;
     geo.inputImageStride = p.inChannels * p.height * p.width;
@@ -1399,7 +1462,7 @@ Status launchMain(Geometry geo, int32_t groups, int64_t sharedLimit, T const* in
 {
     using Cfg = KernelConfig<T, kBM, kTENSOR, kSPLIT>;
     geo.mTiles = (geo.coutPerGroup + kBM - 1) / kBM;
-    int64_t const nTiles = (static_cast<int64_t>(geo.pixels) + kTILE_PIXELS - 1) / kTILE_PIXELS;
+    int64_t const nTiles = pixelTiles(geo);
     int64_t const blocks = nTiles * geo.mTiles;
     if (blocks > std::numeric_limits<int32_t>::max() || groups > 65535)
     {
