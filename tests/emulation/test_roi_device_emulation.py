@@ -53,7 +53,14 @@ HOST_SOURCES = {
 #: The program runs 572 cases; fewer means cases were dropped.
 MIN_CASES = 560
 #: (name, extra g++ flags) of the builds.
-VARIANTS = [("release", []), ("all-chunked", ["-DTRTOPS_MIN_CHUNK_ITEMS=0"])]
+VARIANTS = [
+    ("release", []),
+    ("all-chunked", ["-DTRTOPS_MIN_CHUNK_ITEMS=0"]),
+    # Adaptive grids summed sample by sample (the TRTOPS_ROI_SEPARABLE_ADAPTIVE=0 build that
+    # benchmarks/sweep.py times): the fixed-grid code then also meets grids of 0 or fewer
+    # columns (aligned RoIs of no width), which the default build never hands it.
+    ("sample-by-sample-adaptive", ["-DTRTOPS_ROI_SEPARABLE_ADAPTIVE=0", "-DTRTOPS_MIN_CHUNK_ITEMS=0"]),
+]
 
 
 def write_rewritten(folder: Path, overrides: Dict[str, str]) -> List[Path]:

@@ -566,7 +566,9 @@ TRTOPS_UNROLL
         constexpr int32_t kBATCH = 4;
         int32_t iy = 0;
         int32_t ix = 0;
-        while (iy < box.gridH)
+        // An adaptive grid summed here (TRTOPS_ROI_SEPARABLE_ADAPTIVE=0) can have no columns
+        // (an aligned RoI of no width): no samples, as in forEachBinTap.
+        while (box.gridW > 0 && iy < box.gridH)
         {
             BilinearTap<Acc> taps[kBATCH];
 TRTOPS_UNROLL
