@@ -124,11 +124,14 @@ def test_device_path_matches_host_with_chunks_in_place(emulated_nms: EmulatedBui
     assert_all_cases_match(run_program(executable), MIN_DEFAULT_CASES, "nmsForward")
 
 
-def test_device_path_matches_host_with_a_full_first_chunk(emulated_nms: EmulatedBuild) -> None:
+@pytest.mark.parametrize("first_chunk", [4096, 512])
+def test_device_path_matches_host_with_another_first_chunk(emulated_nms: EmulatedBuild, first_chunk: int) -> None:
     """Compacted chunks after a first chunk of the full 4096 boxes (TRTOPS_NMS_FIRST_CHUNK's
-    largest value; the default build starts nms over more than one chunk with 1024)."""
+    largest value) or of 512 (a benchmarks/sweep.py variant); the default build starts nms over
+    more than one chunk with 1024."""
     executable = emulated_nms.build_variant(
-        "nms_full_first_chunk", {NMS_FILE: NMS_SOURCE.read_text()}, ["-DTRTOPS_NMS_FIRST_CHUNK=4096"]
+        f"nms_first_chunk_{first_chunk}", {NMS_FILE: NMS_SOURCE.read_text()},
+        [f"-DTRTOPS_NMS_FIRST_CHUNK={first_chunk}"],
     )
     assert_all_cases_match(run_program(executable), MIN_DEFAULT_CASES, "nmsForward")
 

@@ -60,6 +60,9 @@ VARIANTS = [
     # benchmarks/sweep.py times): the fixed-grid code then also meets grids of 0 or fewer
     # columns (aligned RoIs of no width), which the default build never hands it.
     ("sample-by-sample-adaptive", ["-DTRTOPS_ROI_SEPARABLE_ADAPTIVE=0", "-DTRTOPS_MIN_CHUNK_ITEMS=0"]),
+    # The other switches benchmarks/sweep.py times: PS-RoIPool cell by cell, two columns of an
+    # adaptive grid in flight.
+    ("pool-cell-by-cell-column-batch-2", ["-DTRTOPS_ROI_POOL_PLANE_VECTORS=0", "-DTRTOPS_ROI_COLUMN_BATCH=2"]),
 ]
 
 
