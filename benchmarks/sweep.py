@@ -77,6 +77,9 @@ VARIANTS: List[Variant] = [
     Variant("dcn-tiles-16x8-tap-minor-depth-1", "dcn-16bit",
             "-DTRTOPS_DCN_TILE_WIDTH=16 -DTRTOPS_DCN_TAP_MINOR=1 -DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1",
             "as above with 16 x 8 blocks (a squarer window, shorter output rows)"),
+    Variant("dcn-tiles-32x4-tap-minor", "dcn-16bit", "-DTRTOPS_DCN_TILE_WIDTH=32 -DTRTOPS_DCN_TAP_MINOR=1",
+            "32 x 4 blocks, tap-minor, corners two K tiles ahead (the window fits the L1 left beside "
+            "the larger stage too)"),
     Variant("dcn-tiles-32x4", "dcn-16bit", "-DTRTOPS_DCN_TILE_WIDTH=32",
             "32 x 4 pixel blocks in the default K order"),
     Variant("dcn-tap-minor-depth-1", "dcn-16bit", "-DTRTOPS_DCN_TAP_MINOR=1 -DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1",
