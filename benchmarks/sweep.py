@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -135,7 +135,6 @@ class Build:
     folder: Path
     seconds: float = 0.0
     error: Optional[str] = None
-    log: List[str] = field(default_factory=list)
 
     @property
     def library_dir(self) -> Path:
