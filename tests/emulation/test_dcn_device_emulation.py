@@ -91,6 +91,9 @@ VARIANTS = [
     ("one-cta-depth-1", ONE_CTA_DEPTH_1_FLAGS),
     ("tiles-32x4-tap-minor-depth-1", TILES_32X4_FLAGS),
     ("tiles-16x8", TILES_16X8_FLAGS),
+    # The 256-row split-TF32 kernel splitting the columns once, when stored, into a second plane
+    # (TRTOPS_DCN_SPLIT_COLUMNS_AT_STORE, a benchmarks/sweep.py variant).
+    ("split-columns-at-store", ["-DTRTOPS_DCN_SPLIT_COLUMNS_AT_STORE=1"]),
 ]
 
 

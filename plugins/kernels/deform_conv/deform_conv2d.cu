@@ -100,6 +100,19 @@ static_assert(kTILE_WIDTH == 0 || kTILE_WIDTH == 16 || kTILE_WIDTH == 32, "TRTOP
 constexpr int32_t kBLOCK_WIDTH = kTILE_WIDTH > 0 ? kTILE_WIDTH : 1;
 constexpr int32_t kBLOCK_HEIGHT = kTILE_PIXELS / kBLOCK_WIDTH;
 
+//! Where the 256-row split-TF32 float32 kernel splits the sampled columns into their big and
+//! small TF32 parts. 0 (the default): in registers, after each warp loads a B fragment; the 4
+//! warps along M that share a column tile split it 4 times, and the split is most of the
+//! non-mma instructions of the K loop (sm_90 SASS). 1: once, when the blend stores a column,
+//! into a second shared-memory plane (20 KiB more) that the warps load as it is: ~136 fewer
+//! instructions in the K loop, and no register spills (80 bytes before). The 128- and 64-row
+//! kernels (2 warps along M; the plane would cost the 128-row one its second CTA per SM) keep
+//! the register split. A switch until a GPU has timed both (benchmarks/sweep.py).
+#ifndef TRTOPS_DCN_SPLIT_COLUMNS_AT_STORE
+#define TRTOPS_DCN_SPLIT_COLUMNS_AT_STORE 0
+#endif
+constexpr bool kSPLIT_COLUMNS_AT_STORE = TRTOPS_DCN_SPLIT_COLUMNS_AT_STORE != 0;
+
 //! Timing diagnostics, never for results (the output is wrong by design): the tensor-core kernel
 //! leaves one stage of its K loop out, so that a GPU without hardware counters still tells where
 //! the time goes (benchmarks/sweep.py times each against the default; the differences are each
@@ -479,7 +492,6 @@ struct ColumnGather
     };
 
     T const* mInput;            //!< the channels-last copy
-    int32_t mOwnPixel;          //!< threads < kBN: their table entry's output pixel (tilePixel)
     int32_t mPixel;             //!< this thread's pixel of the first pass, in the tile
     int32_t mColumn;            //!< first channel of this thread's run in the K tile
     Run* mStage;                //!< this thread's first run of stage slot 0
@@ -490,16 +502,17 @@ struct ColumnGather
     __device__ void init(Geometry const& geo, T const* input, Table& table, Run* stage, int32_t nTile, int32_t tid)
     {
         mInput = input;
-        mOwnPixel = -1;
         mPixel = tid / kTPP;
         mColumn = (tid % kTPP) * kRUN;
         mStage = stage + tid;
         if (tid < kBN)
         {
-            mOwnPixel = tilePixel(geo, nTile, tid);
-            table.pixel[tid] = mOwnPixel;
+            // Read back by this thread only until the first barrier (prefetchTable, storeTable):
+            // the table, not a register, holds it through the K loop.
+            int32_t const pixel = tilePixel(geo, nTile, tid);
+            table.pixel[tid] = pixel;
             // Past the end: the table entries read nothing, so any image will do.
-            table.image[tid] = mOwnPixel >= 0 ? mOwnPixel / geo.outPlane : 0;
+            table.image[tid] = pixel >= 0 ? pixel / geo.outPlane : 0;
         }
     }
 
@@ -510,11 +523,13 @@ struct ColumnGather
     }
 
     //! Loads the offsets and mask of the table of `key` (the first half of refreshing it).
-    __device__ void prefetchTable(Geometry const& geo, T const* offset, T const* mask, TileKey const& key, int32_t tid)
+    __device__ void prefetchTable(
+        Geometry const& geo, T const* offset, T const* mask, Table const& table, TileKey const& key, int32_t tid)
     {
-        if (tid < kBN && mOwnPixel >= 0)
+        if (tid < kBN && table.pixel[tid] >= 0)
         {
-            mOwnInputs = loadTapInputs(geo, offset, mask, pixelCoords(geo, mOwnPixel), key.tap, key.offsetGroup);
+            mOwnInputs
+                = loadTapInputs(geo, offset, mask, pixelCoords(geo, table.pixel[tid]), key.tap, key.offsetGroup);
         }
     }
 
@@ -525,9 +540,9 @@ struct ColumnGather
         {
             return;
         }
-        if (mOwnPixel >= 0)
+        if (table.pixel[tid] >= 0)
         {
-            table.point[slot][tid] = tapPoint(geo, pixelCoords(geo, mOwnPixel), key.tap, mOwnInputs);
+            table.point[slot][tid] = tapPoint(geo, pixelCoords(geo, table.pixel[tid]), key.tap, mOwnInputs);
             table.mask[slot][tid] = mOwnInputs.mask;
         }
         else
@@ -727,7 +742,7 @@ __device__ inline void columnKLoop(Geometry const& geo, T const* offset, T const
     TileState ahead[kDEPTH + 1];
     ahead[0].key = firstTileKey(geo, group);
     ahead[0].slot = 0;
-    gather.prefetchTable(geo, offset, mask, ahead[0].key, tid);
+    gather.prefetchTable(geo, offset, mask, table, ahead[0].key, tid);
     gather.storeTable(geo, table, 0, ahead[0].key, tid);
     __syncthreads();
     fetchWeights(0, 0);
@@ -751,7 +766,7 @@ __device__ inline void columnKLoop(Geometry const& geo, T const* offset, T const
             if (needsNewTable(key, ahead[t - 1].key))
             {
                 ahead[t].slot = (ahead[t - 1].slot + 1) % Gather::kTABLE_SLOTS;
-                gather.prefetchTable(geo, offset, mask, key, tid);
+                gather.prefetchTable(geo, offset, mask, table, key, tid);
                 gather.storeTable(geo, table, ahead[t].slot, key, tid);
             }
             ahead[t].key = key;
@@ -801,7 +816,7 @@ __device__ inline void columnKLoop(Geometry const& geo, T const* offset, T const
         }
         if (refresh)
         {
-            gather.prefetchTable(geo, offset, mask, after.key, tid);
+            gather.prefetchTable(geo, offset, mask, table, after.key, tid);
         }
         multiply(buffer, 0);
         if constexpr (kDEPTH == 1)
@@ -857,13 +872,27 @@ __device__ inline uint32_t packPair<__nv_bfloat16>(float lo, float hi)
 }
 
 //! Stores a sampled run (16 bytes of the storage type) as the tensor cores multiply it: pairs of
-//! 16-bit values, floats as they are (kSPLIT: split when loaded into fragments), or floats
+//! 16-bit values, floats as they are (kSPLIT with one plane: split when loaded into fragments),
+//! their big and small TF32 parts into `dst` and `dstSmall` (kSPLIT with kPLANES = 2), or floats
 //! rounded to TF32.
-template <typename T, bool kSPLIT>
-__device__ inline void storeOperandRun(void* dst, float const (&v)[16 / sizeof(T)])
+template <typename T, bool kSPLIT, int32_t kPLANES>
+__device__ inline void storeOperandRun(void* dst, void* dstSmall, float const (&v)[16 / sizeof(T)])
 {
-    if constexpr (kSPLIT)
+    if constexpr (kSPLIT && kPLANES == 2)
     {
+        float big[4];
+        float small[4];
+#pragma unroll
+        for (int32_t i = 0; i < 4; ++i)
+        {
+            splitTf32(v[i], big[i], small[i]);
+        }
+        *static_cast<float4*>(dst) = make_float4(big[0], big[1], big[2], big[3]);
+        *static_cast<float4*>(dstSmall) = make_float4(small[0], small[1], small[2], small[3]);
+    }
+    else if constexpr (kSPLIT)
+    {
+        static_cast<void>(dstSmall);
         *static_cast<float4*>(dst) = make_float4(v[0], v[1], v[2], v[3]);
     }
     else if constexpr (std::is_same_v<T, float>)
@@ -885,6 +914,8 @@ struct MmaConfig
     static_assert(sizeof(T) == 2 || std::is_same_v<T, float>, "MmaConfig: 16-bit or TF32 (float) operands");
     static_assert(!kSPLIT || std::is_same_v<T, float>, "MmaConfig: only float32 operands are split");
     static constexpr int32_t kA_PLANES = kSPLIT ? 2 : 1;
+    //! Planes of the column tile: 2 (big, small) when the split happens at store time.
+    static constexpr int32_t kB_PLANES = kSPLIT && kSPLIT_COLUMNS_AT_STORE && kBM == 256 ? 2 : 1;
     static constexpr int32_t kBN = kTILE_PIXELS;
     //! Elements in 16 bytes: one ldmatrix row, one sampled run, one weight copy.
     static constexpr int32_t kVEC = static_cast<int32_t>(16 / sizeof(T));
@@ -919,7 +950,7 @@ struct MmaConfig
     struct Shared
     {
         T a[2][kA_PLANES][kBM][kSTRIDE];
-        T b[2][kBN][kSTRIDE];
+        T b[2][kB_PLANES][kBN][kSTRIDE];
         typename Gather::Table table;
     };
 };
@@ -941,7 +972,8 @@ __device__ inline void mmaSplitTf32(float (&d)[4], uint32_t const (&aBig)[4], ui
 template <typename T, int32_t kBM, bool kSPLIT>
 __device__ inline void warpTileProduct(
     float (&acc)[MmaConfig<T, kBM, kSPLIT>::kMT][MmaConfig<T, kBM, kSPLIT>::kNT][4],
-    T const (*sA)[kBM][MmaConfig<T, kBM, kSPLIT>::kSTRIDE], T const (*sB)[MmaConfig<T, kBM, kSPLIT>::kSTRIDE],
+    T const (*sA)[kBM][MmaConfig<T, kBM, kSPLIT>::kSTRIDE],
+    T const (*sB)[MmaConfig<T, kBM, kSPLIT>::kBN][MmaConfig<T, kBM, kSPLIT>::kSTRIDE],
     int32_t warpM, int32_t warpN, int32_t lane, int32_t half)
 {
     using Cfg = MmaConfig<T, kBM, kSPLIT>;
@@ -960,28 +992,39 @@ __device__ inline void warpTileProduct(
             auto loadA = [&](int32_t plane, int32_t mt, uint32_t(&a)[4]) {
                 mma::loadMatrixX4(a, &sA[plane][rowBase + mt * 16 + (lane & 15)][kk + (lane >> 4) * kVEC]);
             };
-            uint32_t b[Cfg::kNT][2];
+            auto loadB = [&](int32_t plane, uint32_t(&b)[Cfg::kNT][2]) {
 #pragma unroll
-            for (int32_t np = 0; np < Cfg::kNT / 2; ++np)
-            {
-                uint32_t r[4];
-                mma::loadMatrixX4(
-                    r, &sB[colBase + np * 16 + (lane >> 4) * 8 + (lane & 7)][kk + ((lane >> 3) & 1) * kVEC]);
-                b[2 * np][0] = r[0];
-                b[2 * np][1] = r[1];
-                b[2 * np + 1][0] = r[2];
-                b[2 * np + 1][1] = r[3];
-            }
+                for (int32_t np = 0; np < Cfg::kNT / 2; ++np)
+                {
+                    uint32_t r[4];
+                    mma::loadMatrixX4(r,
+                        &sB[plane][colBase + np * 16 + (lane >> 4) * 8 + (lane & 7)][kk + ((lane >> 3) & 1) * kVEC]);
+                    b[2 * np][0] = r[0];
+                    b[2 * np][1] = r[1];
+                    b[2 * np + 1][0] = r[2];
+                    b[2 * np + 1][1] = r[3];
+                }
+            };
+            uint32_t b[Cfg::kNT][2];
+            loadB(0, b);
             if constexpr (kSPLIT)
             {
-                // Each B fragment is split once and serves every m16 tile (the weights were
-                // split when packed: every warp of an m16 tile row would split them again).
+                // The weights were split when packed (every warp of an m16 tile row would split
+                // them again); the columns either when stored (their second plane) or here, each
+                // B fragment once for every m16 tile of the warp.
                 uint32_t bSmall[Cfg::kNT][2];
-#pragma unroll
-                for (int32_t nt = 0; nt < Cfg::kNT; ++nt)
+                if constexpr (Cfg::kB_PLANES == 2)
                 {
-                    splitTf32Bits(b[nt][0], b[nt][0], bSmall[nt][0]);
-                    splitTf32Bits(b[nt][1], b[nt][1], bSmall[nt][1]);
+                    loadB(1, bSmall);
+                }
+                else
+                {
+#pragma unroll
+                    for (int32_t nt = 0; nt < Cfg::kNT; ++nt)
+                    {
+                        splitTf32Bits(b[nt][0], b[nt][0], bSmall[nt][0]);
+                        splitTf32Bits(b[nt][1], b[nt][1], bSmall[nt][1]);
+                    }
                 }
 #pragma unroll
                 for (int32_t mt = 0; mt < Cfg::kMT; ++mt)
@@ -1033,7 +1076,7 @@ __device__ inline void warpTileProduct(
                     float sum = acc[mt][nt][e];
                     for (int32_t k = kBegin; k < kBegin + kHALF; ++k)
                     {
-                        sum += convertTo<float>(sA[0][row][k]) * convertTo<float>(sB[col][k]);
+                        sum += convertTo<float>(sA[0][row][k]) * convertTo<float>(sB[0][col][k]);
                     }
                     acc[mt][nt][e] = sum;
                 }
@@ -1113,7 +1156,8 @@ __global__ void __launch_bounds__(MmaConfig<T, kBM, kSPLIT>::kTHREADS, MmaConfig
     };
     // A sampled run of one pixel is one 16-byte chunk of the pixel's row of the tile.
     auto emit = [&](int32_t buffer, int32_t pixel, int32_t column, float const (&v)[Cfg::kVEC]) {
-        storeOperandRun<T, kSPLIT>(&shared.b[buffer][pixel][column], v);
+        storeOperandRun<T, kSPLIT, Cfg::kB_PLANES>(
+            &shared.b[buffer][0][pixel][column], &shared.b[buffer][Cfg::kB_PLANES - 1][pixel][column], v);
     };
     columnKLoop<Cfg::kBK>(
         geo, offset, mask, group, tid, gather, shared.table, fetchWeights, storeWeights, multiply, emit);
