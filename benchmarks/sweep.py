@@ -352,8 +352,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--limit", type=float, default=420.0, help="seconds for the whole sweep")
     parser.add_argument("--archs", default="native", help="CMAKE_CUDA_ARCHITECTURES of the builds")
     parser.add_argument("--build-root", type=Path, default=Path(tempfile.gettempdir()) / "trtops-sweep")
-    parser.add_argument("--parallel", type=int, default=4, help="builds at a time")
-    parser.add_argument("--jobs", type=int, default=max((os.cpu_count() or 4) // 4, 1), help="ninja -j per build")
+    # Most variants rebuild one large .cu file (a single compiler process): many builds at a
+    # time, few jobs each.
+    parser.add_argument("--parallel", type=int, default=max((os.cpu_count() or 2) // 2, 1), help="builds at a time")
+    parser.add_argument("--jobs", type=int, default=2, help="ninja -j per build")
     args = parser.parse_args(argv)
 
     variants = select_variants(args.variants)
