@@ -138,8 +138,10 @@ __device__ __forceinline__ void beginChainedKernel()
 }
 
 //! Whether kernels go out as programmatic dependent launches: sm_90+ (the attribute is Hopper's)
-//! in an nvcc build with the switch on.
-Status programmaticLaunchSupported(bool& supported)
+//! in an nvcc build with the switch on; under stream capture (CUDA graphs, e.g. TensorRT's) only
+//! with a driver that records programmatic edges in graphs (CUDA 12.3+). Host calls only: no
+//! synchronization, allowed during capture.
+Status programmaticLaunchSupported(cudaStream_t stream, bool& supported)
 {
     supported = false;
 #if defined(__NVCC__)
@@ -150,7 +152,17 @@ Status programmaticLaunchSupported(bool& supported)
         int major = 0;
         TRTOPS_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
         supported = major >= 9;
+        cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+        TRTOPS_CUDA_RETURN_IF_ERROR(cudaStreamIsCapturing(stream, &capture));
+        if (supported && capture != cudaStreamCaptureStatusNone)
+        {
+            int driver = 0;
+            TRTOPS_CUDA_RETURN_IF_ERROR(cudaDriverGetVersion(&driver));
+            supported = driver >= 12030;
+        }
     }
+#else
+    static_cast<void>(stream);
 #endif
     return Status::ok();
 }
@@ -1499,7 +1511,7 @@ Status runForward(NmsParams const& params, void const* boxes, void const* scores
 {
     char const* op = params.batched ? "batched_nms" : "nms";
     Queue queue{stream, false};
-    TRTOPS_RETURN_IF_ERROR(programmaticLaunchSupported(queue.programmatic));
+    TRTOPS_RETURN_IF_ERROR(programmaticLaunchSupported(stream, queue.programmatic));
     int32_t const* scoreOrder = nullptr;
     // Batched inputs gather after the class sort; float64 scores have 64-bit keys.
     bool const small
