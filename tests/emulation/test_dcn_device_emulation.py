@@ -170,8 +170,8 @@ MUTATIONS = [
     Mutation(
         "table-wrong-tap",
         "deform_conv/deform_conv2d.cu",
-        "tapPoint(geo, pixelCoords(geo, mTilePixel + tid), key.tap, mOwnInputs)",
-        "tapPoint(geo, pixelCoords(geo, mTilePixel + tid), (key.tap + 1) % geo.taps, mOwnInputs)",
+        "tapPoint(geo, pixelCoords(geo, table.pixel[tid]), key.tap, mOwnInputs)",
+        "tapPoint(geo, pixelCoords(geo, table.pixel[tid]), (key.tap + 1) % geo.taps, mOwnInputs)",
     ),
     # The staged vector gather of the channels-last copy reads the wrong run of channels.
     Mutation(
