@@ -64,36 +64,32 @@ SM75_FLAGS = ["-DTRTOPS_DCN_EMULATED_SHARED_LIMIT=65536", "-DTRTOPS_EMULATED_COM
 #: sm_86 / sm_89 (RTX 30/40, A10, L4, L40): 99 KiB per block, TF32. The 256-row tensor-core kernel
 #: fits there only without its corner stage: every pass loads its corners in the blend.
 SM86_FLAGS = ["-DTRTOPS_DCN_EMULATED_SHARED_LIMIT=101376", "-DTRTOPS_EMULATED_COMPUTE_MAJOR=8"]
-#: The K tiles in tap-minor order (the TRTOPS_DCN_TAP_MINOR experiment: a new bilinear table for
-#: every K tile, weights packed chunk by chunk).
-TAP_MINOR_FLAGS = ["-DTRTOPS_DCN_TAP_MINOR=1"]
-#: float32 on the FFMA kernel on a TF32 device (the TRTOPS_DCN_SPLIT_TF32=0 build gpu_session.sh
-#: times beside the split-TF32 default): its 128-row kernel at sm_90's shared memory.
-FFMA_FLOAT32_FLAGS = ["-DTRTOPS_DCN_SPLIT_TF32=0"]
-#: Output-channel tiles of at most 128 rows (TRTOPS_DCN_MAX_TILE_ROWS, a benchmarks/sweep.py
-#: variant): groups of more than 128 output channels take several tiles of rows.
-MAX_128_ROWS_FLAGS = ["-DTRTOPS_DCN_MAX_TILE_ROWS=128"]
-#: The one-CTA-per-SM kernels copying corners one K tile ahead (TRTOPS_DCN_ONE_CTA_GATHER_DEPTH,
-#: a benchmarks/sweep.py variant) instead of two.
-ONE_CTA_DEPTH_1_FLAGS = ["-DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1"]
-#: CTAs computing blocks of 32 x 4 or 16 x 8 output pixels (TRTOPS_DCN_TILE_WIDTH, benchmarks/
-#: sweep.py variants), with the K order and gather depth they are meant to be timed with: the
-#: cases' small outputs leave most of a block past the output, and images split over blocks.
-TILES_32X4_FLAGS = ["-DTRTOPS_DCN_TILE_WIDTH=32", "-DTRTOPS_DCN_TAP_MINOR=1", "-DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1"]
-TILES_16X8_FLAGS = ["-DTRTOPS_DCN_TILE_WIDTH=16"]
+#: The switches benchmarks/sweep.py times, two or three to a build where their code paths do not
+#: exclude each other (each switch's code is reached in its build), so that CI runs 6 builds
+#: rather than 11:
+#: - 32 x 4 pixel blocks (TRTOPS_DCN_TILE_WIDTH: the cases' small outputs leave most of a block
+#:   past the output, and images split over blocks), K tiles in tap-minor order (a new bilinear
+#:   table for every K tile, weights packed chunk by chunk) and corner copies one K tile ahead in
+#:   the one-CTA kernels, the combination they are meant to be timed in;
+#: - 16 x 8 pixel blocks, tap-minor K tiles at the default depth (two K tiles ahead: the table
+#:   slots turn over every K tile), and the 256-row split-TF32 kernel splitting its columns once,
+#:   when it stores them, into a second plane (TRTOPS_DCN_SPLIT_COLUMNS_AT_STORE);
+#: - output-channel tiles of at most 128 rows (TRTOPS_DCN_MAX_TILE_ROWS: groups of more than 128
+#:   output channels take several tiles of rows), and float32 on the FFMA kernel on a TF32 device
+#:   (TRTOPS_DCN_SPLIT_TF32=0: its 128-row kernel at sm_90's shared memory; the 16-bit dtypes
+#:   take the 128-row tensor-core kernels).
+SWITCH_BUILDS = [
+    ("tiles-32x4-tap-minor-depth-1",
+     ["-DTRTOPS_DCN_TILE_WIDTH=32", "-DTRTOPS_DCN_TAP_MINOR=1", "-DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1"]),
+    ("tiles-16x8-tap-minor-split-columns-at-store",
+     ["-DTRTOPS_DCN_TILE_WIDTH=16", "-DTRTOPS_DCN_TAP_MINOR=1", "-DTRTOPS_DCN_SPLIT_COLUMNS_AT_STORE=1"]),
+    ("max-128-rows-ffma-float32", ["-DTRTOPS_DCN_MAX_TILE_ROWS=128", "-DTRTOPS_DCN_SPLIT_TF32=0"]),
+]
 VARIANTS = [
     ("release", []),
     ("sm86-shared-memory", SM86_FLAGS),
     ("sm75-shared-memory", SM75_FLAGS),
-    ("tap-minor", TAP_MINOR_FLAGS),
-    ("ffma-float32", FFMA_FLOAT32_FLAGS),
-    ("max-128-rows", MAX_128_ROWS_FLAGS),
-    ("one-cta-depth-1", ONE_CTA_DEPTH_1_FLAGS),
-    ("tiles-32x4-tap-minor-depth-1", TILES_32X4_FLAGS),
-    ("tiles-16x8", TILES_16X8_FLAGS),
-    # The 256-row split-TF32 kernel splitting the columns once, when stored, into a second plane
-    # (TRTOPS_DCN_SPLIT_COLUMNS_AT_STORE, a benchmarks/sweep.py variant).
-    ("split-columns-at-store", ["-DTRTOPS_DCN_SPLIT_COLUMNS_AT_STORE=1"]),
+    *SWITCH_BUILDS,
 ]
 
 
