@@ -73,6 +73,7 @@ constexpr bool kTAP_MINOR = TRTOPS_DCN_TAP_MINOR != 0;
 #define TRTOPS_DCN_MAX_TILE_ROWS 256
 #endif
 constexpr int32_t kMAX_TILE_ROWS = TRTOPS_DCN_MAX_TILE_ROWS;
+static_assert(kMAX_TILE_ROWS == 64 || kMAX_TILE_ROWS == 128 || kMAX_TILE_ROWS == 256, "TRTOPS_DCN_MAX_TILE_ROWS");
 
 //! How many K tiles ahead of the multiply the kernels that run one CTA per SM start their corner
 //! copies: 2 (the default), or 1 (benchmarks/sweep.py), which halves their shared-memory stage
@@ -123,7 +124,6 @@ constexpr bool kSPLIT_COLUMNS_AT_STORE = TRTOPS_DCN_SPLIT_COLUMNS_AT_STORE != 0;
 #endif
 constexpr int32_t kDIAGNOSTIC = TRTOPS_DCN_DIAGNOSTIC;
 static_assert(kDIAGNOSTIC >= 0 && kDIAGNOSTIC <= 3, "TRTOPS_DCN_DIAGNOSTIC");
-static_assert(kMAX_TILE_ROWS == 64 || kMAX_TILE_ROWS == 128 || kMAX_TILE_ROWS == 256, "TRTOPS_DCN_MAX_TILE_ROWS");
 
 //! The dimensions the kernels index with, narrowed to int32 after validation.
 struct Geometry
