@@ -23,7 +23,11 @@
 #              run by that commit's own benchmark scripts and package
 #   sweep      benchmarks/sweep.py: builds of compile-time variants (one family each, all built
 #              first) timed against the default build on the rows each can change; SWEEP names
-#              the variants (comma-separated; default all), SWEEP_LIMIT bounds it (seconds)
+#              the variants (comma-separated; default all), SWEEP_LIMIT bounds it (seconds).
+#              With .trt/sweep-libs.tar.xz the builds come from there where it fits (same
+#              sources, this GPU's architecture): make it beforehand on any machine with nvcc,
+#              `python benchmarks/sweep.py --build-only --archs 90-real --pack .trt/sweep-libs.tar.xz`
+#              (~15 min on 2 cores, ~10 MB), and carry .trt
 #   ncu        ncu --set detailed over benchmarks/ncu_cases.py: one call of each missed-target case
 #              (NCU_CASES: comma-separated name substrings to narrow it)
 #   sanitizer  compute-sanitizer memcheck over a representative subset of the GPU tests
@@ -157,8 +161,11 @@ fi
 
 if has_phase sweep; then
   start=$(date +%s)
+  prebuilt=()
+  [ -f "$repo/.trt/sweep-libs.tar.xz" ] && prebuilt=(--prebuilt "$repo/.trt/sweep-libs.tar.xz")
   timeout $(( ${SWEEP_LIMIT:-420} + 60 )) python3 "$repo/benchmarks/sweep.py" --out "$out/sweep.json" \
-    --limit "${SWEEP_LIMIT:-420}" --archs "$archs" ${SWEEP:+--variants "$SWEEP"} 2>&1 | tee -a "$out/bench.log"
+    --limit "${SWEEP_LIMIT:-420}" --archs "$archs" ${SWEEP:+--variants "$SWEEP"} "${prebuilt[@]}" 2>&1 \
+    | tee -a "$out/bench.log"
   echo "sweep: exit ${PIPESTATUS[0]} in $(( $(date +%s) - start )) s"
 fi
 

@@ -13,6 +13,16 @@ each variant is than the default:
     python benchmarks/sweep.py --out sweep.json [--variants NAME,...] [--limit 420] [--archs native]
     python benchmarks/sweep.py --list
 
+The builds take a minute or two of the GPU machine's time. They can be made beforehand on any
+machine with nvcc, for the GPU's architecture, and carried along as one compressed file:
+
+    python benchmarks/sweep.py --build-only --archs 90-real --pack .trt/sweep-libs.tar.xz
+    python benchmarks/sweep.py --prebuilt .trt/sweep-libs.tar.xz --out sweep.json   # on the GPU
+
+A bundle is used only where it fits: built from the same sources (a hash of CMakeLists.txt,
+cmake/ and plugins/), for the GPU's architecture, and loadable there (its C++ runtime); the
+builds it lacks, or all of them where it does not fit, are built as without it.
+
 ``--limit`` bounds the whole run in seconds: a variant is skipped when its timing would not fit
 in what is left (the report says which). The JSON holds, per
 build, its flags, build time and its benchmark's rows (each benchmark's own ``--json``) or why
@@ -23,11 +33,14 @@ there are none; ``compare_runs.py``'s row keys apply. Benchmarks import trtops f
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
@@ -137,6 +150,7 @@ class Build:
     folder: Path
     seconds: float = 0.0
     error: Optional[str] = None
+    prebuilt: bool = False  # taken from a --prebuilt bundle, not built here
 
     @property
     def library_dir(self) -> Path:
@@ -225,6 +239,108 @@ def run_builds(builds: Sequence[Build], archs: str, parallel: int, jobs: int, ti
                 build.error = "the build produced no libtrtops_kernels.so"
 
 
+#: The inputs of a kernels build: a bundle built from other ones is not used.
+FINGERPRINTED = ("CMakeLists.txt", "cmake", "plugins")
+BUNDLE_MANIFEST = "sweep-bundle.json"
+#: What a bundle holds of each build (under "<build name>/").
+BUNDLE_FILES = ("lib/libtrtops_kernels.so", "lib/build_info.json")
+
+
+def source_fingerprint(root: Path = REPO) -> str:
+    """sha256 over the path and bytes of every file a kernels build reads (FINGERPRINTED)."""
+    digest = hashlib.sha256()
+    files: List[Path] = []
+    for name in FINGERPRINTED:
+        path = root / name
+        files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def architecture_numbers(archs: str) -> List[str]:
+    """The compute capabilities a CMAKE_CUDA_ARCHITECTURES value names ("90-real;80" -> 90, 80)."""
+    numbers = []
+    for entry in archs.replace(";", " ").replace(",", " ").split():
+        digits = entry.split("-")[0]
+        if digits.isdigit():
+            numbers.append(digits)
+    return numbers
+
+
+def pack_builds(builds: Sequence[Build], archs: str, bundle: Path) -> int:
+    """Writes the successful builds' libraries and a manifest (sources fingerprint, archs, each
+    build's name, family and flags) into one xz-compressed tar file; returns how many builds."""
+    done = [b for b in builds if b.error is None]
+    manifest = {"fingerprint": source_fingerprint(), "archs": archs,
+                "builds": [{"name": b.name, "family": b.family, "flags": b.flags} for b in done]}
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(bundle, "w:xz") as tar:
+        data = json.dumps(manifest, indent=1).encode()
+        info = tarfile.TarInfo(BUNDLE_MANIFEST)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        for build in done:
+            for member in BUNDLE_FILES:
+                tar.add(build.folder / member, arcname=f"{build.name}/{member}")
+    return len(done)
+
+
+def _gpu_capability() -> Optional[str]:
+    """"90" on an H100, None without a CUDA GPU (or torch)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    major, minor = torch.cuda.get_device_capability()
+    return f"{major}{minor}"
+
+
+def _loads(library: Path, python: str) -> Optional[str]:
+    """None when `library` loads in a fresh process, else why not (e.g. a C++ runtime older than
+    the one it was built against)."""
+    result = subprocess.run([python, "-c", "import ctypes, sys; ctypes.CDLL(sys.argv[1])", str(library)],
+                            capture_output=True, text=True, timeout=120)
+    return None if result.returncode == 0 else (result.stderr.strip().splitlines() or ["exit code"])[-1]
+
+
+def take_prebuilt(builds: Sequence[Build], bundle: Path, capability: Optional[str], python: str,
+                  log=print) -> int:
+    """Extracts the builds `bundle` holds (same name and flags) into their folders and marks them
+    prebuilt, when the bundle fits: built from these sources, for this GPU's architecture
+    (`capability`, unchecked when None), and its libraries load here. Returns how many."""
+    with tarfile.open(bundle, "r:xz") as tar:
+        manifest = json.loads(tar.extractfile(BUNDLE_MANIFEST).read())
+        numbers = architecture_numbers(manifest["archs"])
+        if manifest["fingerprint"] != source_fingerprint():
+            log(f"sweep: {bundle.name} not used: built from other sources than this tree's; building here")
+            return 0
+        if capability is not None and capability not in numbers:
+            log(f"sweep: {bundle.name} not used: built for {manifest['archs']}, this GPU is sm_{capability}; "
+                "building here")
+            return 0
+        held = {(entry["name"], entry["flags"]) for entry in manifest["builds"]}
+        taken = [b for b in builds if (b.name, b.flags) in held]
+        for build in taken:
+            shutil.rmtree(build.folder, ignore_errors=True)
+            for member in BUNDLE_FILES:
+                # Written by name, not extractall: only the files this plan expects leave the archive.
+                target = build.folder / member
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(tar.extractfile(f"{build.name}/{member}").read())
+    if taken:
+        why = _loads(taken[0].library_dir / "libtrtops_kernels.so", python)
+        if why is not None:
+            log(f"sweep: {bundle.name} not used: its libraries do not load here ({why}); building here")
+            return 0
+    for build in taken:
+        build.prebuilt = True
+    return len(taken)
+
+
 def bench_command(group: Group, json_path: Path, python: str) -> List[str]:
     return [python, str(BENCHMARKS / f"bench_{group.bench}.py"), "--json", str(json_path), "--only", group.only,
             *group.args]
@@ -297,19 +413,30 @@ def _fmt(value: Optional[float], digits: int = 4, suffix: str = "") -> str:
     return "-" if value is None else f"{value:.{digits}f}{suffix}"
 
 
+def build_all(builds: Sequence[Build], archs: str, parallel: int, jobs: int, timeout: float, log=print) -> None:
+    """Builds those of `builds` not taken prebuilt (run_builds) and logs each one's outcome."""
+    to_build = [b for b in builds if not b.prebuilt]
+    log(f"sweep: building {len(to_build)} libraries ({parallel} at a time, -j {jobs})")
+    run_builds(to_build, archs, parallel, jobs, timeout)
+    for build in builds:
+        outcome = "prebuilt" if build.prebuilt else "ok" if build.error is None else "FAILED"
+        log(f"  {build.name:<32} {build.seconds:6.1f} s  {outcome}")
+
+
 def sweep(variants: Sequence[Variant], root: Path, archs: str, limit: float, parallel: int, jobs: int,
-          python: str, log=print) -> dict:
-    """Builds and times `variants` (see the module docstring); returns the report."""
+          python: str, log=print, prebuilt: Optional[Path] = None) -> dict:
+    """Builds (or takes from the `prebuilt` bundle) and times `variants` (see the module
+    docstring); returns the report."""
     started = time.monotonic()
     builds = plan_builds(variants, root)
-    log(f"sweep: building {len(builds)} libraries ({parallel} at a time, -j {jobs})")
-    run_builds(builds, archs, parallel, jobs, timeout=max(limit * 0.6, 60.0))
+    if prebuilt is not None:
+        taken = take_prebuilt(builds, prebuilt, _gpu_capability(), python, log)
+        log(f"sweep: {taken} of {len(builds)} libraries taken from {prebuilt}")
+    build_all(builds, archs, parallel, jobs, max(limit * 0.6, 60.0), log)
     by_name = {b.name: b for b in builds}
-    for build in builds:
-        log(f"  {build.name:<32} {build.seconds:6.1f} s  " + ("ok" if build.error is None else "FAILED"))
     report: dict = {"archs": archs, "limit_s": limit, "builds": [
-        {"name": b.name, "family": b.family, "flags": b.flags, "seconds": round(b.seconds, 1), "error": b.error}
-        for b in builds], "defaults": {}, "variants": []}
+        {"name": b.name, "family": b.family, "flags": b.flags, "seconds": round(b.seconds, 1), "error": b.error,
+         "prebuilt": b.prebuilt} for b in builds], "defaults": {}, "variants": []}
     scratch = Path(tempfile.mkdtemp(prefix="trtops-sweep-json-"))
     left = lambda: limit - (time.monotonic() - started)  # noqa: E731
     for variant in variants:  # in list order; a group's default is timed before its first variant
@@ -356,7 +483,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # time, few jobs each.
     parser.add_argument("--parallel", type=int, default=max((os.cpu_count() or 2) // 2, 1), help="builds at a time")
     parser.add_argument("--jobs", type=int, default=2, help="ninja -j per build")
+    parser.add_argument("--build-only", action="store_true",
+                        help="build the libraries (no GPU needed), time nothing; with --pack, bundle them")
+    parser.add_argument("--pack", type=Path, help="with --build-only: write the builds into this .tar.xz bundle")
+    parser.add_argument("--prebuilt", type=Path, help="take the libraries from this bundle where it fits")
     args = parser.parse_args(argv)
+    if args.pack is not None and not args.build_only:
+        parser.error("--pack goes with --build-only")
 
     variants = select_variants(args.variants)
     if args.list:
@@ -364,7 +497,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             group = GROUPS[v.group]
             print(f"{v.name:<32} {v.flags:<70} bench_{group.bench}.py --only '{group.only}'\n{'':<32} {v.why}")
         return 0
-    report = sweep(variants, args.build_root, args.archs, args.limit, args.parallel, args.jobs, sys.executable)
+    if args.build_only:
+        builds = plan_builds(variants, args.build_root)
+        build_all(builds, args.archs, args.parallel, args.jobs, args.limit)
+        failed = [b for b in builds if b.error is not None]
+        for build in failed:
+            print(f"sweep: {build.name}: {build.error}")
+        if args.pack is not None:
+            packed = pack_builds(builds, args.archs, args.pack)
+            print(f"sweep: {packed} libraries for {args.archs} in {args.pack} ({args.pack.stat().st_size} bytes)")
+        return 1 if failed else 0
+    report = sweep(variants, args.build_root, args.archs, args.limit, args.parallel, args.jobs, sys.executable,
+                   prebuilt=args.prebuilt)
     print("\n".join(comparison_lines(report)))
     if args.out:
         args.out.write_text(json.dumps(report, indent=1) + "\n")

@@ -177,27 +177,91 @@ def test_sweep_compares_each_variant_with_its_groups_default() -> None:
         sweep.select_variants("no-such-variant")
 
 
+def _fake_builds(sweep, root: Path) -> list:
+    """The sweep's plan for one NMS variant, with stand-in files where the libraries go."""
+    builds = sweep.plan_builds(sweep.select_variants("nms-first-chunk-512"), root)
+    for build in builds:
+        for member in sweep.BUNDLE_FILES:
+            (build.folder / member).parent.mkdir(parents=True, exist_ok=True)
+            (build.folder / member).write_text(f"{build.name} {member}")
+    return builds
+
+
+def test_sweep_takes_a_prebuilt_bundle_only_where_it_fits(tmp_path: Path, monkeypatch) -> None:
+    # A bundle made elsewhere replaces the GPU machine's builds only when it was built from these
+    # sources, for this GPU and loads there; otherwise every library is built as without it.
+    import sweep
+
+    bundle = tmp_path / "bundle.tar.xz"
+    assert sweep.pack_builds(_fake_builds(sweep, tmp_path / "made"), "90-real", bundle) == 2
+    assert sweep.architecture_numbers("90-real;80 86-virtual") == ["90", "80", "86"]
+
+    def take(capability):
+        messages = []
+        builds = sweep.plan_builds(sweep.select_variants("nms-first-chunk-512"), tmp_path / "used")
+        taken = sweep.take_prebuilt(builds, bundle, capability, sys.executable, log=messages.append)
+        return taken, builds, " ".join(messages)
+
+    taken, builds, said = take("80")
+    assert taken == 0 and not any(b.prebuilt for b in builds) and "this GPU is sm_80" in said
+    taken, builds, said = take("90")  # stand-in files are no libraries: they do not load
+    assert taken == 0 and not any(b.prebuilt for b in builds) and "do not load" in said
+    monkeypatch.setattr(sweep, "_loads", lambda library, python: None)
+    taken, builds, said = take(None)
+    assert taken == 2 and all(b.prebuilt for b in builds) and said == ""
+    for build in builds:
+        assert (build.folder / "lib" / "build_info.json").read_text() == f"{build.name} lib/build_info.json"
+    monkeypatch.setattr(sweep, "source_fingerprint", lambda root=sweep.REPO: "other")
+    taken, builds, said = take("90")
+    assert taken == 0 and "other sources" in said
+
+
+def test_sweep_fingerprint_follows_the_kernel_sources(tmp_path: Path) -> None:
+    import sweep
+
+    for name in ("CMakeLists.txt", "cmake/a.cmake", "plugins/kernels/x.cu"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("1")
+    first = sweep.source_fingerprint(tmp_path)
+    (tmp_path / "README.md").write_text("not a build input")
+    assert sweep.source_fingerprint(tmp_path) == first
+    (tmp_path / "plugins/kernels/x.cu").write_text("2")
+    assert sweep.source_fingerprint(tmp_path) != first
+
+
 @pytest.mark.kernels
 @pytest.mark.slow
 def test_sweep_builds_each_variant_with_its_flags(tmp_path: Path) -> None:
-    # The real builds (nvcc, one architecture, the NMS family only); the benchmarks then need a
-    # GPU, so on CPU both timings report why they did not run.
+    # The real builds (nvcc, one architecture, the NMS family only), bundled by --build-only
+    # --pack and taken by a sweep from the bundle; the benchmarks then need a GPU, so on CPU both
+    # timings report why they did not run.
     if shutil.which("nvcc") is None or shutil.which("cmake") is None or shutil.which("ninja") is None:
         pytest.skip("[kernels tier] nvcc, cmake and ninja are needed to build the sweep's libraries")
+    import sweep
+    import torch
+
+    command = [sys.executable, str(BENCHMARKS / "sweep.py"), "--variants", "nms-first-chunk-512", "--archs", "80-real"]
+    bundle = tmp_path / "libs.tar.xz"
+    made = subprocess.run(
+        [*command, "--build-only", "--pack", str(bundle), "--parallel", "2", "--jobs", "1", "--limit", "600",
+         "--build-root", str(tmp_path / "made")],
+        capture_output=True, text=True, timeout=900)
+    assert made.returncode == 0 and "2 libraries for 80-real" in made.stdout, made.stdout + made.stderr
     out = tmp_path / "sweep.json"
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "sweep.py"), "--variants", "nms-first-chunk-512", "--archs", "80-real",
-         "--limit", "600", "--parallel", "2", "--jobs", "1", "--build-root", str(tmp_path / "builds"),
+        [*command, "--prebuilt", str(bundle), "--limit", "600", "--build-root", str(tmp_path / "builds"),
          "--out", str(out)],
         capture_output=True, text=True, timeout=900)
     report = json.loads(out.read_text())
     assert [b["name"] for b in report["builds"]] == ["default-nms", "nms-first-chunk-512"], result.stdout
     assert all(b["error"] is None for b in report["builds"]), report["builds"]
+    # Taken from the bundle, unless this machine's GPU is not the bundle's sm_80 (then built).
+    fits = sweep._gpu_capability() in (None, "80")
+    assert all(b["prebuilt"] == fits for b in report["builds"]), result.stdout
     for name, flags in (("default-nms", ""), ("nms-first-chunk-512", "-DTRTOPS_NMS_FIRST_CHUNK=512")):
-        info = json.loads((tmp_path / "builds" / name / "lib" / "build_info.json").read_text())
-        assert info["cuda_flags"] == flags and info["kernel_families"] == ["nms"]
-    import torch
-
+        for root in ("made", "builds"):
+            info = json.loads((tmp_path / root / name / "lib" / "build_info.json").read_text())
+            assert info["cuda_flags"] == flags and info["kernel_families"] == ["nms"]
     if not torch.cuda.is_available():
         assert result.returncode == 1  # nothing was timed
         assert "no CUDA GPU" in report["defaults"]["nms"]["error"]
