@@ -1,6 +1,7 @@
 """Building and running emulated CUDA sources (see README.md): toolchain lookup, g++ flags,
-parallel compilation, linking, running a comparison program, checking its summary and mutation
-runs. Shared by the NMS, RoI and deform_conv2d emulation tests; no test lives here."""
+parallel compilation, linking, running a comparison program, checking its summary, mutation
+runs, and running a module's builds ahead of its tests (RunsAhead). Shared by the NMS, RoI and
+deform_conv2d emulation tests; no test lives here."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -153,9 +155,9 @@ class Mutation:
     expected_message: str = "FAIL"  #: in the program's output when the emulation catches it
 
 
-def check_mutation_is_caught(build: Callable[[str, Dict[str, str]], Path], mutation: Mutation) -> None:
-    """Builds the program with `mutation` applied (build(name, {file: text}) -> executable), runs it
-    and requires it to fail with the expected message."""
+def run_mutation(build: Callable[[str, Dict[str, str]], Path], mutation: Mutation) -> RunResult:
+    """Builds the program with `mutation` applied (build(name, {file: text}) -> executable) and runs
+    it, stopping at its first failure; assert_mutation_caught() judges the result."""
     source = (KERNELS_DIR / mutation.file).read_text()
     occurrences = source.count(mutation.original)
     assert occurrences == 1, (
@@ -163,9 +165,50 @@ def check_mutation_is_caught(build: Callable[[str, Dict[str, str]], Path], mutat
         "the source changed: update the snippet in the test"
     )
     executable = build(f"mutant_{mutation.name}", {mutation.file: source.replace(mutation.original, mutation.broken)})
-    result = run_program(executable, ["--stop-at-first-failure"])
+    return run_program(executable, ["--stop-at-first-failure"])
+
+
+def assert_mutation_caught(result: RunResult, mutation: Mutation) -> None:
+    """The broken program failed, with the expected message."""
     assert result.returncode != 0, f"broken device code ({mutation.name}) passed the emulated run:\n{result.tail()}"
     assert mutation.expected_message in result.output, result.tail()
+
+
+class RunsAhead:
+    """Builds and runs the programs of a test module's selected tests in the background, as many at
+    a time as there are CPUs, in the order the tests come; each test (still run one by one, and
+    the only one to judge its run) mostly finds its run done. A build is mostly one g++ process
+    and a run one single-threaded program, so the tests alone keep one core busy: on CI's two
+    cores this about halves their time.
+
+    `work(test function name, its parameters)` returns the build-and-run of a test, or None for a
+    test that has none. Use it from a module-scoped fixture (`request` is the fixture's) and call
+    close() after the module."""
+
+    def __init__(self, request, work: Callable[[str, Dict[str, object]], Optional[Callable[[], RunResult]]]) -> None:
+        self._work = work
+        self._pool = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1))
+        self._runs: Dict[str, Future] = {}
+        for item in request.session.items:  # the selected tests, in the order they run
+            if getattr(item, "module", None) is request.module:
+                self._start(item)
+
+    def _start(self, item) -> None:
+        if item.nodeid in self._runs:
+            return
+        params = dict(item.callspec.params) if hasattr(item, "callspec") else {}
+        work = self._work(item.originalname, params)
+        if work is not None:
+            self._runs[item.nodeid] = self._pool.submit(work)
+
+    def result(self, item) -> RunResult:
+        """The run of test `item` (request.node), started now if it was not; raises what it raised."""
+        self._start(item)
+        return self._runs[item.nodeid].result()
+
+    def close(self) -> None:
+        """Drops the runs not yet started and waits for the ones under way."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def script_main(build: Callable[[Path], Path], arguments: Sequence[str], prefix: str) -> int:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import pytest
 
@@ -31,11 +31,14 @@ from emulated_build import (
     EMULATION_DIR,
     KERNELS_DIR,
     Mutation,
+    RunResult,
+    RunsAhead,
     assert_all_cases_match,
-    check_mutation_is_caught,
+    assert_mutation_caught,
     compile_all,
     link,
     load_rewriter,
+    run_mutation,
     run_program,
     script_main,
     toolchain_missing_reason,
@@ -132,9 +135,28 @@ def emulated_dcn(tmp_path_factory: pytest.TempPathFactory) -> EmulatedDcnBuild:
     return EmulatedDcnBuild(tmp_path_factory.mktemp("dcn_emulation"))
 
 
+def work(emulated: EmulatedDcnBuild, test: str, params: Dict[str, object]) -> Optional[Callable[[], RunResult]]:
+    """The build-and-run of a test (RunsAhead)."""
+    if test == "test_device_path_matches_host":
+        return lambda: run_program(emulated.build(params["variant"], flags=params["flags"]))
+    if test == "test_emulation_catches_broken_device_code":
+        mutation = params["mutation"]
+        flags = SM75_FLAGS if mutation.name in SM75_MUTATIONS else []
+        return lambda: run_mutation(lambda name, overrides: emulated.build(name, overrides, flags), mutation)
+    return None
+
+
+@pytest.fixture(scope="module")
+def ahead(request: pytest.FixtureRequest, emulated_dcn: EmulatedDcnBuild):
+    runs = RunsAhead(request, lambda test, params: work(emulated_dcn, test, params))
+    yield runs
+    runs.close()
+
+
 @pytest.mark.parametrize("variant, flags", VARIANTS, ids=[v for v, _ in VARIANTS])
-def test_device_path_matches_host(emulated_dcn: EmulatedDcnBuild, variant: str, flags: List[str]) -> None:
-    assert_all_cases_match(run_program(emulated_dcn.build(variant, flags=flags)), MIN_CASES, "deform_conv2d")
+def test_device_path_matches_host(request: pytest.FixtureRequest, ahead: RunsAhead, variant: str,
+                                  flags: List[str]) -> None:
+    assert_all_cases_match(ahead.result(request.node), MIN_CASES, "deform_conv2d")
 
 
 MUTATIONS = [
@@ -252,9 +274,9 @@ SM75_MUTATIONS = {"unstaged-pass-read-from-stage", "fallback-fragment-wrong-colu
 
 
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.name for m in MUTATIONS])
-def test_emulation_catches_broken_device_code(emulated_dcn: EmulatedDcnBuild, mutation: Mutation) -> None:
-    flags = SM75_FLAGS if mutation.name in SM75_MUTATIONS else []
-    check_mutation_is_caught(lambda name, overrides: emulated_dcn.build(name, overrides, flags), mutation)
+def test_emulation_catches_broken_device_code(request: pytest.FixtureRequest, ahead: RunsAhead,
+                                              mutation: Mutation) -> None:
+    assert_mutation_caught(ahead.result(request.node), mutation)
 
 
 def main(arguments: Sequence[str]) -> int:

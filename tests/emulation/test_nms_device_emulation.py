@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import pytest
 
@@ -24,11 +24,14 @@ from emulated_build import (
     EMULATION_DIR,
     KERNELS_DIR,
     Mutation,
+    RunResult,
+    RunsAhead,
     assert_all_cases_match,
-    check_mutation_is_caught,
+    assert_mutation_caught,
     compile_all,
     link,
     load_rewriter,
+    run_mutation,
     run_program,
     script_main,
     toolchain_missing_reason,
@@ -92,48 +95,51 @@ def emulated_nms(tmp_path_factory: pytest.TempPathFactory) -> EmulatedBuild:
     return build(tmp_path_factory.mktemp("nms_emulation"))
 
 
-def test_device_path_matches_host(emulated_nms: EmulatedBuild) -> None:
-    assert_all_cases_match(run_program(emulated_nms.executable), MIN_DEFAULT_CASES, "nmsForward")
+#: (name, extra g++ flags) of the builds; the default one is the fixture's.
+VARIANTS = [
+    ("default", []),
+    # suppressLaterKernel with one warp per 32 later boxes (what inputs of ~100k boxes get; the
+    # cases here are small enough to split the kept list over several warps).
+    ("one-warp-per-word", ["-DTRTOPS_NMS_SUPPRESS_SPREAD=0"]),
+    # Every size through the general path (memset, key kernel, device sort, gather, two-kernel
+    # compaction), as inputs over kSMALL_BOXES boxes take it; the default build sends nms inputs
+    # of up to 8192 boxes through the one-CTA front and compaction.
+    ("without-the-small-input-path", ["-DTRTOPS_NMS_SMALL_BOXES=0"]),
+    # Chunks after the first resolved over their whole range of positions (suppressed boxes in
+    # place), as before the compaction; the default build compacts them to their live boxes.
+    ("chunks-in-place", ["-DTRTOPS_NMS_COMPACT_CHUNKS=0"]),
+    # Compacted chunks after a first chunk of the full 4096 boxes (TRTOPS_NMS_FIRST_CHUNK's
+    # largest value) or of 512 (a benchmarks/sweep.py variant); the default build starts nms over
+    # more than one chunk with 1024.
+    ("first-chunk-4096", ["-DTRTOPS_NMS_FIRST_CHUNK=4096"]),
+    ("first-chunk-512", ["-DTRTOPS_NMS_FIRST_CHUNK=512"]),
+]
 
 
-def test_device_path_matches_host_one_warp_per_word(emulated_nms: EmulatedBuild) -> None:
-    """suppressLaterKernel with one warp per 32 later boxes (what inputs of ~100k boxes get; the
-    cases here are small enough to split the kept list over several warps)."""
-    executable = emulated_nms.build_variant(
-        "nms_one_slice", {NMS_FILE: NMS_SOURCE.read_text()}, ["-DTRTOPS_NMS_SUPPRESS_SPREAD=0"]
-    )
-    assert_all_cases_match(run_program(executable), MIN_DEFAULT_CASES, "nmsForward")
+def work(emulated: EmulatedBuild, test: str, params: Dict[str, object]) -> Optional[Callable[[], RunResult]]:
+    """The build-and-run of a test (RunsAhead)."""
+    if test == "test_device_path_matches_host":
+        variant, flags = params["variant"], params["flags"]
+        if not flags:
+            return lambda: run_program(emulated.executable)
+        return lambda: run_program(emulated.build_variant(
+            f"nms_{variant.replace('-', '_')}", {NMS_FILE: NMS_SOURCE.read_text()}, flags))
+    if test == "test_emulation_catches_broken_device_code":
+        return lambda: run_mutation(emulated.build_variant, params["mutation"])
+    return None
 
 
-def test_device_path_matches_host_without_the_small_input_path(emulated_nms: EmulatedBuild) -> None:
-    """Every size through the general path (memset, key kernel, device sort, gather, two-kernel
-    compaction), as inputs over kSMALL_BOXES boxes take it; the default build sends nms inputs of
-    up to 8192 boxes through the one-CTA front and compaction."""
-    executable = emulated_nms.build_variant(
-        "nms_no_small_path", {NMS_FILE: NMS_SOURCE.read_text()}, ["-DTRTOPS_NMS_SMALL_BOXES=0"]
-    )
-    assert_all_cases_match(run_program(executable), MIN_DEFAULT_CASES, "nmsForward")
+@pytest.fixture(scope="module")
+def ahead(request: pytest.FixtureRequest, emulated_nms: EmulatedBuild):
+    runs = RunsAhead(request, lambda test, params: work(emulated_nms, test, params))
+    yield runs
+    runs.close()
 
 
-def test_device_path_matches_host_with_chunks_in_place(emulated_nms: EmulatedBuild) -> None:
-    """Chunks after the first resolved over their whole range of positions (suppressed boxes in
-    place), as before the compaction; the default build compacts them to their live boxes."""
-    executable = emulated_nms.build_variant(
-        "nms_chunks_in_place", {NMS_FILE: NMS_SOURCE.read_text()}, ["-DTRTOPS_NMS_COMPACT_CHUNKS=0"]
-    )
-    assert_all_cases_match(run_program(executable), MIN_DEFAULT_CASES, "nmsForward")
-
-
-@pytest.mark.parametrize("first_chunk", [4096, 512])
-def test_device_path_matches_host_with_another_first_chunk(emulated_nms: EmulatedBuild, first_chunk: int) -> None:
-    """Compacted chunks after a first chunk of the full 4096 boxes (TRTOPS_NMS_FIRST_CHUNK's
-    largest value) or of 512 (a benchmarks/sweep.py variant); the default build starts nms over
-    more than one chunk with 1024."""
-    executable = emulated_nms.build_variant(
-        f"nms_first_chunk_{first_chunk}", {NMS_FILE: NMS_SOURCE.read_text()},
-        [f"-DTRTOPS_NMS_FIRST_CHUNK={first_chunk}"],
-    )
-    assert_all_cases_match(run_program(executable), MIN_DEFAULT_CASES, "nmsForward")
+@pytest.mark.parametrize("variant, flags", VARIANTS, ids=[v for v, _ in VARIANTS])
+def test_device_path_matches_host(request: pytest.FixtureRequest, ahead: RunsAhead, variant: str,
+                                  flags: List[str]) -> None:
+    assert_all_cases_match(ahead.result(request.node), MIN_DEFAULT_CASES, "nmsForward")
 
 
 #: What follows the early exit in suppressLaterKernel (suppressLaterBatchedKernel has the same exit).
@@ -240,8 +246,9 @@ MUTATIONS = [
 
 
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.name for m in MUTATIONS])
-def test_emulation_catches_broken_device_code(emulated_nms: EmulatedBuild, mutation: Mutation) -> None:
-    check_mutation_is_caught(emulated_nms.build_variant, mutation)
+def test_emulation_catches_broken_device_code(request: pytest.FixtureRequest, ahead: RunsAhead,
+                                              mutation: Mutation) -> None:
+    assert_mutation_caught(ahead.result(request.node), mutation)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import pytest
 
@@ -27,11 +27,14 @@ from emulated_build import (
     EMULATION_DIR,
     KERNELS_DIR,
     Mutation,
+    RunResult,
+    RunsAhead,
     assert_all_cases_match,
-    check_mutation_is_caught,
+    assert_mutation_caught,
     compile_all,
     link,
     load_rewriter,
+    run_mutation,
     run_program,
     script_main,
     toolchain_missing_reason,
@@ -107,9 +110,29 @@ def emulated_roi(tmp_path_factory: pytest.TempPathFactory) -> EmulatedRoiBuild:
     return EmulatedRoiBuild(tmp_path_factory.mktemp("roi_emulation"))
 
 
+def work(emulated: EmulatedRoiBuild, test: str, params: Dict[str, object]) -> Optional[Callable[[], RunResult]]:
+    """The build-and-run of a test (RunsAhead)."""
+    if test == "test_device_path_matches_host":
+        return lambda: run_program(emulated.build(params["variant"], params["flags"]))
+    if test == "test_emulation_catches_broken_device_code":
+        # Built with every chunk width enabled, so that the small cases reach the broken code.
+        return lambda: run_mutation(
+            lambda name, overrides: emulated.build(name, ["-DTRTOPS_MIN_CHUNK_ITEMS=0"], overrides),
+            params["mutation"])
+    return None
+
+
+@pytest.fixture(scope="module")
+def ahead(request: pytest.FixtureRequest, emulated_roi: EmulatedRoiBuild):
+    runs = RunsAhead(request, lambda test, params: work(emulated_roi, test, params))
+    yield runs
+    runs.close()
+
+
 @pytest.mark.parametrize("variant, flags", VARIANTS, ids=[v for v, _ in VARIANTS])
-def test_device_path_matches_host(emulated_roi: EmulatedRoiBuild, variant: str, flags: List[str]) -> None:
-    assert_all_cases_match(run_program(emulated_roi.build(variant, flags)), MIN_CASES, "RoI kernels")
+def test_device_path_matches_host(request: pytest.FixtureRequest, ahead: RunsAhead, variant: str,
+                                  flags: List[str]) -> None:
+    assert_all_cases_match(ahead.result(request.node), MIN_CASES, "RoI kernels")
 
 
 MUTATIONS = [
@@ -154,11 +177,9 @@ MUTATIONS = [
 
 
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.name for m in MUTATIONS])
-def test_emulation_catches_broken_device_code(emulated_roi: EmulatedRoiBuild, mutation: Mutation) -> None:
-    # Built with every chunk width enabled, so that the small cases reach the broken code.
-    check_mutation_is_caught(
-        lambda name, overrides: emulated_roi.build(name, ["-DTRTOPS_MIN_CHUNK_ITEMS=0"], overrides), mutation
-    )
+def test_emulation_catches_broken_device_code(request: pytest.FixtureRequest, ahead: RunsAhead,
+                                              mutation: Mutation) -> None:
+    assert_mutation_caught(ahead.result(request.node), mutation)
 
 
 if __name__ == "__main__":
