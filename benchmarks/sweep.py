@@ -129,6 +129,10 @@ VARIANTS: List[Variant] = [
     Variant("ps-more-blocks", "ps",
             "-DTRTOPS_ROI_ALIGN_ONE_CHANNEL_MIN_BLOCKS=4 -DTRTOPS_ROI_POOL_ONE_CHANNEL_MIN_BLOCKS=6",
             "one-channel kernels bounded to 4 and 6 blocks per SM (they spill)"),
+    Variant("ps-pool-full-occupancy", "ps", "-DTRTOPS_ROI_POOL_ONE_CHANNEL_MIN_BLOCKS=8",
+            "the one-channel pool kernel at 8 blocks per SM (2048 threads, 32 registers, ~100 B of spills) "
+            "instead of 5 (1280 threads): 1.1 waves of PS-RoIPool's 1206 blocks, not 1.8; its "
+            "PS-RoIAlign rows are a control"),
     Variant("ps-pool-cell-by-cell", "ps", "-DTRTOPS_ROI_POOL_PLANE_VECTORS=0",
             "PS-RoIPool reads a bin cell by cell instead of 16-byte vectors per row"),
     Variant("dcn-tap-minor", "dcn-16bit", "-DTRTOPS_DCN_TAP_MINOR=1",
