@@ -32,7 +32,8 @@
 #              (NCU_CASES: comma-separated name substrings to narrow it)
 #   sanitizer  compute-sanitizer memcheck over a representative subset of the GPU tests
 #
-# With about 15 minutes of device time for a session (start-up included): first
+# With about 15 minutes of device time for a session (start-up included): first, carrying .trt
+# with a fresh .trt/sweep-libs.tar.xz (made here before the call, see the sweep phase),
 #   PHASES=sweep SWEEP_LIMIT=480          (timeout ~560 s)
 # whose default-build rows are the benchmark rows that miss their targets (with torchvision's
 # time and a correctness check each) and whose variants decide the switches; then, with what is
