@@ -80,12 +80,34 @@ def compile_flags(include_first: Sequence[Path] = ()) -> List[str]:
     ]
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may use: its affinity mask, within a cgroup CPU quota where one is
+    set (os.cpu_count() counts the host's CPUs, which a container may not have)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    quota_files = (("/sys/fs/cgroup/cpu.max", None),  # cgroup v2: "<quota> <period>" or "max ..."
+                   ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us"))  # v1
+    for quota_file, period_file in quota_files:
+        try:
+            fields = Path(quota_file).read_text().split()
+            quota = fields[0]
+            period = Path(period_file).read_text().split()[0] if period_file else fields[1]
+            if quota not in ("max", "-1"):
+                cpus = min(cpus, max(1, int(quota) // int(period)))
+            break
+        except (OSError, ValueError, IndexError):
+            continue
+    return max(1, cpus)
+
+
 def compile_all(jobs: Sequence[Tuple[Path, Path, List[str]]], include_first: Sequence[Path] = ()) -> None:
-    """Compiles (source, object, extra flags) jobs, as many at a time as there are CPUs."""
+    """Compiles (source, object, extra flags) jobs, as many at a time as there are usable CPUs."""
     pending = list(jobs)
     running: List[Tuple[subprocess.Popen, Path]] = []
     errors: List[str] = []
-    width = max(1, os.cpu_count() or 1)
+    width = usable_cpus()
     while pending or running:
         while pending and len(running) < width:
             source, obj, extra = pending.pop(0)
@@ -176,7 +198,7 @@ def assert_mutation_caught(result: RunResult, mutation: Mutation) -> None:
 
 class RunsAhead:
     """Builds and runs the programs of a test module's selected tests in the background, as many at
-    a time as there are CPUs, in the order the tests come; each test (still run one by one, and
+    a time as there are usable CPUs (at most MAX_AT_ONCE), in the order the tests come; each test (still run one by one, and
     the only one to judge its run) mostly finds its run done. A build is mostly one g++ process
     and a run one single-threaded program, so the tests alone keep one core busy: on CI's two
     cores this about halves their time.
@@ -185,9 +207,13 @@ class RunsAhead:
     test that has none. Use it from a module-scoped fixture (`request` is the fixture's) and call
     close() after the module."""
 
+    #: Each build compiles several files at once (~300 MB of g++ each for deform_conv2d): a bound
+    #: that keeps a many-core machine from starting every build of a module together.
+    MAX_AT_ONCE = 4
+
     def __init__(self, request, work: Callable[[str, Dict[str, object]], Optional[Callable[[], RunResult]]]) -> None:
         self._work = work
-        self._pool = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1))
+        self._pool = ThreadPoolExecutor(max_workers=min(usable_cpus(), self.MAX_AT_ONCE))
         self._runs: Dict[str, Future] = {}
         for item in request.session.items:  # the selected tests, in the order they run
             if getattr(item, "module", None) is request.module:

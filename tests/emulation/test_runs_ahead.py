@@ -1,15 +1,18 @@
-"""Tier 1: RunsAhead (emulated_build.py), which runs the emulation tests' programs ahead of them."""
+"""Tier 1: RunsAhead (emulated_build.py), which runs the emulation tests' programs ahead of them,
+and the CPU count it and the compiles go by."""
 
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Dict, List
 
 import pytest
 
+import emulated_build
 from emulated_build import RunResult, RunsAhead
 
 
@@ -61,3 +64,28 @@ def test_each_test_gets_its_own_run_and_what_it_raised() -> None:
         assert runs.result(late).output == "ran late"
     finally:
         runs.close()
+
+
+def test_usable_cpus_follow_the_affinity_mask_and_a_cgroup_quota(monkeypatch) -> None:
+    monkeypatch.setattr(emulated_build.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    files: Dict[str, str] = {}
+
+    def read_text(path: Path, *args, **kwargs) -> str:
+        if str(path) not in files:
+            raise FileNotFoundError(str(path))
+        return files[str(path)]
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    assert emulated_build.usable_cpus() == 8  # no cgroup files
+    files["/sys/fs/cgroup/cpu.max"] = "max 100000\n"
+    assert emulated_build.usable_cpus() == 8  # v2, no quota
+    files["/sys/fs/cgroup/cpu.max"] = "250000 100000\n"
+    assert emulated_build.usable_cpus() == 2  # v2: 2.5 CPUs of time
+    del files["/sys/fs/cgroup/cpu.max"]
+    files["/sys/fs/cgroup/cpu/cpu.cfs_quota_us"] = "300000\n"
+    files["/sys/fs/cgroup/cpu/cpu.cfs_period_us"] = "100000\n"
+    assert emulated_build.usable_cpus() == 3  # v1
+    files["/sys/fs/cgroup/cpu/cpu.cfs_quota_us"] = "-1\n"
+    assert emulated_build.usable_cpus() == 8
+    files["/sys/fs/cgroup/cpu/cpu.cfs_quota_us"] = "50000\n"
+    assert emulated_build.usable_cpus() == 1  # half a CPU still runs one job
