@@ -36,6 +36,7 @@ import argparse
 import hashlib
 import io
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -409,6 +410,60 @@ def comparison_lines(report: dict) -> List[str]:
     return lines
 
 
+#: Per benchmark row: the field that says how right trtops' result is, and whether it is an error
+#: (smaller is better) or a verdict that must equal the default's.
+CORRECTNESS_FIELDS = (("max_abs_err_vs_fp64", "error"), ("max_abs_diff_vs_tv_fp32", "error"),
+                      ("same_result", "verdict"))
+#: A variant's error may grow this much over the default's (other summation orders round
+#: differently) before its rows are marked for a look; below ERROR_FLOOR nothing is marked.
+ERROR_GROWTH = 4.0
+ERROR_FLOOR = 1e-6
+
+
+def _geomean(values: Sequence[float]) -> Optional[float]:
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
+
+
+def _result_changes(base: dict, row: dict) -> List[str]:
+    """How the variant's result on a row is worse than the default's (empty: it is not)."""
+    changes = []
+    for name, kind in CORRECTNESS_FIELDS:
+        if name not in row or name not in base:
+            continue
+        if kind == "verdict" and row[name] != base[name]:
+            changes.append(f"{name} {row[name]} (default {base[name]})")
+        elif kind == "error" and row[name] > max(ERROR_GROWTH * base[name], ERROR_FLOOR):
+            changes.append(f"{name} {row[name]:.2e} (default {base[name]:.2e})")
+    return changes
+
+
+def verdict_lines(report: dict) -> List[str]:
+    """One line per timed variant: the geometric mean and the worst of its rows' speedups over the
+    default (eager and GPU time), and whether its results match the default's (CORRECTNESS_FIELDS)
+    or which rows to look at. A switch is worth turning on when its speedups are above 1 by more
+    than the noise and its results are "same"; diagnostic builds only say where time goes."""
+    lines = []
+    for variant in report["variants"]:
+        default = report["defaults"].get(variant["group"], {})
+        if "rows" not in variant or "rows" not in default:
+            continue
+        base = {_row_key(r): r for r in default["rows"]}
+        pairs = [(base[_row_key(r)], r) for r in variant["rows"] if _row_key(r) in base]
+        eager = [x for x in (_ratio(b.get("trtops_ms"), r.get("trtops_ms")) for b, r in pairs) if x]
+        gpu = [x for x in (_ratio(b.get("gpu_trtops_ms"), r.get("gpu_trtops_ms")) for b, r in pairs) if x]
+        changes = [f"{r['op']} {r['shape']} {r['dtype']}: " + "; ".join(c)
+                   for b, r in pairs for c in [_result_changes(b, r)] if c]
+        if variant.get("diagnostic"):
+            results = "diagnostic (wrong by design)"
+        else:
+            results = "same as the default" if not changes else "LOOK: " + " | ".join(changes)
+        speed = f"{_fmt(_geomean(eager), 2, 'x')} (worst {_fmt(min(eager) if eager else None, 2, 'x')})"
+        if gpu:
+            speed += f", GPU time {_fmt(_geomean(gpu), 2, 'x')} (worst {_fmt(min(gpu), 2, 'x')})"
+        lines.append(f"{variant['name']:<34} {len(pairs)} rows, speedup {speed}; results {results}")
+    return lines
+
+
 def _ratio(base: Optional[float], new: Optional[float]) -> Optional[float]:
     return None if base is None or new is None or new <= 0 else base / new
 
@@ -514,6 +569,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     report = sweep(variants, args.build_root, args.archs, args.limit, args.parallel, args.jobs, sys.executable,
                    prebuilt=args.prebuilt)
     print("\n".join(comparison_lines(report)))
+    report["verdicts"] = verdict_lines(report)
+    print("\nPer variant (geometric mean over its rows; above 1x: faster than the default build):")
+    print("\n".join(report["verdicts"]))
     if args.out:
         args.out.write_text(json.dumps(report, indent=1) + "\n")
     timed = sum(1 for v in report["variants"] if "rows" in v)

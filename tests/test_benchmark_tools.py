@@ -177,6 +177,33 @@ def test_sweep_compares_each_variant_with_its_groups_default() -> None:
         sweep.select_variants("no-such-variant")
 
 
+def test_sweep_verdicts_weigh_speed_and_flag_changed_results() -> None:
+    import sweep
+
+    def dcn(shape: str, ms: float, err: float) -> dict:
+        return _row("deform_conv2d_v2_3x3", shape, ms, max_abs_err_vs_fp64=err)
+
+    default_rows = [dcn("a", 0.4, 1e-3), dcn("b", 0.2, 1e-3)]
+    report = {
+        "defaults": {"dcn": {"rows": default_rows},
+                     "nms": {"rows": [_row("nms", "n=5000", 0.2, same_result="exact")]}},
+        "variants": [
+            {"name": "faster", "group": "dcn", "rows": [dcn("a", 0.2, 1.5e-3), dcn("b", 0.1, 1e-3)]},
+            {"name": "wrong", "group": "dcn", "rows": [dcn("a", 0.2, 0.5), dcn("b", 0.4, 1e-3)]},
+            {"name": "diag", "group": "dcn", "diagnostic": True, "rows": [dcn("a", 0.1, 9.0)]},
+            {"name": "nms-diff", "group": "nms", "rows": [_row("nms", "n=5000", 0.1, same_result="DIFF")]},
+            {"name": "untimed", "group": "nms", "error": "skipped"},
+        ],
+    }
+    lines = sweep.verdict_lines(report)
+    assert len(lines) == 4  # the untimed variant has no line
+    assert lines[0].startswith("faster") and "speedup 2.00x (worst 2.00x)" in lines[0]
+    assert lines[0].endswith("results same as the default")  # 1.5x the default's error is rounding
+    assert "speedup 1.00x (worst 0.50x)" in lines[1] and "LOOK: deform_conv2d_v2_3x3 a float32" in lines[1]
+    assert lines[2].endswith("diagnostic (wrong by design)")
+    assert "same_result DIFF (default exact)" in lines[3]
+
+
 def _fake_builds(sweep, root: Path) -> list:
     """The sweep's plan for one NMS variant, with stand-in files where the libraries go."""
     builds = sweep.plan_builds(sweep.select_variants("nms-first-chunk-512"), root)
