@@ -111,6 +111,9 @@ VARIANTS: List[Variant] = [
             "the tensor-core kernel without its corner copies (no gather traffic)", diagnostic=True),
     Variant("dcn-diagnostic-no-blend", "dcn-16bit", "-DTRTOPS_DCN_DIAGNOSTIC=3",
             "the tensor-core kernel without its blend (copies land, columns are zeros)", diagnostic=True),
+    Variant("dcn-default-again", "dcn-16bit", "",
+            "the default build again (a library of its own), timed after the group's other variants: "
+            "its speedup is the noise and drift of every comparison above"),
     Variant("nms-plain-launches", "nms", "-DTRTOPS_NMS_PROGRAMMATIC_LAUNCH=0",
             "every kernel launched plainly instead of as a programmatic dependent launch"),
     Variant("nms-in-place-chunks", "nms", "-DTRTOPS_NMS_COMPACT_CHUNKS=0",
