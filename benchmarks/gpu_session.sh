@@ -37,7 +37,9 @@
 #   PHASES=sweep SWEEP_LIMIT=480          (timeout ~560 s)
 # whose default-build rows are the benchmark rows that miss their targets (with torchvision's
 # time and a correctness check each) and whose variants decide the switches; then, with what is
-# left, PHASES="build tests" (correctness on the GPU; TESTS_LIMIT to fit).
+# left, PHASES="build tests" (correctness on the GPU; TESTS_LIMIT to fit), with ncu added where
+# time allows (on Firecracker machines ncu reads counters): PHASES="build tests ncu"
+# NCU_CASES="deform trtops,ps_roi_pool" NCU_LIMIT=120 (PS-RoIPool beside torchvision's kernel).
 #
 # Results go to $OUT (or ./out), at most 8 files as the device tool returns no more: info.txt,
 # gpu_tests.log, gpu_failures.log, bench.log (benchmark tables, profile, comparison, sweep),
