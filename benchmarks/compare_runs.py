@@ -57,14 +57,16 @@ def rows_by_key(document: dict, name: str) -> Dict[RowKey, dict]:
     return table
 
 
-def _ratio(base: Optional[float], new: Optional[float]) -> Optional[float]:
+def ratio(base: Optional[float], new: Optional[float]) -> Optional[float]:
+    """base / new (above 1: new is faster), None where either is missing."""
     if base is None or new is None or new <= 0:
         return None
     return base / new
 
 
-def _fmt(value: Optional[float], digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+def fmt(value: Optional[float], digits: int = 3, suffix: str = "") -> str:
+    """A table cell: "-" for a missing value."""
+    return "-" if value is None else f"{value:.{digits}f}{suffix}"
 
 
 def compare(base: dict, new: dict, base_name: str = "BASE", new_name: str = "NEW") -> List[str]:
@@ -84,13 +86,13 @@ def compare(base: dict, new: dict, base_name: str = "BASE", new_name: str = "NEW
         if b is None or n is None:
             lines.append(prefix + ("only in NEW" if b is None else "only in BASE"))
             continue
-        speed = _ratio(b.get("trtops_ms"), n.get("trtops_ms"))
-        gpu_speed = _ratio(b.get("gpu_trtops_ms"), n.get("gpu_trtops_ms"))
+        speed = ratio(b.get("trtops_ms"), n.get("trtops_ms"))
+        gpu_speed = ratio(b.get("gpu_trtops_ms"), n.get("gpu_trtops_ms"))
         lines.append(
             prefix
-            + f"{_fmt(b.get('torchvision_ms')):>8} {_fmt(n.get('torchvision_ms')):>8} "
-            + f"{_fmt(b.get('trtops_ms')):>8} {_fmt(n.get('trtops_ms')):>8} "
-            + f"{_fmt(speed, 2) + 'x' if speed else '-':>9} {_fmt(gpu_speed, 2) + 'x' if gpu_speed else '-':>12}"
+            + f"{fmt(b.get('torchvision_ms')):>8} {fmt(n.get('torchvision_ms')):>8} "
+            + f"{fmt(b.get('trtops_ms')):>8} {fmt(n.get('trtops_ms')):>8} "
+            + f"{fmt(speed, 2, 'x'):>9} {fmt(gpu_speed, 2, 'x'):>12}"
         )
     return lines
 

@@ -48,6 +48,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from compare_runs import fmt, ratio
+
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = REPO / "benchmarks"
 
@@ -406,10 +408,10 @@ def comparison_lines(report: dict) -> List[str]:
             if b is None:
                 lines.append(prefix + "not in the default's rows")
                 continue
-            speed = _ratio(b.get("trtops_ms"), row.get("trtops_ms"))
-            gpu = _ratio(b.get("gpu_trtops_ms"), row.get("gpu_trtops_ms"))
-            lines.append(prefix + f"{_fmt(b.get('trtops_ms')):>10} {_fmt(row.get('trtops_ms')):>10} "
-                         f"{_fmt(speed, 2, 'x'):>8} {_fmt(gpu, 2, 'x'):>11}")
+            speed = ratio(b.get("trtops_ms"), row.get("trtops_ms"))
+            gpu = ratio(b.get("gpu_trtops_ms"), row.get("gpu_trtops_ms"))
+            lines.append(prefix + f"{fmt(b.get('trtops_ms'), 4):>10} {fmt(row.get('trtops_ms'), 4):>10} "
+                         f"{fmt(speed, 2, 'x'):>8} {fmt(gpu, 2, 'x'):>11}")
     return lines
 
 
@@ -452,27 +454,19 @@ def verdict_lines(report: dict) -> List[str]:
             continue
         base = {_row_key(r): r for r in default["rows"]}
         pairs = [(base[_row_key(r)], r) for r in variant["rows"] if _row_key(r) in base]
-        eager = [x for x in (_ratio(b.get("trtops_ms"), r.get("trtops_ms")) for b, r in pairs) if x]
-        gpu = [x for x in (_ratio(b.get("gpu_trtops_ms"), r.get("gpu_trtops_ms")) for b, r in pairs) if x]
+        eager = [x for x in (ratio(b.get("trtops_ms"), r.get("trtops_ms")) for b, r in pairs) if x]
+        gpu = [x for x in (ratio(b.get("gpu_trtops_ms"), r.get("gpu_trtops_ms")) for b, r in pairs) if x]
         changes = [f"{r['op']} {r['shape']} {r['dtype']}: " + "; ".join(c)
                    for b, r in pairs for c in [_result_changes(b, r)] if c]
         if variant.get("diagnostic"):
             results = "diagnostic (wrong by design)"
         else:
             results = "same as the default" if not changes else "LOOK: " + " | ".join(changes)
-        speed = f"{_fmt(_geomean(eager), 2, 'x')} (worst {_fmt(min(eager) if eager else None, 2, 'x')})"
+        speed = f"{fmt(_geomean(eager), 2, 'x')} (worst {fmt(min(eager) if eager else None, 2, 'x')})"
         if gpu:
-            speed += f", GPU time {_fmt(_geomean(gpu), 2, 'x')} (worst {_fmt(min(gpu), 2, 'x')})"
+            speed += f", GPU time {fmt(_geomean(gpu), 2, 'x')} (worst {fmt(min(gpu), 2, 'x')})"
         lines.append(f"{variant['name']:<34} {len(pairs)} rows, speedup {speed}; results {results}")
     return lines
-
-
-def _ratio(base: Optional[float], new: Optional[float]) -> Optional[float]:
-    return None if base is None or new is None or new <= 0 else base / new
-
-
-def _fmt(value: Optional[float], digits: int = 4, suffix: str = "") -> str:
-    return "-" if value is None else f"{value:.{digits}f}{suffix}"
 
 
 def build_all(builds: Sequence[Build], archs: str, parallel: int, jobs: int, timeout: float, log=print) -> None:
