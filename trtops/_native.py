@@ -12,7 +12,7 @@ import functools
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from trtops.errors import TrtopsError
 
@@ -80,6 +80,24 @@ def kernels_library() -> ctypes.CDLL:
     lib.trtops_cuda_runtime_version.restype = ctypes.c_int32
     lib.trtops_cuda_device_count.restype = ctypes.c_int32
     return lib
+
+
+#: An entry point of the kernels' C ABI as ctypes calls it: it returns a status code (0: ok).
+KernelFunction = Callable[..., int]
+_kernel_functions: dict[str, KernelFunction] = {}
+
+
+def kernel_function(name: str, argtypes: Sequence[Any]) -> KernelFunction:
+    """The C ABI function ``name`` of ``libtrtops_kernels.so`` with its argument types (ctypes
+    types, as declared in the C header) and its int32 status result set on first use. Without
+    argument types ctypes would pass Python ints as C ints, truncating pointers and 64-bit sizes."""
+    fn = _kernel_functions.get(name)
+    if fn is None:
+        fn = getattr(kernels_library(), name)
+        fn.argtypes = list(argtypes)
+        fn.restype = ctypes.c_int32
+        _kernel_functions[name] = fn
+    return fn
 
 
 def check_status(code: int) -> None:

@@ -383,12 +383,11 @@ def test_invalid_arguments(name: str) -> None:
 
 def _c_call(shape, fields, dtype_code=0) -> None:
     from trtops import _native
-    from trtops.ops._deform_conv import _library
+    from trtops.ops._deform_conv import _function
 
-    lib = _library()
     buf = torch.zeros(1 << 12)
     p = ctypes.c_void_p(buf.data_ptr())
-    code = lib.trtops_deform_conv2d(
+    code = _function("trtops_deform_conv2d")(
         p, p, None, p, None, p,
         (ctypes.c_int64 * 7)(*shape), (ctypes.c_int32 * 10)(*fields),
         dtype_code, 0, None, 0, 0, None,

@@ -282,19 +282,22 @@ def test_c_abi_rejects_bad_fields():
     """The library's own validation (not just the Python checks) names the op and the field."""
     import ctypes
 
-    from trtops.ops._nms import _library
-
-    lib = _library()
-    size = ctypes.c_uint64(0)
     from trtops import _native
+    from trtops.ops._nms import _function
 
-    code = lib.trtops_nms_workspace_size(10, 0, 4, 0, 5, 5, ctypes.byref(size))
-    assert code == 2 and b"nms: boxes has dtype int32" in lib.trtops_last_error_message()
-    code = lib.trtops_nms_workspace_size(-1, 1, 0, 0, 5, 5, ctypes.byref(size))
-    assert code == 1 and b"batched_nms: numBoxes must be in" in lib.trtops_last_error_message()
+    workspace_size = _function("trtops_nms_workspace_size")
+    last_error = _native.kernels_library().trtops_last_error_message
+    size = ctypes.c_uint64(0)
+
+    code = workspace_size(10, 0, 4, 0, 5, 5, ctypes.byref(size))
+    assert code == 2 and b"nms: boxes has dtype int32" in last_error()
+    code = workspace_size(-1, 1, 0, 0, 5, 5, ctypes.byref(size))
+    assert code == 1 and b"batched_nms: numBoxes must be in" in last_error()
     with pytest.raises(ValueError, match="padded output needs max_output_boxes >= 0"):
         _native.check_status(
-            lib.trtops_nms(None, None, None, None, None, 0, 0.5, 0, 0.0, -1, 1, 0, 0, 0, 5, 5, None, 0, 0, None)
+            _function("trtops_nms")(
+                None, None, None, None, None, 0, 0.5, 0, 0.0, -1, 1, 0, 0, 0, 5, 5, None, 0, 0, None
+            )
         )
 
 
@@ -347,12 +350,12 @@ def test_gpu_large_matches_torchvision_cuda(n):
 
 @pytest.mark.gpu
 def test_gpu_million_boxes_bounded_workspace():
-    from trtops.ops._nms import _library
+    from trtops.ops._nms import _function
     import ctypes
 
     n = 1_000_000
     size = ctypes.c_uint64(0)
-    assert _library().trtops_nms_workspace_size(n, 0, 0, 0, 5, 5, ctypes.byref(size)) == 0
+    assert _function("trtops_nms_workspace_size")(n, 0, 0, 0, 5, 5, ctypes.byref(size)) == 0
     assert size.value < 256 << 20
     gen = torch.Generator().manual_seed(1)
     boxes = clustered_boxes(n, gen, clusters=2000).float()

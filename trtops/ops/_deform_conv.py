@@ -48,36 +48,33 @@ def _check_tensor(
         raise TypeError(f"{_OP}: {name} has dtype {tensor.dtype} but input has dtype {dtype}")
 
 
-def _library() -> ctypes.CDLL:
-    lib = _native.kernels_library()
-    fn = lib.trtops_deform_conv2d
-    # A flag, not the restype: ctypes' default restype c_int *is* c_int32, so a restype check
-    # would never configure the argument types (and pointers would then pass as 32-bit ints).
-    if not getattr(lib, "_trtops_deform_conv2d_configured", False):
-        fn.restype = ctypes.c_int32
-        fn.argtypes = [ctypes.c_void_p] * 6 + [
-            ctypes.POINTER(ctypes.c_int64),
-            ctypes.POINTER(ctypes.c_int32),
-            ctypes.c_int32,
-            ctypes.c_int32,
-            ctypes.c_void_p,
-            ctypes.c_int64,
-            ctypes.c_int32,
-            ctypes.c_void_p,
-        ]
-        ws = lib.trtops_deform_conv2d_workspace_size
-        ws.restype = ctypes.c_int32
-        ws.argtypes = [
-            ctypes.POINTER(ctypes.c_int64),
-            ctypes.POINTER(ctypes.c_int32),
-            ctypes.c_int32,
-            ctypes.c_int32,
-            ctypes.c_int32,
-            ctypes.c_int32,
-            ctypes.POINTER(ctypes.c_int64),
-        ]
-        lib._trtops_deform_conv2d_configured = True
-    return lib
+# Argument types of the C ABI (plugins/kernels/deform_conv/deform_conv_c_api.h).
+_ARGTYPES = {
+    "trtops_deform_conv2d": (ctypes.c_void_p,) * 6
+    + (
+        ctypes.POINTER(ctypes.c_int64),
+        ctypes.POINTER(ctypes.c_int32),
+        ctypes.c_int32,
+        ctypes.c_int32,
+        ctypes.c_void_p,
+        ctypes.c_int64,
+        ctypes.c_int32,
+        ctypes.c_void_p,
+    ),
+    "trtops_deform_conv2d_workspace_size": (
+        ctypes.POINTER(ctypes.c_int64),
+        ctypes.POINTER(ctypes.c_int32),
+        ctypes.c_int32,
+        ctypes.c_int32,
+        ctypes.c_int32,
+        ctypes.c_int32,
+        ctypes.POINTER(ctypes.c_int64),
+    ),
+}
+
+
+def _function(name: str) -> _native.KernelFunction:
+    return _native.kernel_function(name, _ARGTYPES[name])
 
 
 def _output_size(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
@@ -178,7 +175,6 @@ def _deform_conv2d(
         weight_c = weight.detach().contiguous()
         mask_c = mask.detach().contiguous() if mask is not None else None
         bias_c = bias.detach().contiguous() if bias is not None else None
-    lib = _library()
     shape = (ctypes.c_int64 * 7)(batch, in_channels, height, width, out_channels, out_h, out_w)
     fields = (ctypes.c_int32 * 10)(kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, offset_groups)
     code = _tensor.dtype_code(input, _OP, "input")
@@ -187,7 +183,7 @@ def _deform_conv2d(
     if device.type == "cuda":
         size = ctypes.c_int64(0)
         _native.check_status(
-            lib.trtops_deform_conv2d_workspace_size(
+            _function("trtops_deform_conv2d_workspace_size")(
                 shape, fields, code, int(mask is not None), int(bias is not None), int(allow_tf32), ctypes.byref(size)
             )
         )
@@ -199,7 +195,7 @@ def _deform_conv2d(
 
     _tensor.launch(
         device,
-        lib.trtops_deform_conv2d,
+        _function("trtops_deform_conv2d"),
         ptr(input_c),
         ptr(offset_c),
         ptr(mask_c),

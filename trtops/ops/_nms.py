@@ -40,28 +40,23 @@ _BOX_DTYPES = (torch.float32, torch.float16, torch.float64)
 _INDEX_DTYPES = (torch.int32, torch.int64)
 
 
-def _configure(lib: ctypes.CDLL) -> None:
-    if getattr(lib, "_trtops_nms_configured", False):
-        return
-    lib.trtops_nms_workspace_size.restype = ctypes.c_int32
-    lib.trtops_nms_workspace_size.argtypes = [
+# Argument types of the C ABI (plugins/kernels/nms/nms_c_api.h).
+_ARGTYPES = {
+    "trtops_nms_workspace_size": (
         ctypes.c_int64, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,
         ctypes.POINTER(ctypes.c_uint64),
-    ]
-    lib.trtops_nms.restype = ctypes.c_int32
-    lib.trtops_nms.argtypes = [
+    ),
+    "trtops_nms": (
         ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
         ctypes.c_int64, ctypes.c_double, ctypes.c_int32, ctypes.c_double, ctypes.c_int64, ctypes.c_int32,
         ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,
         ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int32, ctypes.c_void_p,
-    ]
-    lib._trtops_nms_configured = True
+    ),
+}
 
 
-def _library() -> ctypes.CDLL:
-    lib = _native.kernels_library()
-    _configure(lib)
-    return lib
+def _function(name: str) -> _native.KernelFunction:
+    return _native.kernel_function(name, _ARGTYPES[name])
 
 
 def _check_inputs(
@@ -140,11 +135,11 @@ def _cuda_workspace_size(
     """Workspace bytes of one CUDA call; cached, as it depends only on these (and CUB's tuning
     for the device's architecture): a call of a few thousand boxes takes ~0.1 ms, and every
     microsecond of Python before its first launch is time the GPU waits."""
-    lib = _library()
+    workspace_size = _function("trtops_nms_workspace_size")
     size = ctypes.c_uint64(0)
     call_on_cuda_device(
         torch.device("cuda", device_index),
-        lambda _: lib.trtops_nms_workspace_size(
+        lambda _: workspace_size(
             n, batched, box_code, score_code, class_code, index_code, ctypes.byref(size)
         ),
     )
@@ -182,7 +177,6 @@ def _queue(
     score_code = dtype_code(scores, op, "scores")
     index_code = dtype_code(keep, op, "keep")
     batched = 1 if idxs_c is not None else 0
-    lib = _library()
 
     workspace: Optional[torch.Tensor] = None
     workspace_size = 0
@@ -193,7 +187,7 @@ def _queue(
 
     launch(
         device,
-        lib.trtops_nms,
+        _function("trtops_nms"),
         pointer(boxes),
         pointer(scores),
         pointer(idxs_c) if idxs_c is not None else None,

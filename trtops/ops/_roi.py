@@ -14,9 +14,8 @@ samples per bin and axis; ``spatial_scale`` is passed as float32.
 from __future__ import annotations
 
 import ctypes
-import functools
 import math
-from typing import Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -52,7 +51,7 @@ _SINGLE_LEVEL_HEAD = [_c_void_p, _c_void_p, _c_void_p, _c_int32, _c_int32, _c_in
     _c_int32,
     _c_float,
 ]
-_ARGTYPES = {
+_ARGTYPES: dict[str, list[Any]] = {
     "trtops_roi_align": _SINGLE_LEVEL_HEAD + [_c_int32, _c_int32, _c_void_p, _c_int32, _c_void_p],
     "trtops_roi_align_workspace_size": [_c_int32, _c_int32]
     + [_c_int64] * 5
@@ -73,30 +72,24 @@ _ARGTYPES = {
 }
 
 
-@functools.lru_cache(maxsize=None)
-def _function(name: str) -> ctypes._CFuncPtr:
-    fn = getattr(_native.kernels_library(), name)
-    fn.argtypes = _ARGTYPES[name]
-    fn.restype = _c_int32
-    return fn
+def _function(name: str) -> _native.KernelFunction:
+    return _native.kernel_function(name, _ARGTYPES[name])
 
 
 def _pair(op: str, output_size: SizeType) -> tuple[int, int]:
     if type(output_size) is int and output_size > 0:  # the common call, checked in one step
         return (output_size, output_size)
+    items: list[object] = []
     if isinstance(output_size, int):
-        size = (output_size, output_size)
+        items = [output_size, output_size]
     elif isinstance(output_size, (list, tuple)):
-        size = tuple(output_size)
-        if len(size) == 1:
-            size = (size[0], size[0])
-    else:
-        size = ()
-    if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) for s in size):
+        items = list(output_size) * 2 if len(output_size) == 1 else list(output_size)
+    ints = [s for s in items if isinstance(s, int) and not isinstance(s, bool)]
+    if len(items) != 2 or len(ints) != 2:
         raise TypeError(f"{op}: output_size must be an int or a pair of ints, got {output_size!r}")
-    if size[0] <= 0 or size[1] <= 0:
+    if ints[0] <= 0 or ints[1] <= 0:
         raise ValueError(f"{op}: output_size must be positive, got {output_size!r}")
-    return size
+    return ints[0], ints[1]
 
 
 def _boxes_to_rois(op: str, boxes: BoxesType) -> Tensor:

@@ -70,7 +70,7 @@ def call_on_cuda_device(device: torch.device, call: Callable[[int], int]) -> Non
             _native.check_status(call(index))
 
 
-def launch(device: torch.device, fn: ctypes._CFuncPtr, *args: object) -> None:
+def launch(device: torch.device, fn: _native.KernelFunction, *args: object) -> None:
     """Calls a C ABI entry point with (*args, device_flag, stream) and raises on failure.
 
     On CUDA the call runs with the tensor's device current and queues on torch's current stream
