@@ -89,6 +89,15 @@ def test_feature_order_follows_x_not_featmap_names():
                        ops.MultiScaleRoIAlign(names, 3, 2)(x, boxes, [(96, 96)]))
 
 
+def test_one_element_output_size_is_repeated():
+    # int_pair's rule for every trtops op; torchvision's module keeps (3,) and then fails.
+    x = _pyramid(7, [(96, 96)], [4, 8], 2, torch.float32, ["a", "b"])
+    boxes = [boxes_xyxy(7, 12, 96, 96, "mixed").float()]
+    pooler = MultiScaleRoIAlign(["a", "b"], [3], 2)
+    assert pooler.output_size == (3, 3)
+    assert torch.equal(pooler(x, boxes, [(96, 96)]), MultiScaleRoIAlign(["a", "b"], 3, 2)(x, boxes, [(96, 96)]))
+
+
 def test_empty_boxes():
     x = _pyramid(8, [(64, 64), (64, 64)], [4, 8], 2, torch.float32, ["a", "b"])
     boxes = [torch.zeros((0, 4)), torch.zeros((0, 4))]

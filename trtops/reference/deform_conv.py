@@ -56,12 +56,12 @@ def _sample_columns(
     hy = 1.0 - ly
     hx = 1.0 - lx
     plane = batch * (height * width)
-    val = None
+    terms = []
     for wy, yy, y_ok in ((hy, y_lo, y_lo >= 0), (ly, y_hi, y_hi <= height - 1)):
         for wx, xx, x_ok in ((hx, x_lo, x_lo >= 0), (lx, x_hi, x_hi <= width - 1)):
             row = torch.where(y_ok & x_ok, plane + yy * width + xx, zero_row)
-            term = (wy * wx)[:, None] * table.index_select(0, row)
-            val = term if val is None else val + term
+            terms.append((wy * wx)[:, None] * table.index_select(0, row))
+    val = terms[0] + terms[1] + terms[2] + terms[3]  # the corners' order: the same rounding as before
     val = torch.where(inside[:, None], val, zero)
     if mask is not None:
         val = mask[:, None] * val

@@ -54,6 +54,7 @@ class LastLevelP6P7(ExtraFPNBlock):
         self.p7 = nn.Conv2d(out_channels, out_channels, 3, 2, 1)
         for conv in (self.p6, self.p7):
             nn.init.kaiming_uniform_(conv.weight, a=1)
+            assert conv.bias is not None  # the convolutions are created with a bias
             nn.init.constant_(conv.bias, 0)
         self.use_P5 = in_channels == out_channels
 

@@ -122,11 +122,9 @@ class MultiScaleRoIAlign(nn.Module):
             raise TypeError(
                 f"featmap_names must be a list of str, got featmap_names={featmap_names!r}"
             )
-        if isinstance(output_size, int) and not isinstance(output_size, bool):
-            output_size = (output_size, output_size)
-        int_pair("output_size", output_size, minimum=1)
         self.featmap_names = featmap_names
-        self.output_size = tuple(output_size)
+        # The validated pair: an int or a 1-sequence is repeated (int_pair's rule).
+        self.output_size = int_pair("output_size", output_size, minimum=1)
         self.sampling_ratio = check_int("sampling_ratio", sampling_ratio)
         self.canonical_scale = check_int("canonical_scale", canonical_scale)
         self.canonical_level = check_int("canonical_level", canonical_level)

@@ -174,11 +174,10 @@ def roi_pool(
                 mws, mwe = ws[members], we[members]
                 top, bottom = mhs, mhe - (1 << lv_row)
                 left, right = mws, mwe - (1 << lv_col)
-                value = None
-                for y in (top, bottom):
-                    for x in (left, right):
-                        got = flat.index_select(0, (mb * t_h + y) * t_w + x)
-                        value = got if value is None else torch.maximum(value, got)
+                corners = [
+                    flat.index_select(0, (mb * t_h + y) * t_w + x) for y in (top, bottom) for x in (left, right)
+                ]
+                value = torch.maximum(torch.maximum(corners[0], corners[1]), torch.maximum(corners[2], corners[3]))
                 result[members, c0:c1] = torch.maximum(value, start_value)
     out[sel] = result
     return out.reshape(k, ph, pw, c).permute(0, 3, 1, 2).contiguous()
