@@ -8,6 +8,7 @@ top: RoIs as ``[K, 5]``, the NMS score threshold, output cap, padding and count.
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Optional, Sequence
 
 import torch
@@ -17,7 +18,7 @@ from torch import Tensor
 LEVEL_EPS = 1e-6
 
 
-def _reference():  # imported lazily: trtops.reference pulls in nothing heavy, but keep it cheap
+def _reference() -> ModuleType:  # imported lazily: trtops.reference pulls in nothing heavy, but keep it cheap
     import trtops.reference as reference
 
     return reference

@@ -55,9 +55,16 @@ def multi_scale_roi_align(
 
 @multi_scale_roi_align.register_fake
 def _multi_scale_roi_align_fake(
-    features, rois, output_height, output_width, sampling_ratio, spatial_scales,
-    canonical_scale, canonical_level, aligned,
-):
+    features: List[Tensor],
+    rois: Tensor,
+    output_height: int,
+    output_width: int,
+    sampling_ratio: int,
+    spatial_scales: List[float],
+    canonical_scale: int,
+    canonical_level: int,
+    aligned: bool,
+) -> Tensor:
     first = features[0]
     return first.new_empty((rois.shape[0], first.shape[1], output_height, output_width))
 
@@ -77,6 +84,13 @@ def nms_padded(
 
 
 @nms_padded.register_fake
-def _nms_padded_fake(boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes):
+def _nms_padded_fake(
+    boxes: Tensor,
+    scores: Tensor,
+    idxs: Optional[Tensor],
+    iou_threshold: float,
+    score_threshold: Optional[float],
+    max_output_boxes: int,
+) -> tuple[Tensor, Tensor]:
     indices = boxes.new_empty((max_output_boxes,), dtype=torch.int64)
     return indices, boxes.new_empty((), dtype=torch.int64)

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 _LOWEST = float(torch.finfo(torch.float32).min)
 
 
-def _nms_padded(boxes: Tensor, scores: Tensor, idxs: Tensor, iou: float, max_out: int):
+def _nms_padded(boxes: Tensor, scores: Tensor, idxs: Tensor, iou: float, max_out: int) -> tuple[Tensor, Tensor]:
     from . import _torch_ops  # noqa: F401  (registers trtops::nms_padded)
 
     return torch.ops.trtops.nms_padded(boxes, scores, idxs, float(iou), _LOWEST, int(max_out))
@@ -53,6 +53,11 @@ class DeployRCNN(nn.Module):
     Forward: ``images`` ``Tensor[B, 3, H, W]`` (one batch of equally sized images, values as the
     torchvision model takes them). Returns the tuple described in the module docstring.
     """
+
+    # The wrapped GeneralizedRCNN, whose submodules (rpn, roi_heads, transform, ...) are reached
+    # by name: torchvision ships no type information, and nn.Module's own attribute type
+    # (Tensor | Module) would make every such access an error for a type checker.
+    model: Any
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()

@@ -36,11 +36,14 @@ EXPORTER_KEY = "trtops.exporter"
 _TORCH_CUSTOM_DOMAINS = ("pkg.torchvision", "torchvision", "pkg.torch.ops", "org.pytorch.aten")
 
 
-def _batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float):
+def _batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     return torch.ops.trtops.batched_nms(boxes, scores, idxs, float(iou_threshold))
 
 
-def _multi_scale_roi_align_forward(self, x, boxes, image_shapes):
+def _multi_scale_roi_align_forward(
+    self: Any, x: Mapping[str, torch.Tensor], boxes: list[torch.Tensor], image_shapes: list[tuple[int, int]]
+) -> torch.Tensor:
+    # `self`: a torchvision MultiScaleRoIAlign (this replaces its forward while exporting)
     from torchvision.ops import poolers
 
     features = poolers._filter_input(x, self.featmap_names)
@@ -139,10 +142,19 @@ def _dynamic_axes(dynamic_shapes: Any, names: Sequence[str]) -> Optional[dict[st
     return axes
 
 
-def _export_dynamo(model, args, kwargs, dynamic_shapes, opset, input_names, output_names, optimize):
+def _export_dynamo(
+    model: torch.nn.Module,
+    args: tuple[Any, ...],
+    kwargs: Optional[Mapping[str, Any]],
+    dynamic_shapes: Any,
+    opset: int,
+    input_names: Optional[Sequence[str]],
+    output_names: Optional[Sequence[str]],
+    optimize: bool,
+) -> Any:
     from . import _translations
 
-    _prime_multi_scale_poolers(model, args, kwargs)
+    _prime_multi_scale_poolers(model, args, kwargs or {})
     with torchvision_as_trtops_ops():
         program = torch.onnx.export(
             model,
@@ -157,11 +169,21 @@ def _export_dynamo(model, args, kwargs, dynamic_shapes, opset, input_names, outp
             optimize=optimize,
             verbose=False,
         )
+    if program is None:  # only the TorchScript exporter (dynamo=False) returns nothing
+        raise RuntimeError("torch.onnx.export(dynamo=True) returned no ONNXProgram")
     _fix_trtops_output_types(program.model)
     return program.model_proto
 
 
-def _export_torchscript(model, args, kwargs, dynamic_shapes, opset, input_names, output_names):
+def _export_torchscript(
+    model: torch.nn.Module,
+    args: tuple[Any, ...],
+    kwargs: Optional[Mapping[str, Any]],
+    dynamic_shapes: Any,
+    opset: int,
+    input_names: Optional[Sequence[str]],
+    output_names: Optional[Sequence[str]],
+) -> Any:
     import io
 
     import onnx
@@ -176,7 +198,7 @@ def _export_torchscript(model, args, kwargs, dynamic_shapes, opset, input_names,
     torch.onnx.export(
         model,
         tuple(args),
-        buffer,
+        buffer,  # type: ignore[arg-type]  # the TorchScript exporter also writes to file objects
         dynamo=False,
         opset_version=min(opset, 20),
         input_names=names,

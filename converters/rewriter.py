@@ -97,7 +97,7 @@ class _Context:
             inferred = onnx.shape_inference.infer_shapes(model)
         except Exception:  # shape inference is a help, not a requirement
             inferred = model
-        self.types = {}
+        self.types: dict[str, Any] = {}  # value name -> onnx TypeProto
         for graph in _graphs(inferred.graph):
             for v in itertools.chain(graph.input, graph.value_info, graph.output):
                 self.types.setdefault(v.name, v.type)
@@ -236,10 +236,10 @@ def _nms(ctx: _Context, node: Any, b: _Builder) -> str:
     attrs = _attrs(node)
     inputs = list(node.input) + [""] * (5 - len(node.input))
     boxes, scores, max_name, iou_name, score_name = inputs[:5]
-    cap = ctx.constant(max_name)
-    cap = 0 if cap is None else int(np.asarray(cap).reshape(-1)[0])
-    iou = ctx.constant(iou_name)
-    iou = 0.0 if iou is None else float(np.asarray(iou, dtype=np.float32).reshape(-1)[0])
+    cap_value = ctx.constant(max_name)
+    cap = 0 if cap_value is None else int(np.asarray(cap_value).reshape(-1)[0])
+    iou_value = ctx.constant(iou_name)
+    iou = 0.0 if iou_value is None else float(np.asarray(iou_value, dtype=np.float32).reshape(-1)[0])
     score = ctx.constant(score_name)
     shape = ctx.shape(scores)
     if shape is None or len(shape) != 3 or shape[0] is None or shape[1] is None:

@@ -236,8 +236,10 @@ def compare_detections(
         rs, cs = (np.asarray(d["scores"], dtype=np.float64).reshape(-1) for d in (ref, cand))
         rl, cl = (np.asarray(d["labels"]).reshape(-1) for d in (ref, cand))
         pairs = _match(rb, rs, rl, cb, cl, tolerances["match_iou"])
-        iou = _box_iou(rb, cb) if pairs else None
-        ious = [iou[i, j] for i, j in pairs]
+        ious = []
+        if pairs:
+            iou = _box_iou(rb, cb)
+            ious = [iou[i, j] for i, j in pairs]
         deltas = [abs(rs[i] - cs[j]) for i, j in pairs]
         same_label = [rl[i] == cl[j] for i, j in pairs]
         matched = len(pairs)

@@ -56,7 +56,7 @@ def onnx_bytes(model: OnnxLike) -> bytes:
     return model.SerializeToString()
 
 
-def _progress_monitor(trt: ModuleType, stream: Any) -> Any:
+def _progress_monitor(trt: Any, stream: Any) -> Any:
     """A TensorRT IProgressMonitor drawing one progress bar for the top-level build phase (nested
     phases only name the current step) on ``stream``."""
 
@@ -124,7 +124,7 @@ def build_engine(
     from trtops import rtx
     from trtops.plugins import import_runtime, load_plugins
 
-    trt = import_runtime(runtime)
+    trt: Any = import_runtime(runtime)  # TensorRT's Python bindings carry no type information
     is_rtx = trt.__name__.startswith("tensorrt_rtx")
     if is_rtx:
         reason = rtx.in_process_missing_reason()
@@ -179,11 +179,12 @@ def build_engine(
         for name, (lo, opt, hi) in profile_spec.items():
             profile.set_shape(name, tuple(lo), tuple(opt), tuple(hi))
         config.add_optimization_profile(profile)
-    cache = None
+    timing: Optional[tuple[Path, Any]] = None  # the cache file and the timing cache read from it
     if timing_cache is not None:
-        data = Path(timing_cache).read_bytes() if Path(timing_cache).is_file() else b""
-        cache = config.create_timing_cache(data)
+        cache_path = Path(timing_cache)
+        cache = config.create_timing_cache(cache_path.read_bytes() if cache_path.is_file() else b"")
         config.set_timing_cache(cache, ignore_mismatch=False)
+        timing = (cache_path, cache)
     if progress:
         config.progress_monitor = _progress_monitor(trt, sys.stderr)
 
@@ -194,8 +195,9 @@ def build_engine(
     result.log = logger.messages
     if engine is None:
         return result
-    if cache is not None:
-        Path(timing_cache).write_bytes(bytes(cache.serialize()))
+    if timing is not None:
+        cache_path, cache = timing
+        cache_path.write_bytes(bytes(cache.serialize()))
     result.engine = bytes(engine)
     result.engine_size = len(result.engine)
     result.ok = True
