@@ -27,7 +27,7 @@
 #              With .trt/sweep-libs.tar.xz the builds come from there where it fits (same
 #              sources, this GPU's architecture): make it beforehand on any machine with nvcc,
 #              `python benchmarks/sweep.py --build-only --archs 90-real --pack .trt/sweep-libs.tar.xz`
-#              (29 builds: 11 min on 2 cores, 6.6 MB), and carry .trt
+#              (30 builds: 11 min on 2 cores, 6.6 MB), and carry .trt
 #   ncu        ncu --set detailed over benchmarks/ncu_cases.py: one call of each missed-target case
 #              (NCU_CASES: comma-separated name substrings to narrow it)
 #   sanitizer  compute-sanitizer memcheck over a representative subset of the GPU tests
@@ -180,9 +180,11 @@ if has_phase ncu; then
   timeout "${NCU_LIMIT:-240}" "${ncu_bin:-ncu}" --clock-control none --profile-from-start off --nvtx --set detailed \
     python3 "$repo/benchmarks/ncu_cases.py" ${NCU_CASES:+--only "$NCU_CASES"} > "$out/ncu.txt" 2>&1
   echo "ncu: exit $? in $(( $(date +%s) - start )) s"
-  # Per kernel: its name line, duration and the two throughputs (the whole report is in ncu.txt).
-  grep -E ", Context [0-9]+|^ +Duration|Compute \(SM\) Throughput|^ +Memory Throughput|==ERROR==" "$out/ncu.txt" \
-    | cut -c1-160 | head -160
+  # Per kernel: its name line, duration, the two throughputs, the cache hit rates and the
+  # shared-memory carveout the driver chose (L1 = the SM's 256 KB less it; TRTOPS_DCN_PREFER_L1)
+  # (the whole report is in ncu.txt).
+  grep -E ", Context [0-9]+|^ +Duration|Compute \(SM\) Throughput|^ +Memory Throughput|L1/TEX Hit Rate|^ +L2 Hit Rate|Shared Memory Configuration Size|==ERROR==" \
+    "$out/ncu.txt" | cut -c1-160 | head -240
 fi
 
 if has_phase sanitizer; then

@@ -83,26 +83,35 @@ GROUPS: Dict[str, Group] = {
     "dcn-float32": Group("deform_conv", "deform_conv", "float32$", ("--batches", "9")),
 }
 
+#: The variants that count on L1 holding the corners that pixels and taps share also ask for the
+#: smallest shared-memory carveout (TRTOPS_DCN_PREFER_L1), so that the L1 they count on is there
+#: whatever the driver would choose; dcn-prefer-l1 times that switch alone.
+_L1 = " -DTRTOPS_DCN_PREFER_L1=1"
+
 #: In the order they are timed, the furthest from its target first (a group's default build is
 #: timed right before its first variant): where --limit cuts the sweep short, the last ones go.
 VARIANTS: List[Variant] = [
     Variant("dcn-tiles-32x4-tap-minor-depth-1", "dcn-16bit",
-            "-DTRTOPS_DCN_TILE_WIDTH=32 -DTRTOPS_DCN_TAP_MINOR=1 -DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1",
+            "-DTRTOPS_DCN_TILE_WIDTH=32 -DTRTOPS_DCN_TAP_MINOR=1 -DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1" + _L1,
             "32 x 4 pixel blocks whose nine taps of a channel chunk run in a row: their corners "
             "(a ~40 x 14 pixel window, ~37 KB) stay in L1, instead of ~10x that for a 128-pixel strip"),
     Variant("dcn-tiles-16x8-tap-minor-depth-1", "dcn-16bit",
-            "-DTRTOPS_DCN_TILE_WIDTH=16 -DTRTOPS_DCN_TAP_MINOR=1 -DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1",
+            "-DTRTOPS_DCN_TILE_WIDTH=16 -DTRTOPS_DCN_TAP_MINOR=1 -DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1" + _L1,
             "as above with 16 x 8 blocks (a squarer window, shorter output rows)"),
-    Variant("dcn-tiles-32x4-tap-minor", "dcn-16bit", "-DTRTOPS_DCN_TILE_WIDTH=32 -DTRTOPS_DCN_TAP_MINOR=1",
+    Variant("dcn-tiles-32x4-tap-minor", "dcn-16bit", "-DTRTOPS_DCN_TILE_WIDTH=32 -DTRTOPS_DCN_TAP_MINOR=1" + _L1,
             "32 x 4 blocks, tap-minor, corners two K tiles ahead (the window fits the L1 left beside "
             "the larger stage too)"),
+    Variant("dcn-prefer-l1", "dcn-16bit", _L1.strip(),
+            "the default kernels with the smallest shared-memory carveout that holds their CTAs, the rest "
+            "of the SM's 256 KB as L1, instead of the driver's choice (at its largest, 28 KB of L1)"),
     Variant("dcn-float32-split-at-store", "dcn-float32", "-DTRTOPS_DCN_SPLIT_COLUMNS_AT_STORE=1",
             "the 256-row split-TF32 kernel splits each column once when stored, not in every warp"),
     Variant("dcn-float32-ffma", "dcn-float32", "-DTRTOPS_DCN_SPLIT_TF32=0",
             "float32 on the FFMA kernel instead of split TF32 on tensor cores"),
     Variant("dcn-tiles-32x4", "dcn-16bit", "-DTRTOPS_DCN_TILE_WIDTH=32",
             "32 x 4 pixel blocks in the default K order"),
-    Variant("dcn-tap-minor-depth-1", "dcn-16bit", "-DTRTOPS_DCN_TAP_MINOR=1 -DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1",
+    Variant("dcn-tap-minor-depth-1", "dcn-16bit",
+            "-DTRTOPS_DCN_TAP_MINOR=1 -DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1" + _L1,
             "both: the nine taps of a channel chunk in a row share corners, and the smaller stage leaves "
             "L1 room to hold them (~140 KB of corners per chunk at 2x256x100x152)"),
     Variant("dcn-128-row-tiles", "dcn-16bit", "-DTRTOPS_DCN_MAX_TILE_ROWS=128",
@@ -141,9 +150,9 @@ VARIANTS: List[Variant] = [
             "PS-RoIAlign rows are a control"),
     Variant("ps-pool-cell-by-cell", "ps", "-DTRTOPS_ROI_POOL_PLANE_VECTORS=0",
             "PS-RoIPool reads a bin cell by cell instead of 16-byte vectors per row"),
-    Variant("dcn-tap-minor", "dcn-16bit", "-DTRTOPS_DCN_TAP_MINOR=1",
+    Variant("dcn-tap-minor", "dcn-16bit", "-DTRTOPS_DCN_TAP_MINOR=1" + _L1,
             "K tiles ordered channel chunk, then tap (L1 reuse of corners; a table per K tile)"),
-    Variant("dcn-gather-depth-1", "dcn-16bit", "-DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1",
+    Variant("dcn-gather-depth-1", "dcn-16bit", "-DTRTOPS_DCN_ONE_CTA_GATHER_DEPTH=1" + _L1,
             "the 256-row kernel copies corners one K tile ahead instead of two (32 KiB more L1)"),
 ]
 

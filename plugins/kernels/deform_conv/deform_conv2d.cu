@@ -114,6 +114,19 @@ constexpr int32_t kBLOCK_HEIGHT = kTILE_PIXELS / kBLOCK_WIDTH;
 #endif
 constexpr bool kSPLIT_COLUMNS_AT_STORE = TRTOPS_DCN_SPLIT_COLUMNS_AT_STORE != 0;
 
+//! The L1 / shared-memory split of an SM (its carveout). 0 (the default): no preference, the
+//! driver's choice. 1: the launcher asks for the smallest carveout that holds the kernel's CTAs
+//! per SM (kMIN_BLOCKS), which leaves the rest of the SM's 256 KB (sm_90) to L1, where the
+//! gathered corners that neighbouring pixels and taps share are cached (cp.async.ca). The
+//! driver's default for a kernel of ~140 KB of shared memory is not documented; at the largest
+//! carveout (228 KB on sm_90) L1 keeps 28 KB, less than the ~37 KB window of corners a 32 x 4
+//! pixel block's nine taps read (TRTOPS_DCN_TILE_WIDTH). A switch until a GPU has timed it
+//! (benchmarks/sweep.py); the emulated build has no carveout.
+#ifndef TRTOPS_DCN_PREFER_L1
+#define TRTOPS_DCN_PREFER_L1 0
+#endif
+constexpr bool kPREFER_L1 = TRTOPS_DCN_PREFER_L1 != 0;
+
 //! Timing diagnostics, never for results (the output is wrong by design): the tensor-core kernel
 //! leaves one stage of its K loop out, so that a GPU without hardware counters still tells where
 //! the time goes (benchmarks/sweep.py times each against the default; the differences are each
@@ -1431,6 +1444,8 @@ struct DeviceLimits
 {
     int64_t sharedBytes{0}; //!< the most dynamic shared memory a block may opt into
     int32_t computeMajor{0};
+    int64_t sharedPerSm{0};      //!< shared memory of an SM at the largest carveout (kPREFER_L1)
+    int64_t reservedPerBlock{0}; //!< shared memory the system reserves per block (kPREFER_L1)
 };
 
 Status queryDeviceLimits(DeviceLimits& limits)
@@ -1446,6 +1461,19 @@ Status queryDeviceLimits(DeviceLimits& limits)
         "deform_conv2d: cudaDeviceGetAttribute(ComputeCapabilityMajor)"));
     limits.sharedBytes = optin;
     limits.computeMajor = major;
+    if constexpr (kPREFER_L1)
+    {
+        int perSm = 0;
+        TRTOPS_RETURN_IF_ERROR(
+            cudaStatus(cudaDeviceGetAttribute(&perSm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device),
+                "deform_conv2d: cudaDeviceGetAttribute(MaxSharedMemoryPerMultiprocessor)"));
+        int reserved = 0;
+        TRTOPS_RETURN_IF_ERROR(
+            cudaStatus(cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, device),
+                "deform_conv2d: cudaDeviceGetAttribute(ReservedSharedMemoryPerBlock)"));
+        limits.sharedPerSm = perSm;
+        limits.reservedPerBlock = reserved;
+    }
 #else
     limits.sharedBytes = TRTOPS_DCN_EMULATED_SHARED_LIMIT;
     limits.computeMajor = TRTOPS_EMULATED_COMPUTE_MAJOR;
@@ -1470,6 +1498,47 @@ Status allowDynamicShared(Kernel kernel, size_t bytes, char const* what)
     static_cast<void>(bytes);
     static_cast<void>(what);
 #endif
+    return Status::ok();
+}
+
+//! The carveout (percent of the SM's shared memory at its largest) that holds `blocksPerSm` blocks
+//! of `bytesPerBlock` dynamic shared memory each, rounded up; 100 when they need all of it.
+constexpr int32_t carveoutPercent(
+    int32_t blocksPerSm, int64_t bytesPerBlock, int64_t reservedPerBlock, int64_t sharedPerSm)
+{
+    int64_t const needed = blocksPerSm * (bytesPerBlock + reservedPerBlock);
+    int64_t const percent = (100 * needed + sharedPerSm - 1) / sharedPerSm;
+    return static_cast<int32_t>(percent < 100 ? percent : 100);
+}
+// sm_90 (228 KiB per SM, 1 KiB reserved per block): one block of 138 KiB (the 256-row kernel)
+// needs 61%, two of 60 KiB 54%, two of 120 KiB more than the SM has (100).
+static_assert(carveoutPercent(1, 138 * 1024, 1024, 228 * 1024) == 61, "carveoutPercent");
+static_assert(carveoutPercent(2, 60 * 1024, 1024, 228 * 1024) == 54, "carveoutPercent");
+static_assert(carveoutPercent(2, 120 * 1024, 1024, 228 * 1024) == 100, "carveoutPercent");
+
+//! kPREFER_L1: asks the driver for the smallest carveout that holds `blocksPerSm` blocks of
+//! `bytes` (a preference: the driver rounds up to a carveout the GPU has). Host-side, no
+//! synchronisation, set on every call like the opt-in above.
+template <typename Kernel>
+Status preferL1(Kernel kernel, int32_t blocksPerSm, size_t bytes, DeviceLimits const& limits, char const* what)
+{
+#if defined(__CUDACC__)
+    if constexpr (kPREFER_L1)
+    {
+        if (limits.sharedPerSm > 0)
+        {
+            int32_t const percent = carveoutPercent(
+                blocksPerSm, static_cast<int64_t>(bytes), limits.reservedPerBlock, limits.sharedPerSm);
+            return cudaStatus(
+                cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, percent), what);
+        }
+    }
+#endif
+    static_cast<void>(kernel);
+    static_cast<void>(blocksPerSm);
+    static_cast<void>(bytes);
+    static_cast<void>(limits);
+    static_cast<void>(what);
     return Status::ok();
 }
 
@@ -1501,9 +1570,10 @@ constexpr int32_t stagedPassesWithin(int64_t limit)
 
 //! kSPLIT: the tensor-core kernel's split-TF32 float32 form (kTENSOR only).
 template <typename T, int32_t kBM, bool kTENSOR, bool kSPLIT = false>
-Status launchMain(Geometry geo, int32_t groups, int64_t sharedLimit, T const* input, T const* offset, T const* mask,
-    T const* packed, T const* bias, T* output, cudaStream_t stream)
+Status launchMain(Geometry geo, int32_t groups, DeviceLimits const& limits, T const* input, T const* offset,
+    T const* mask, T const* packed, T const* bias, T* output, cudaStream_t stream)
 {
+    int64_t const sharedLimit = limits.sharedBytes;
     using Cfg = KernelConfig<T, kBM, kTENSOR, kSPLIT>;
     geo.mTiles = (geo.coutPerGroup + kBM - 1) / kBM;
     int64_t const nTiles = pixelTiles(geo);
@@ -1525,6 +1595,8 @@ Status launchMain(Geometry geo, int32_t groups, int64_t sharedLimit, T const* in
     {
         TRTOPS_RETURN_IF_ERROR(allowDynamicShared(deformConvMmaKernel<T, kBM, kSPLIT>, bytes,
             "deform_conv2d: cudaFuncSetAttribute(deformConvMmaKernel)"));
+        TRTOPS_RETURN_IF_ERROR(preferL1(deformConvMmaKernel<T, kBM, kSPLIT>, Cfg::kMIN_BLOCKS, bytes, limits,
+            "deform_conv2d: cudaFuncSetAttribute(deformConvMmaKernel, PreferredSharedMemoryCarveout)"));
         deformConvMmaKernel<T, kBM, kSPLIT>
             <<<grid, kTHREADS, bytes, stream>>>(geo, input, offset, mask, packed, bias, output);
         return lastLaunchStatus("deformConvMmaKernel");
@@ -1533,6 +1605,8 @@ Status launchMain(Geometry geo, int32_t groups, int64_t sharedLimit, T const* in
     {
         TRTOPS_RETURN_IF_ERROR(allowDynamicShared(
             deformConvSimtKernel<T, kBM>, bytes, "deform_conv2d: cudaFuncSetAttribute(deformConvSimtKernel)"));
+        TRTOPS_RETURN_IF_ERROR(preferL1(deformConvSimtKernel<T, kBM>, Cfg::kMIN_BLOCKS, bytes, limits,
+            "deform_conv2d: cudaFuncSetAttribute(deformConvSimtKernel, PreferredSharedMemoryCarveout)"));
         deformConvSimtKernel<T, kBM><<<grid, kTHREADS, bytes, stream>>>(geo, input, offset, mask, packed, bias, output);
         return lastLaunchStatus("deformConvSimtKernel");
     }
@@ -1544,37 +1618,39 @@ Status launchMain(Geometry geo, int32_t groups, int64_t sharedLimit, T const* in
 // 64 KiB per block, sm_86/sm_89 99 KiB).
 
 template <typename T, bool kSPLIT>
-Status launchTensorCores(Geometry const& geo, int32_t groups, int64_t sharedLimit, T const* input, T const* offset,
-    T const* mask, T const* packed, T const* bias, T* output, cudaStream_t stream)
+Status launchTensorCores(Geometry const& geo, int32_t groups, DeviceLimits const& limits, T const* input,
+    T const* offset, T const* mask, T const* packed, T const* bias, T* output, cudaStream_t stream)
 {
+    int64_t const sharedLimit = limits.sharedBytes;
     if (kMAX_TILE_ROWS >= 256 && geo.coutPerGroup > 128
         && stagedPassesWithin<MmaConfig<T, 256, kSPLIT>>(sharedLimit) >= 0)
     {
         return launchMain<T, 256, true, kSPLIT>(
-            geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+            geo, groups, limits, input, offset, mask, packed, bias, output, stream);
     }
     if (kMAX_TILE_ROWS >= 128 && geo.coutPerGroup > 64
         && stagedPassesWithin<MmaConfig<T, 128, kSPLIT>>(sharedLimit) >= 0)
     {
         return launchMain<T, 128, true, kSPLIT>(
-            geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+            geo, groups, limits, input, offset, mask, packed, bias, output, stream);
     }
-    return launchMain<T, 64, true, kSPLIT>(geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+    return launchMain<T, 64, true, kSPLIT>(geo, groups, limits, input, offset, mask, packed, bias, output, stream);
 }
 
 template <typename T>
-Status launchFfma(Geometry const& geo, int32_t groups, int64_t sharedLimit, T const* input, T const* offset,
+Status launchFfma(Geometry const& geo, int32_t groups, DeviceLimits const& limits, T const* input, T const* offset,
     T const* mask, T const* packed, T const* bias, T* output, cudaStream_t stream)
 {
+    int64_t const sharedLimit = limits.sharedBytes;
     // fp64 keeps 64 rows: 128 would not fit the registers.
     if constexpr (sizeof(T) == 4)
     {
         if (geo.coutPerGroup > 64 && stagedPassesWithin<SimtConfig<T, 128>>(sharedLimit) >= 0)
         {
-            return launchMain<T, 128, false>(geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+            return launchMain<T, 128, false>(geo, groups, limits, input, offset, mask, packed, bias, output, stream);
         }
     }
-    return launchMain<T, 64, false>(geo, groups, sharedLimit, input, offset, mask, packed, bias, output, stream);
+    return launchMain<T, 64, false>(geo, groups, limits, input, offset, mask, packed, bias, output, stream);
 }
 
 template <typename T>
@@ -1612,7 +1688,7 @@ Status forwardTyped(DeformConv2dParams const& p, T const* input, T const* offset
     if constexpr (kSIXTEEN_BIT)
     {
         return launchTensorCores<T, false>(
-            geo, p.groups, limits.sharedBytes, input, offset, mask, packed, bias, output, stream);
+            geo, p.groups, limits, input, offset, mask, packed, bias, output, stream);
     }
     else
     {
@@ -1621,15 +1697,15 @@ Status forwardTyped(DeformConv2dParams const& p, T const* input, T const* offset
             if (form == WeightForm::kTF32)
             {
                 return launchTensorCores<T, false>(
-                    geo, p.groups, limits.sharedBytes, input, offset, mask, packed, bias, output, stream);
+                    geo, p.groups, limits, input, offset, mask, packed, bias, output, stream);
             }
             if (form == WeightForm::kSPLIT_TF32)
             {
                 return launchTensorCores<T, true>(
-                    geo, p.groups, limits.sharedBytes, input, offset, mask, packed, bias, output, stream);
+                    geo, p.groups, limits, input, offset, mask, packed, bias, output, stream);
             }
         }
-        return launchFfma<T>(geo, p.groups, limits.sharedBytes, input, offset, mask, packed, bias, output, stream);
+        return launchFfma<T>(geo, p.groups, limits, input, offset, mask, packed, bias, output, stream);
     }
 }
 
