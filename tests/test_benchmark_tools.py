@@ -1,6 +1,7 @@
 """The GPU session's helpers, on CPU (tier 1): compare_runs.py (merging benchmark JSON files and the
 row-by-row A/B comparison), ncu_cases.py (the calls Nsight Compute profiles, run small on CPU),
-row_filter.py (the benchmarks' --only) and sweep.py (builds of compile-time variants)."""
+row_filter.py (the benchmarks' --only), sweep.py (builds of compile-time variants) and the CPU models
+(nms_chunk_model.py, dcn_traffic_model.py)."""
 
 from __future__ import annotations
 
@@ -104,6 +105,42 @@ def test_nms_chunk_model_counts_the_resolve_blocks_of_the_real_schedule() -> Non
     assert second["boxes"] == 3476 and 0 < second["live"] < 3476
     assert second["blocks"] == (second["live"] + 63) // 64 <= second["blocks_in_place"]
     assert m["serial_blocks"] == 16 + second["blocks"]
+
+
+def test_dcn_traffic_model_tiles_and_caches_as_the_kernel_does() -> None:
+    # Tiles number pixels as tilePixel does; K tiles follow the kernel's two orders; the L1 model
+    # fetches each sector once while it is held, every time when nothing is held.
+    import numpy as np
+
+    import dcn_traffic_model as model
+
+    layer = model.Layer(2, 64, 9, 70)
+    strip, block = model.Tiling("strip", 0, False), model.Tiling("32x4", 32, True)
+    n, y, x = model.tile_pixels(layer, strip, 4)  # pixels 512..639: image 0's last 118, image 1's first 10
+    assert (n[0], y[0], x[0]) == (0, 7, 22) and (n[-1], y[-1], x[-1]) == (1, 0, 9) and len(n) == 128
+    n, y, x = model.tile_pixels(layer, block, 11)  # 9 blocks per image: image 1, block row 0, column 2
+    assert set(n) == {1} and sorted(set(x)) == list(range(64, 70)) and sorted(set(y)) == [0, 1, 2, 3]
+    assert list(model.k_tiles(layer, strip))[:3] == [(0, 0), (0, 1), (1, 0)]
+    assert list(model.k_tiles(layer, block))[:3] == [(0, 0), (1, 0), (2, 0)]
+
+    cache = model.L1(1 << 20)
+    for address in (0, 64, 0, 32, 128 * 1000):
+        cache.read(address, 64)
+    assert cache.missed_sectors == 2 + 2 + 0 + 0 + 2
+    tiny = model.L1(model.LINE)
+    for address in (0, 128, 0):
+        tiny.read(address, 64)
+    assert tiny.missed_sectors == 6
+
+    # No offsets: a 32 x 4 block's taps of a channel run share nearly every corner, so with room
+    # in L1 little comes from L2; a strip in tap-major order refetches them tap after tap.
+    zero = np.zeros((layer.batch, 9, 2, layer.height, layer.width))
+    big = 1 << 20
+    blocked = model.cta_traffic(layer, block, 2, big, zero)
+    stripped = model.cta_traffic(layer, strip, 2, 64 * 128, zero)
+    assert blocked["corners_l2"] < 0.2 * blocked["requested"]
+    assert stripped["corners_l2"] > 0.5 * stripped["requested"]
+    assert blocked["weights_l2"] == stripped["weights_l2"] == 64 * model.RUN
 
 
 def test_row_filter_matches_words_at_the_start_of_label_words() -> None:
