@@ -27,7 +27,7 @@
 #              With .trt/sweep-libs.tar.xz the builds come from there where it fits (same
 #              sources, this GPU's architecture): make it beforehand on any machine with nvcc,
 #              `python benchmarks/sweep.py --build-only --archs 90-real --pack .trt/sweep-libs.tar.xz`
-#              (30 builds: 11 min on 2 cores, 6.6 MB), and carry .trt
+#              (32 builds: 13 min on 2 cores, 6.9 MB), and carry .trt
 #   ncu        ncu --set detailed over benchmarks/ncu_cases.py: one call of each missed-target case
 #              (NCU_CASES: comma-separated name substrings to narrow it)
 #   sanitizer  compute-sanitizer memcheck over a representative subset of the GPU tests
