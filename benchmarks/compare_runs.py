@@ -46,14 +46,18 @@ def _benchmark_name(stem: str) -> str:
     return stem[: -len("_baseline")] if stem.endswith("_baseline") else stem
 
 
+def row_key(row: dict) -> Tuple[str, str, str, str]:
+    """What names a benchmark row within its benchmark: (op, shape, dtype, layout)."""
+    return (str(row.get("op")), str(row.get("shape")), str(row.get("dtype")), str(row.get("layout", "-")))
+
+
 def rows_by_key(document: dict, name: str) -> Dict[RowKey, dict]:
     """Every row of a merged or single benchmark document, by (benchmark, op, shape, dtype, layout)."""
     table: Dict[RowKey, dict] = {}
     for stem, run in _runs(document, name).items():
         bench = _benchmark_name(stem)
         for row in run.get("rows", []):
-            key = (bench, str(row.get("op")), str(row.get("shape")), str(row.get("dtype")), str(row.get("layout", "-")))
-            table[key] = row
+            table[(bench, *row_key(row))] = row
     return table
 
 

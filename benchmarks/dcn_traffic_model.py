@@ -139,7 +139,10 @@ def cta_traffic(layer: Layer, tiling: Tiling, tile: int, l1_bytes: int, offsets:
     }
 
 
-def model(layer: Layer, tilings: Sequence[Tiling], l1_kb: Sequence[int], ctas: int, seed: int) -> List[Dict[str, object]]:
+def model(
+    layer: Layer, tilings: Sequence[Tiling], l1_kb: Sequence[int], ctas: int, seed: int
+) -> List[Dict[str, object]]:
+    """Per tiling and L1 size: the mean traffic of `ctas` sampled pixel tiles (cta_traffic)."""
     gen = np.random.default_rng(seed)
     offsets = gen.standard_normal((layer.batch, 9, 2, layer.height, layer.width)) * 2.0
     rows = []

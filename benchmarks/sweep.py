@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from compare_runs import fmt, ratio
+from compare_runs import fmt, ratio, row_key
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = REPO / "benchmarks"
@@ -398,10 +398,6 @@ def _build_info(build: Build) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _row_key(row: dict) -> Tuple[str, str, str, str]:
-    return (str(row.get("op")), str(row.get("shape")), str(row.get("dtype")), str(row.get("layout", "-")))
-
-
 def comparison_lines(report: dict) -> List[str]:
     """Per variant and row: the default's and the variant's trtops ms, and default / variant
     (above 1: the variant is faster), also for GPU time where the benchmark records it.
@@ -416,10 +412,10 @@ def comparison_lines(report: dict) -> List[str]:
             why = variant.get("error") or default.get("error") or "not timed"
             lines.append(f"{name:<30} {why.splitlines()[0]}")
             continue
-        base = {_row_key(r): r for r in default["rows"]}
+        base = {row_key(r): r for r in default["rows"]}
         for row in variant["rows"]:
-            b = base.get(_row_key(row))
-            op, shape, dtype, layout = _row_key(row)
+            b = base.get(row_key(row))
+            op, shape, dtype, layout = row_key(row)
             prefix = f"{name:<30} {op:<22} {shape[:34]:<34} {dtype:<13} {layout:<6} "
             if b is None:
                 lines.append(prefix + "not in the default's rows")
@@ -468,8 +464,8 @@ def verdict_lines(report: dict) -> List[str]:
         default = report["defaults"].get(variant["group"], {})
         if "rows" not in variant or "rows" not in default:
             continue
-        base = {_row_key(r): r for r in default["rows"]}
-        pairs = [(base[_row_key(r)], r) for r in variant["rows"] if _row_key(r) in base]
+        base = {row_key(r): r for r in default["rows"]}
+        pairs = [(base[row_key(r)], r) for r in variant["rows"] if row_key(r) in base]
         eager = [x for x in (ratio(b.get("trtops_ms"), r.get("trtops_ms")) for b, r in pairs) if x]
         gpu = [x for x in (ratio(b.get("gpu_trtops_ms"), r.get("gpu_trtops_ms")) for b, r in pairs) if x]
         changes = [f"{r['op']} {r['shape']} {r['dtype']}: " + "; ".join(c)

@@ -198,10 +198,10 @@ def assert_mutation_caught(result: RunResult, mutation: Mutation) -> None:
 
 class RunsAhead:
     """Builds and runs the programs of a test module's selected tests in the background, as many at
-    a time as there are usable CPUs (at most MAX_AT_ONCE), in the order the tests come; each test (still run one by one, and
-    the only one to judge its run) mostly finds its run done. A build is mostly one g++ process
-    and a run one single-threaded program, so the tests alone keep one core busy: on CI's two
-    cores this about halves their time.
+    a time as there are usable CPUs (at most MAX_AT_ONCE), in the order the tests come; each test
+    (still run one by one, and the only one to judge its run) mostly finds its run done. A build
+    is mostly one g++ process and a run one single-threaded program, so the tests alone keep one
+    core busy: on CI's two cores this about halves their time.
 
     `work(test function name, its parameters)` returns the build-and-run of a test, or None for a
     test that has none. Use it from a module-scoped fixture (`request` is the fixture's) and call
