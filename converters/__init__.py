@@ -3,8 +3,8 @@
 Shipped from the repository's ``converters/`` folder as ``trtops.converters``.
 
 * :func:`export` - torch model -> ONNX with torchvision ops as trtops nodes (torch.export
-  path, TorchScript + :func:`rewrite` fallback); ``deploy=True`` for R-CNN detectors gives
-  static-shape post-processing that TensorRT builds.
+  path, TorchScript + :func:`rewrite` fallback); ``deploy=True`` for torchvision detectors
+  (Faster/Mask R-CNN, RetinaNet, FCOS, SSD) gives static-shape post-processing that TensorRT builds.
 * :func:`rewrite` - standard ONNX ``RoiAlign`` / ``NonMaxSuppression`` / ``MaxRoiPool`` /
   ``DeformConv`` -> trtops nodes, with exact glue; reports what it left alone.
 * :func:`evaluate` - runs a graph holding trtops nodes on CPU (ONNX Runtime or
@@ -29,6 +29,8 @@ _EXPORTS = {
     "evaluate": "evaluator",
     "run_trtops_node": "evaluator",
     "DeployRCNN": "deploy",
+    "DeploySingleStage": "deploy",
+    "deploy_module": "deploy",
     "make_node": "_nodes",
     "set_node_attributes": "_nodes",
     "NODE_SPECS": "_nodes",

@@ -1,17 +1,20 @@
-"""Deploy mode for torchvision R-CNN detectors: static-shape post-processing.
+"""Deploy mode for torchvision detectors: static-shape post-processing.
 
-torchvision's Faster/Mask R-CNN filter boxes with boolean masks (``boxes[keep]``,
+torchvision's detectors filter boxes with boolean masks (``boxes[keep]``,
 ``torch.where(scores > t)``), which exports as ``NonZero`` and data-dependent shapes that
-TensorRT's ONNX parser does not take. :class:`DeployRCNN` runs the same model with the same
-weights and the same decisions, expressed with fixed-size tensors:
+TensorRT's ONNX parser does not take. :class:`DeployRCNN` (Faster/Mask R-CNN) and
+:class:`DeploySingleStage` (RetinaNet, FCOS, SSD) run the same model with the same weights and the
+same decisions, expressed with fixed-size tensors (:func:`deploy_module` picks one):
 
 * a box that torchvision would drop (too small, score under the threshold, padding) keeps its
   slot and gets the score ``-inf``; one padded trtops NMS per image
   (``torch.ops.trtops.nms_padded``: ``score_threshold`` = lowest float, ``max_output_boxes`` =
   torchvision's cap) then skips it. NMS keeps by decreasing score, so the first ``count`` slots
   are exactly torchvision's kept boxes, in torchvision's order;
-* RPN proposals: ``[post_nms_top_n]`` slots per image, the ones past the count repeat a valid
-  box and are masked out of the detections;
+* RPN proposals (R-CNN): ``[post_nms_top_n]`` slots per image, the ones past the count repeat a
+  valid box and are masked out of the detections;
+* single-stage candidates (RetinaNet, FCOS: per level; SSD: per class): a fixed-size TopK of
+  the scores, see :class:`DeploySingleStage`;
 * detections: ``[detections_per_img]`` slots per image, zeros past ``num_detections``.
 
 Outputs: ``boxes [B, D, 4]`` (original image coordinates), ``scores [B, D]``, ``labels [B, D]``
@@ -36,6 +39,22 @@ def _nms_padded(boxes: Tensor, scores: Tensor, idxs: Tensor, iou: float, max_out
     from . import _torch_ops  # noqa: F401  (registers trtops::nms_padded)
 
     return torch.ops.trtops.nms_padded(boxes, scores, idxs, float(iou), _LOWEST, int(max_out))
+
+
+def _detection_slots(
+    boxes: Tensor, scores: Tensor, labels: Tensor, keep: Tensor, nms_thresh: float, detections: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One image's candidates -> its detection slots: class-aware padded NMS over the ``keep``
+    candidates (the others score ``-inf``), at most ``detections`` kept by decreasing score.
+    Returns ``boxes [D, 4]``, ``scores [D]``, ``labels [D]`` (zeros past the count) and the count."""
+    scores = torch.where(keep, scores, torch.full_like(scores, float("-inf")))
+    index, count = _nms_padded(boxes, scores, labels, nms_thresh, detections)
+    present = torch.arange(index.shape[0]) < count
+    pick = index.clamp(min=0)
+    kept_boxes = torch.where(present[:, None], boxes[pick], torch.zeros_like(boxes[pick]))
+    kept_scores = torch.where(present, scores[pick], torch.zeros_like(scores[pick]))
+    kept_labels = torch.where(present, labels[pick], torch.zeros_like(labels[pick]))
+    return kept_boxes, kept_scores, kept_labels, count
 
 
 def _not_small(boxes: Tensor, min_size: float) -> Tensor:
@@ -142,16 +161,11 @@ class DeployRCNN(nn.Module):
             scores = scores[:, 1:].reshape(-1)
             labels = labels[:, 1:].reshape(-1)
             keep = valid & (scores > heads.score_thresh) & _not_small(boxes, 1e-2)
-            scores = torch.where(keep, scores, torch.full_like(scores, float("-inf")))
-            index, count = _nms_padded(boxes, scores, labels, heads.nms_thresh, heads.detections_per_img)
-            present = torch.arange(index.shape[0]) < count
-            pick = index.clamp(min=0)
-            det_boxes = torch.where(present[:, None], boxes[pick], torch.zeros_like(boxes[pick]))
-            detection_boxes.append(det_boxes)
-            outputs[0].append(resize_boxes(det_boxes, shape, original_size))
-            outputs[1].append(torch.where(present, scores[pick], torch.zeros_like(scores[pick])))
-            outputs[2].append(torch.where(present, labels[pick], torch.zeros_like(labels[pick])))
-            outputs[3].append(count)
+            slots = _detection_slots(boxes, scores, labels, keep, heads.nms_thresh, heads.detections_per_img)
+            detection_boxes.append(slots[0])
+            outputs[0].append(resize_boxes(slots[0], shape, original_size))
+            for output, value in zip(outputs[1:], slots[1:]):
+                output.append(value)
         result = [torch.stack(o) for o in outputs]
 
         if self.has_mask:
@@ -161,6 +175,142 @@ class DeployRCNN(nn.Module):
             probs = mask_logits.sigmoid()[torch.arange(labels.shape[0]), labels]
             result.append(probs.reshape(result[2].shape + (1,) + probs.shape[-2:]))
         return tuple(result)
+
+
+class DeploySingleStage(nn.Module):
+    """A torchvision RetinaNet, FCOS or SSD (SSDlite included) with static-shape
+    post-processing.
+
+    torchvision keeps, per group of candidates (RetinaNet/FCOS: each feature level's
+    (anchor, class) pairs; SSD: each class's anchors), the scores above ``score_thresh`` (a
+    boolean mask) and then their ``topk_candidates`` best. Here each group takes its
+    ``min(topk_candidates, n)`` best of all ``n`` scores with a fixed-size TopK, and those that
+    are not above ``score_thresh`` score ``-inf``. They are the same candidates: every score
+    above the threshold ranks before every score that is not. All groups' boxes then go through
+    one padded class-aware trtops NMS per image, capped at ``detections_per_img``, as in
+    :class:`DeployRCNN`.
+
+    Args:
+        model: e.g. ``torchvision.models.detection.retinanet_resnet50_fpn(weights=None)``,
+            ``fcos_resnet50_fpn(...)`` or ``ssdlite320_mobilenet_v3_large(...)``; its
+            submodules and settings are used as they are (in eval mode).
+
+    Forward: ``images`` ``Tensor[B, 3, H, W]``. Returns ``boxes [B, D, 4]`` (original image
+    coordinates), ``scores [B, D]``, ``labels [B, D]`` (int64) and ``num_detections [B]`` (int64).
+    """
+
+    # The wrapped detector, reached by name (see DeployRCNN.model).
+    model: Any
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        from torchvision.models.detection import FCOS, RetinaNet
+        from torchvision.models.detection.ssd import SSD
+
+        kinds = ((RetinaNet, "retinanet"), (FCOS, "fcos"), (SSD, "ssd"))
+        kind = next((name for cls, name in kinds if isinstance(model, cls)), None)
+        if kind is None:
+            raise TypeError(
+                f"DeploySingleStage takes a torchvision RetinaNet, FCOS or SSD, got {type(model).__name__}"
+            )
+        #: "retinanet", "fcos" (scores are sqrt(class x centerness probability)) or "ssd"
+        self.kind = kind
+        self.model = model.eval()
+
+    def output_names(self) -> list[str]:
+        return ["boxes", "scores", "labels", "num_detections"]
+
+    def _top(self, scores: Tensor) -> tuple[Tensor, Tensor]:
+        """The ``min(topk_candidates, n)`` best of the last dimension's ``n`` scores, and where."""
+        return scores.topk(min(int(self.model.topk_candidates), int(scores.shape[-1])), dim=-1)
+
+    def _level_candidates(
+        self, head: dict[str, Tensor], anchors: Tensor, image: int, bounds: list[int], shape: Any
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """RetinaNet / FCOS: each level's best (anchor, class) pairs, boxes decoded and clipped."""
+        from torchvision.ops import boxes as box_ops
+
+        model = self.model
+        level_boxes, level_scores, level_labels = [], [], []
+        for start, end in zip(bounds[:-1], bounds[1:]):
+            logits = head["cls_logits"][image, start:end]
+            num_classes = int(logits.shape[-1])
+            probs = torch.sigmoid(logits)
+            if self.kind == "fcos":
+                probs = torch.sqrt(probs * torch.sigmoid(head["bbox_ctrness"][image, start:end]))
+            scores, flat_index = self._top(probs.flatten())
+            anchor_index = torch.div(flat_index, num_classes, rounding_mode="floor")
+            codes = head["bbox_regression"][image, start:end][anchor_index]
+            if self.kind == "fcos":
+                boxes = model.box_coder.decode(codes, anchors[start:end][anchor_index])
+            else:
+                boxes = model.box_coder.decode_single(codes, anchors[start:end][anchor_index])
+            level_boxes.append(box_ops.clip_boxes_to_image(boxes, shape))
+            level_scores.append(scores)
+            level_labels.append(flat_index % num_classes)
+        return torch.cat(level_boxes), torch.cat(level_scores), torch.cat(level_labels)
+
+    def _class_candidates(
+        self, head: dict[str, Tensor], anchors: Tensor, image: int, shape: Any
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """SSD: every class's (background excluded) best anchors, in class order; all anchors'
+        boxes are decoded and clipped first, as torchvision does."""
+        from torchvision.ops import boxes as box_ops
+
+        boxes = self.model.box_coder.decode_single(head["bbox_regression"][image], anchors)
+        boxes = box_ops.clip_boxes_to_image(boxes, shape)
+        probs = torch.softmax(head["cls_logits"][image], dim=-1)
+        num_classes = int(probs.shape[-1])
+        scores, anchor_index = self._top(probs[:, 1:].transpose(0, 1))  # [classes - 1, k]
+        labels = torch.arange(1, num_classes)[:, None].expand_as(anchor_index)
+        return boxes[anchor_index.reshape(-1)], scores.reshape(-1), labels.reshape(-1)
+
+    def forward(self, images: Tensor) -> tuple[Tensor, ...]:
+        from torchvision.models.detection.transform import resize_boxes
+
+        if images.dim() != 4:
+            raise ValueError(f"images must be Tensor[B, 3, H, W], got shape {tuple(images.shape)}")
+        model = self.model
+        original_size = [int(images.shape[-2]), int(images.shape[-1])]
+        image_list, _ = model.transform(list(images.unbind(0)))
+        features = model.backbone(image_list.tensors)
+        if isinstance(features, Tensor):
+            features = OrderedDict([("0", features)])
+        features = list(features.values())
+        head = model.head(features)
+        anchors = model.anchor_generator(image_list, features)
+        locations = [int(f.shape[-2]) * int(f.shape[-1]) for f in features]
+        anchors_per_location = int(head["cls_logits"].shape[1]) // sum(locations)
+        bounds = [0]  # each level's rows of the head outputs and anchors (RetinaNet, FCOS)
+        for level_locations in locations:
+            bounds.append(bounds[-1] + level_locations * anchors_per_location)
+
+        outputs: list[list[Tensor]] = [[], [], [], []]
+        for i, shape in enumerate(image_list.image_sizes):
+            if self.kind == "ssd":
+                boxes, scores, labels = self._class_candidates(head, anchors[i], i, shape)
+            else:
+                boxes, scores, labels = self._level_candidates(head, anchors[i], i, bounds, shape)
+            boxes, scores, labels, count = _detection_slots(
+                boxes, scores, labels, scores > model.score_thresh, model.nms_thresh, model.detections_per_img
+            )
+            for output, value in zip(outputs, (resize_boxes(boxes, shape, original_size), scores, labels, count)):
+                output.append(value)
+        return tuple(torch.stack(o) for o in outputs)
+
+
+def deploy_module(model: nn.Module) -> nn.Module:
+    """The static-shape deploy form of a torchvision detector: :class:`DeployRCNN` for
+    Faster/Mask R-CNN, :class:`DeploySingleStage` for RetinaNet, FCOS and SSD (a deploy module
+    is returned as it is)."""
+    if isinstance(model, (DeployRCNN, DeploySingleStage)):
+        return model
+    from torchvision.models.detection import FCOS, RetinaNet
+    from torchvision.models.detection.ssd import SSD
+
+    if isinstance(model, (RetinaNet, FCOS, SSD)):
+        return DeploySingleStage(model)
+    return DeployRCNN(model)
 
 
 def paste_masks(masks: Tensor, boxes: Tensor, image_size: Sequence[int]) -> Tensor:

@@ -240,10 +240,11 @@ def export(
         exporter: ``"dynamo"`` (torch.export only), ``"torchscript"`` (TorchScript exporter +
             :func:`rewrite`), or ``"auto"``: dynamo, falling back to TorchScript when torch.export
             fails (logged as a warning).
-        deploy: for torchvision R-CNN detectors (Faster/Mask R-CNN): export
-            :class:`~trtops.converters.deploy.DeployRCNN` around the model instead, whose
-            post-processing has static shapes (padded trtops NMS, no boolean masking) so that
-            TensorRT builds it. ``args`` is then a batch tensor ``[B, 3, H, W]``.
+        deploy: for torchvision detectors (Faster/Mask R-CNN, RetinaNet, FCOS, SSD): export their
+            deploy form instead (:func:`~trtops.converters.deploy.deploy_module`:
+            ``DeployRCNN`` or ``DeploySingleStage``), whose post-processing has static shapes
+            (padded trtops NMS, no boolean masking) so that TensorRT builds it. ``args`` is then
+            a batch tensor ``[B, 3, H, W]``.
         optimize: run the torch exporter's ONNX optimizer.
 
     Returns:
@@ -255,10 +256,9 @@ def export(
     if exporter not in ("auto", "dynamo", "torchscript"):
         raise ValueError(f"exporter must be 'auto', 'dynamo' or 'torchscript', got {exporter!r}")
     if deploy:
-        from .deploy import DeployRCNN
+        from .deploy import deploy_module
 
-        if not isinstance(model, DeployRCNN):
-            model = DeployRCNN(model)
+        model = deploy_module(model)
     if not isinstance(args, tuple):
         args = (args,)
     model = model.eval()

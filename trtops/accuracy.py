@@ -168,14 +168,32 @@ def compare_tensors(
     return rows
 
 
-def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+#: Boxes of zero area have no IoU (0 with every box, themselves included), yet detectors keep
+#: them (torchvision's FCOS and RetinaNet do not drop small boxes): a pair holding one is compared
+#: by the IoU of both boxes grown by this many pixels on every side instead (2 px: even a point,
+#: grown to 4 x 4 px, keeps IoU >= min_iou when both its coordinates move by box_atol).
+DEGENERATE_BOX_GROWTH = 2.0
+
+
+def _plain_box_iou(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """IoU [len(a), len(b)] and whether a pair holds a box of zero (or negative) area."""
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
     wh = np.clip(rb - lt, 0, None)
     inter = wh[..., 0] * wh[..., 1]
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+    iou = inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+    return iou, (area_a <= 0)[:, None] | (area_b <= 0)[None, :]
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    iou, degenerate = _plain_box_iou(a, b)
+    if degenerate.any():
+        growth = np.array([-1.0, -1.0, 1.0, 1.0]) * DEGENERATE_BOX_GROWTH
+        grown, _ = _plain_box_iou(a + growth, b + growth)
+        iou = np.where(degenerate, grown, iou)
+    return iou
 
 
 def _match(ref_boxes: np.ndarray, ref_scores: np.ndarray, ref_labels: np.ndarray, cand_boxes: np.ndarray,
@@ -374,7 +392,7 @@ def check(candidate: Path, spec: Any, *, engine: Optional[Path] = None, runtime:
 
     with torch.no_grad():
         if spec.detector:
-            deploy = converters.DeployRCNN(spec.model)
+            deploy = converters.deploy_module(spec.model)
             reference = dict(zip(deploy.output_names(), deploy(*spec.inputs)))
             torchvision_detections = spec.model(list(spec.inputs[0]))
         elif dtype != "float32":

@@ -202,6 +202,7 @@ def _load_spec(args: argparse.Namespace, recorded: Optional[dict] = None) -> Any
         batch=args.batch if args.batch is not None else recorded.get("batch", 1),
         image_size=image_size,
         dtype=getattr(args, "dtype", None) or recorded.get("dtype", "float32"),
+        score_thresh=args.score_thresh if args.score_thresh is not None else recorded.get("score_thresh"),
     )
 
 
@@ -278,9 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--weights", help="local state_dict file (never downloaded)")
         command.add_argument("--batch", type=int, default=None, help="example batch size (default 1)")
         command.add_argument("--image-size", help="example image size HxW (detectors; default 320x320)")
+        command.add_argument("--score-thresh", type=float, default=None,
+                             help="detectors: score a detection needs (R-CNN box_score_thresh, RetinaNet/FCOS/SSD "
+                                  "score_thresh; default torchvision's); random weights score low")
 
     export = commands.add_parser("export", help="export a PyTorch model to ONNX with trtops nodes")
-    export.add_argument("model", help="torchvision detector name (e.g. fasterrcnn_resnet50_fpn) or module:function")
+    export.add_argument("model", help="torchvision detector name (e.g. fasterrcnn_resnet50_fpn, retinanet_resnet50_fpn, fcos_resnet50_fpn, "
+                        "ssd300_vgg16) "
+                        "or module:function")
     export.add_argument("-o", "--output", type=Path, help="ONNX file (default: MODEL.onnx)")
     model_options(export)
     export.add_argument("--dynamic-batch", action="store_true", help="dynamic batch dimension (non-detectors)")

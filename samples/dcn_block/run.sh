@@ -9,6 +9,7 @@
 # script puts its folder on PYTHONPATH, for export and for check (which rebuilds the same model).
 # Seed: TRTOPS_SEED (0).
 set -euo pipefail
+. "$(dirname "$0")/../common.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-out/dcn_block}
 trtops=${TRTOPS:-trtops}
@@ -19,23 +20,13 @@ echo "== 1/3 export (float16): dcn_block:build -> $out/dcn_block.onnx"
 "$trtops" export dcn_block:build -o "$out/dcn_block.onnx" --dtype float16 --seed "${TRTOPS_SEED:-0}"
 
 echo "== 2/3 build: $out/dcn_block.engine"
-engine_args=()
-# prints nothing and fails without the plugin library; prints the build flags otherwise: the graph
-# is fp16 throughout, which TensorRT-RTX builds as typed; TensorRT (weakly typed) is allowed fp16
-if build_flags=$(python3 - "$trtops" <<'PY'
-import json, subprocess, sys
-info = json.loads(subprocess.run([sys.argv[1], "info", "--json"], capture_output=True, text=True, check=True).stdout)
-if not (info.get("build") or {}).get("plugins_built"):
-    sys.exit(1)
-print("--precision fp16" if (info["runtimes"].get("tensorrt") or {}).get("version") else "")
-PY
-); then
-  # shellcheck disable=SC2086  # build_flags is empty or two words
-  "$trtops" build "$out/dcn_block.onnx" -o "$out/dcn_block.engine" --timing-cache "$out/timing.cache" $build_flags
-  engine_args=(--engine "$out/dcn_block.engine")
-else
-  echo "engine build skipped: the trtops plugin library was not built (see 'trtops info')"
+# The graph is fp16 throughout, which TensorRT-RTX builds as typed; TensorRT (weakly typed) is
+# allowed fp16.
+build_flags=()
+if trtops_info_says '(info["runtimes"].get("tensorrt") or {}).get("version")'; then
+  build_flags=(--precision fp16)
 fi
+build_engine dcn_block "${build_flags[@]}"
 
 echo "== 3/3 check against PyTorch (float64 reference, fp16 tolerance)"
 "$trtops" check "$out/dcn_block.onnx" "${engine_args[@]}" --json "$out/report.json"

@@ -7,6 +7,7 @@
 # Uses the `trtops` command of the active environment (scripts/setup.sh makes .venv). Image size
 # and seed: TRTOPS_IMAGE_SIZE (320x320), TRTOPS_SEED (0).
 set -euo pipefail
+. "$(dirname "$0")/../common.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-out/faster_rcnn}
 trtops=${TRTOPS:-trtops}
@@ -17,18 +18,7 @@ echo "== 1/3 export: fasterrcnn_resnet50_fpn -> $out/faster_rcnn.onnx"
   --image-size "${TRTOPS_IMAGE_SIZE:-320x320}" --seed "${TRTOPS_SEED:-0}"
 
 echo "== 2/3 build: $out/faster_rcnn.engine"
-engine_args=()
-if python3 - "$trtops" <<'PY'
-import json, subprocess, sys
-info = json.loads(subprocess.run([sys.argv[1], "info", "--json"], capture_output=True, text=True, check=True).stdout)
-sys.exit(0 if (info.get("build") or {}).get("plugins_built") else 1)
-PY
-then
-  "$trtops" build "$out/faster_rcnn.onnx" -o "$out/faster_rcnn.engine" --timing-cache "$out/timing.cache"
-  engine_args=(--engine "$out/faster_rcnn.engine")
-else
-  echo "engine build skipped: the trtops plugin library was not built (see 'trtops info')"
-fi
+build_engine "faster_rcnn"
 
 echo "== 3/3 check against PyTorch"
 "$trtops" check "$out/faster_rcnn.onnx" "${engine_args[@]}" --json "$out/report.json"

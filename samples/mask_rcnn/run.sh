@@ -7,6 +7,7 @@
 # Uses the `trtops` command of the active environment (scripts/setup.sh makes .venv). Image size
 # and seed: TRTOPS_IMAGE_SIZE (320x320), TRTOPS_SEED (0).
 set -euo pipefail
+. "$(dirname "$0")/../common.sh"
 out=${1:-out/mask_rcnn}
 trtops=${TRTOPS:-trtops}
 mkdir -p "$out"
@@ -16,18 +17,7 @@ echo "== 1/3 export: maskrcnn_resnet50_fpn -> $out/mask_rcnn.onnx"
   --image-size "${TRTOPS_IMAGE_SIZE:-320x320}" --seed "${TRTOPS_SEED:-0}"
 
 echo "== 2/3 build: $out/mask_rcnn.engine"
-engine_args=()
-if python3 - "$trtops" <<'PY'
-import json, subprocess, sys
-info = json.loads(subprocess.run([sys.argv[1], "info", "--json"], capture_output=True, text=True, check=True).stdout)
-sys.exit(0 if (info.get("build") or {}).get("plugins_built") else 1)
-PY
-then
-  "$trtops" build "$out/mask_rcnn.onnx" -o "$out/mask_rcnn.engine" --timing-cache "$out/timing.cache"
-  engine_args=(--engine "$out/mask_rcnn.engine")
-else
-  echo "engine build skipped: the trtops plugin library was not built (see 'trtops info')"
-fi
+build_engine "mask_rcnn"
 
 echo "== 3/3 check against PyTorch (boxes, scores, labels, masks)"
 "$trtops" check "$out/mask_rcnn.onnx" "${engine_args[@]}" --json "$out/report.json"

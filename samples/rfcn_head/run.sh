@@ -9,6 +9,7 @@
 # script puts its folder on PYTHONPATH, for export and for check (which rebuilds the same model).
 # Seed: TRTOPS_SEED (0).
 set -euo pipefail
+. "$(dirname "$0")/../common.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-out/rfcn_head}
 trtops=${TRTOPS:-trtops}
@@ -19,18 +20,7 @@ echo "== 1/3 export: rfcn_head:build -> $out/rfcn_head.onnx"
 "$trtops" export rfcn_head:build -o "$out/rfcn_head.onnx" --seed "${TRTOPS_SEED:-0}"
 
 echo "== 2/3 build: $out/rfcn_head.engine"
-engine_args=()
-if python3 - "$trtops" <<'PY'
-import json, subprocess, sys
-info = json.loads(subprocess.run([sys.argv[1], "info", "--json"], capture_output=True, text=True, check=True).stdout)
-sys.exit(0 if (info.get("build") or {}).get("plugins_built") else 1)
-PY
-then
-  "$trtops" build "$out/rfcn_head.onnx" -o "$out/rfcn_head.engine" --timing-cache "$out/timing.cache"
-  engine_args=(--engine "$out/rfcn_head.engine")
-else
-  echo "engine build skipped: the trtops plugin library was not built (see 'trtops info')"
-fi
+build_engine "rfcn_head"
 
 echo "== 3/3 check against PyTorch"
 "$trtops" check "$out/rfcn_head.onnx" "${engine_args[@]}" --json "$out/report.json"

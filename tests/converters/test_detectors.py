@@ -153,3 +153,95 @@ def test_mask_rcnn_builds_with_tensorrt_rtx() -> None:
     result = build_onnx_isolated(proto)
     assert result.ok, result.error_text()
     assert result.plugin_layers == 4
+
+
+# ----- single-stage detectors (RetinaNet, FCOS, SSD): DeploySingleStage ------------------------
+
+# Random weights score near the classification prior; each threshold keeps a few dozen
+# detections per image, below the cap (detections_per_img), so that no near-tie at the cap
+# decides which boxes are kept.
+_SINGLE_STAGE_THRESH = {
+    "retinanet_resnet50_fpn": 0.024,
+    "retinanet_resnet50_fpn_v2": 0.035,
+    "fcos_resnet50_fpn": 0.12,
+    "ssd300_vgg16": 0.985,  # softmax scores of random weights saturate near 1
+}
+# TopK nodes per image: one per feature level (RetinaNet, FCOS) or one over all classes (SSD)
+_SINGLE_STAGE_TOPK = {"retinanet_resnet50_fpn": 5, "fcos_resnet50_fpn": 5, "ssd300_vgg16": 1}
+_SINGLE_STAGE_IMAGES = (2, 3, 200, 240)
+
+
+@functools.lru_cache(maxsize=None)
+def _single_stage(name: str) -> tuple[Any, torch.Tensor]:
+    torch.manual_seed(0)
+    builder = getattr(torchvision.models.detection, name)
+    size = {} if name.startswith("ssd") else dict(min_size=224, max_size=224)  # SSD: its own fixed size
+    model = builder(weights=None, weights_backbone=None, score_thresh=_SINGLE_STAGE_THRESH[name], **size).eval()
+    images = torch.rand(_SINGLE_STAGE_IMAGES, generator=torch.Generator().manual_seed(0))
+    return model, images
+
+
+@functools.lru_cache(maxsize=None)
+def _single_stage_onnx(name: str) -> Any:
+    from trtops.converters import deploy_module
+
+    model, images = _single_stage(name)
+    deploy = deploy_module(model)
+    return export(deploy, (images,), input_names=["images"], output_names=deploy.output_names(), deploy=True)
+
+
+@pytest.mark.parametrize("name", sorted(_SINGLE_STAGE_THRESH))
+def test_single_stage_deploy_module_equals_torchvision_in_pytorch(name: str) -> None:
+    from trtops.converters import DeploySingleStage
+
+    model, images = _single_stage(name)
+    with torch.no_grad():
+        expected = model(list(images))
+        got = split_detections(DeploySingleStage(model)(images))
+    for exp, det in zip(expected, got):
+        assert 10 < exp["boxes"].shape[0] < model.detections_per_img
+        for key in ("boxes", "scores", "labels"):
+            torch.testing.assert_close(det[key], exp[key], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("name", sorted(_SINGLE_STAGE_TOPK))
+def test_single_stage_evaluate_matches_torchvision(name: str) -> None:
+    from trtops.accuracy import TOLERANCES, compare_detections
+
+    model, images = _single_stage(name)
+    proto = _single_stage_onnx(name)
+    counts = _op_counts(proto)
+    batch = images.shape[0]
+    assert counts["trtops::BatchedNMS"] == batch  # one per image, over all its candidates
+    assert counts["TopK"] == batch * _SINGLE_STAGE_TOPK[name]
+    assert not {"NonZero", "NonMaxSuppression"} & set(counts)
+    assert [o.name for o in proto.graph.output] == ["boxes", "scores", "labels", "num_detections"]
+    with torch.no_grad():
+        expected = model(list(images))
+    got = split_detections(list(evaluate(proto, [images]).values()))
+    for row in compare_detections(expected, got, TOLERANCES):
+        assert row.passed and row.matched == row.reference == row.candidate, row
+
+
+def test_deploy_module_picks_the_form_by_detector() -> None:
+    from trtops.converters import DeploySingleStage, deploy_module
+
+    single = deploy_module(_single_stage("fcos_resnet50_fpn")[0])
+    assert isinstance(single, DeploySingleStage) and single.kind == "fcos"
+    assert deploy_module(single) is single
+    rcnn = deploy_module(_detector("fasterrcnn_resnet50_fpn")[0])
+    assert isinstance(rcnn, DeployRCNN)
+    with pytest.raises(TypeError, match="RetinaNet, FCOS or SSD, got Sequential"):
+        DeploySingleStage(torch.nn.Sequential())
+
+
+@pytest.mark.trt_build
+def test_retinanet_builds_with_tensorrt_rtx() -> None:
+    from trtops.testing import build_onnx_isolated
+
+    _needs_nms_plugins()
+    result = build_onnx_isolated(_single_stage_onnx("retinanet_resnet50_fpn"))
+    assert result.ok, result.error_text()
+    assert result.plugin_layers == _SINGLE_STAGE_IMAGES[0]
+    assert result.outputs["boxes"] == ("FLOAT", [_SINGLE_STAGE_IMAGES[0], 300, 4])
+    assert result.outputs["labels"][1] == [_SINGLE_STAGE_IMAGES[0], 300]

@@ -1,0 +1,90 @@
+"""trtops.accuracy's detection matching (compare_detections), which `trtops check` and the
+detector tests rely on: what it matches, what it counts as unmatched, and what fails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from trtops.accuracy import TOLERANCES, compare_detections
+
+
+def _detections(boxes: list[list[float]], scores: list[float], labels: list[int]) -> dict[str, Any]:
+    return {"boxes": np.array(boxes, dtype=np.float32), "scores": np.array(scores, dtype=np.float32),
+            "labels": np.array(labels, dtype=np.int64)}
+
+
+_REFERENCE = _detections(
+    [[10, 10, 50, 40], [12, 11, 49, 41], [100, 80, 130, 120], [25.7, 30, 25.7, 34], [60, 60, 60, 60]],
+    [0.9, 0.8, 0.7, 0.6, 0.5],
+    [3, 5, 3, 7, 7],
+)
+
+
+def _only(rows: list) -> Any:
+    assert len(rows) == 1
+    return rows[0]
+
+
+def test_identical_detections_all_match_zero_area_boxes_included() -> None:
+    """The last two boxes have zero area (IoU 0 even with themselves): they match by the IoU of
+    the boxes grown by DEGENERATE_BOX_GROWTH."""
+    row = _only(compare_detections([_REFERENCE], [_REFERENCE], TOLERANCES))
+    assert row.passed and row.matched == row.reference == row.candidate == 5
+    assert row.min_iou == 1.0 and row.max_score_delta == 0.0 and row.label_agreement == 1.0
+
+
+def test_reordered_and_slightly_moved_detections_match() -> None:
+    order = [1, 0, 2, 4, 3]  # near-tied scores ordered the other way
+    moved = {k: v[order].copy() for k, v in _REFERENCE.items()}
+    moved["boxes"] += 0.05  # box_atol
+    moved["scores"] += 5e-4
+    row = _only(compare_detections([_REFERENCE], [moved], TOLERANCES))
+    assert row.passed and row.matched == 5
+    assert TOLERANCES["min_iou"] <= row.min_iou < 1.0
+
+
+def test_same_box_with_other_labels_pairs_by_label() -> None:
+    """One anchor's box kept for several classes: each reference detection takes the candidate
+    of its own label."""
+    boxes = [[10, 10, 50, 40]] * 3
+    reference = _detections(boxes, [0.9, 0.8, 0.7], [1, 2, 3])
+    candidate = _detections(boxes, [0.7, 0.9, 0.8], [3, 1, 2])
+    row = _only(compare_detections([reference], [candidate], TOLERANCES))
+    assert row.passed and row.matched == 3 and row.label_agreement == 1.0
+
+
+@pytest.mark.parametrize(
+    "change, failing",
+    [
+        ("drop", "unmatched"),
+        ("label", "label_agreement"),
+        ("score", "max_score_delta"),
+        ("shift", "min_iou"),
+        ("degenerate shift", "unmatched"),
+    ],
+)
+def test_disagreements_fail(change: str, failing: str) -> None:
+    candidate = {k: v.copy() for k, v in _REFERENCE.items()}
+    if change == "drop":
+        candidate = {k: v[:4] for k, v in candidate.items()}
+    elif change == "label":
+        candidate["labels"][2] = 4
+    elif change == "score":
+        candidate["scores"][1] += 2 * TOLERANCES["score_atol"]
+    elif change == "shift":
+        candidate["boxes"][2] += 3.0  # IoU ~0.83: matched, below min_iou
+    else:
+        candidate["boxes"][3] += [5.0, 0.0, 5.0, 0.0]  # a zero-width box moved 5 px: no match
+    row = _only(compare_detections([_REFERENCE], [candidate], TOLERANCES))
+    assert not row.passed
+    if failing == "unmatched":
+        assert row.matched == 4
+    elif failing == "label_agreement":
+        assert row.label_agreement < 1.0
+    elif failing == "max_score_delta":
+        assert row.max_score_delta > TOLERANCES["score_atol"]
+    else:
+        assert row.matched == 5 and row.min_iou < TOLERANCES["min_iou"]
