@@ -13,6 +13,7 @@
 //! every creator is registered exactly once, by the path the caller asked for last.
 #include "common/logging.h"
 #include "common/plugin_creator.h"
+#include "common/tensorrt_abi.h"
 
 #if TRTOPS_WITH_ROI
 #include "multi_scale_roi_align/MultiScaleRoIAlignPlugin.h"
@@ -74,21 +75,23 @@ std::vector<nvinfer1::IPluginCreatorInterface*> const& allCreators()
 
 using GetRegistry = nvinfer1::IPluginRegistry* (*) ();
 
-//! getPluginRegistry of a runtime library; RTLD_NOLOAD only looks at libraries already loaded.
-nvinfer1::IPluginRegistry* registryOf(char const* library, int mode)
+//! getPluginRegistry of a runtime library, with the runtime's version (its layout of
+//! IPluginRegistry, common/tensorrt_abi.h); RTLD_NOLOAD only looks at libraries already loaded.
+RuntimeRegistry registryOf(char const* library, int mode)
 {
     void* handle = dlopen(library, mode);
     if (handle == nullptr)
     {
-        return nullptr;
+        return {};
     }
     auto getRegistry = reinterpret_cast<GetRegistry>(dlsym(handle, "getPluginRegistry"));
     nvinfer1::IPluginRegistry* registry = getRegistry != nullptr ? getRegistry() : nullptr;
+    int32_t const version = runtimeVersionOfHandle(handle);
     if (registry == nullptr || (mode & RTLD_NOLOAD) != 0)
     {
         dlclose(handle); // keeps a library we loaded only when its registry is in use
     }
-    return registry;
+    return RuntimeRegistry(registry, version);
 }
 
 //! The plugin registry of the TensorRT runtime in this process. A runtime already loaded wins.
@@ -96,13 +99,13 @@ nvinfer1::IPluginRegistry* registryOf(char const* library, int mode)
 //! loaded by its soname from the loader path: TensorRT-RTX first when
 //! POLYGRAPHY_USE_TENSORRT_RTX=1 asks for it, else TensorRT 11, 10, then TensorRT-RTX (its
 //! unversioned name is what trtops puts on LD_LIBRARY_PATH for the ONNX parser anyway).
-//! nullptr when none is found: loadLibrary will come through getCreators later.
-nvinfer1::IPluginRegistry* findRegistry()
+//! None (false) when none is found: loadLibrary will come through getCreators later.
+RuntimeRegistry findRegistry()
 {
     std::vector<char const*> const loaded{"libnvinfer.so.11", "libnvinfer.so.10", "libtensorrt_rtx.so.1"};
     for (char const* library : loaded)
     {
-        if (nvinfer1::IPluginRegistry* registry = registryOf(library, RTLD_LAZY | RTLD_NOLOAD))
+        if (RuntimeRegistry registry = registryOf(library, RTLD_LAZY | RTLD_NOLOAD))
         {
             return registry;
         }
@@ -114,19 +117,19 @@ nvinfer1::IPluginRegistry* findRegistry()
     candidates.insert(rtxFirst ? candidates.begin() : candidates.end(), rtx.begin(), rtx.end());
     for (char const* library : candidates)
     {
-        if (nvinfer1::IPluginRegistry* registry = registryOf(library, RTLD_LAZY | RTLD_GLOBAL))
+        if (RuntimeRegistry registry = registryOf(library, RTLD_LAZY | RTLD_GLOBAL))
         {
             return registry;
         }
     }
-    return nullptr;
+    return {};
 }
 
 //! Creators the static initializer registered, and where.
 struct AutoRegistration
 {
     std::mutex mutex;
-    nvinfer1::IPluginRegistry* registry{nullptr};
+    RuntimeRegistry registry;
     std::vector<nvinfer1::IPluginCreatorInterface*> creators;
 };
 
@@ -140,8 +143,8 @@ void registerWithLoadedRuntime() noexcept
 {
     try
     {
-        nvinfer1::IPluginRegistry* registry = findRegistry();
-        if (registry == nullptr)
+        RuntimeRegistry const registry = findRegistry();
+        if (!registry)
         {
             return; // no runtime yet: loadLibrary will come through getCreators
         }
@@ -151,7 +154,7 @@ void registerWithLoadedRuntime() noexcept
         {
             // A creator already present (another copy of trtops, or an earlier registration) is
             // left alone; the registry reports the conflict itself.
-            if (registry->registerCreator(*creator, kPLUGIN_NAMESPACE))
+            if (registry.registerCreator(*creator, kPLUGIN_NAMESPACE))
             {
                 state.creators.push_back(creator);
             }
@@ -175,10 +178,10 @@ void takeBackAutoRegistration() noexcept
     std::lock_guard<std::mutex> lock(state.mutex);
     for (nvinfer1::IPluginCreatorInterface* creator : state.creators)
     {
-        state.registry->deregisterCreator(*creator);
+        state.registry.deregisterCreator(*creator);
     }
     state.creators.clear();
-    state.registry = nullptr;
+    state.registry = RuntimeRegistry();
 }
 
 //! Runs registerWithLoadedRuntime when the library is dlopen'ed.
@@ -197,7 +200,9 @@ extern "C" __attribute__((visibility("default"))) nvinfer1::IPluginCreatorInterf
     return creators.data();
 }
 
+// Called by the runtime's loadLibrary: the return address lies in that runtime's library, whose
+// version tells the finder's layout (common/logging.h).
 extern "C" __attribute__((visibility("default"))) void setLoggerFinder(nvinfer1::ILoggerFinder* finder)
 {
-    trtops::plugin::setLoggerFinder(finder);
+    trtops::plugin::setLoggerFinder(finder, __builtin_return_address(0));
 }

@@ -1,6 +1,9 @@
 #include "common/logging.h"
 
+#include "common/tensorrt_abi.h"
+
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 
 namespace trtops
@@ -9,24 +12,44 @@ namespace plugin
 {
 namespace
 {
-std::atomic<nvinfer1::ILoggerFinder*> gLoggerFinder{nullptr};
+
+//! The finder (nullptr: none) and whether it has TensorRT 10's layout. setLoggerFinder writes the
+//! layout first and publishes the finder after it (release), so log() (acquire) never reads a
+//! finder with the layout of the one before.
+std::atomic<void*> gFinder{nullptr};
+std::atomic<bool> gFinderIsTensorRT10{false};
+
 } // namespace
 
-void setLoggerFinder(nvinfer1::ILoggerFinder* finder) noexcept
+void setLoggerFinder(nvinfer1::ILoggerFinder* finder, void const* caller) noexcept
 {
-    gLoggerFinder.store(finder);
+    gFinder.store(nullptr, std::memory_order_release);
+    gFinderIsTensorRT10.store(finder != nullptr && hasTensorRT10Layout(runtimeVersionAt(caller)));
+    gFinder.store(finder, std::memory_order_release);
 }
 
 void log(nvinfer1::ILogger::Severity severity, std::string const& message) noexcept
 {
     std::string const text = "[trtops] " + message;
-    nvinfer1::ILoggerFinder* finder = gLoggerFinder.load();
-    nvinfer1::ILogger* logger = finder != nullptr ? finder->findLogger() : nullptr;
-    if (logger != nullptr)
+    void* const finder = gFinder.load(std::memory_order_acquire);
+    bool logged = false;
+    if (finder != nullptr && gFinderIsTensorRT10.load())
     {
-        logger->log(severity, text.c_str());
+        if (tensorrt10::Logger* logger = static_cast<tensorrt10::LoggerFinder*>(finder)->findLogger())
+        {
+            logger->log(severity, text.c_str());
+            logged = true;
+        }
     }
-    else if (severity <= nvinfer1::ILogger::Severity::kWARNING)
+    else if (finder != nullptr)
+    {
+        if (nvinfer1::ILogger* logger = static_cast<nvinfer1::ILoggerFinder*>(finder)->findLogger())
+        {
+            logger->log(severity, text.c_str());
+            logged = true;
+        }
+    }
+    if (!logged && severity <= nvinfer1::ILogger::Severity::kWARNING)
     {
         std::fprintf(stderr, "%s\n", text.c_str());
     }
