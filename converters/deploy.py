@@ -225,12 +225,18 @@ class DeploySingleStage(nn.Module):
         return scores.topk(min(int(self.model.topk_candidates), int(scores.shape[-1])), dim=-1)
 
     def _level_candidates(
-        self, head: dict[str, Tensor], anchors: Tensor, image: int, bounds: list[int], shape: Any
+        self, head: dict[str, Tensor], anchors: Tensor, image: int, features: list[Tensor], shape: Any
     ) -> tuple[Tensor, Tensor, Tensor]:
         """RetinaNet / FCOS: each level's best (anchor, class) pairs, boxes decoded and clipped."""
         from torchvision.ops import boxes as box_ops
 
         model = self.model
+        # each level's rows of the head outputs and anchors: its locations x anchors per location
+        locations = [int(f.shape[-2]) * int(f.shape[-1]) for f in features]
+        anchors_per_location = int(head["cls_logits"].shape[1]) // sum(locations)
+        bounds = [0]
+        for level_locations in locations:
+            bounds.append(bounds[-1] + level_locations * anchors_per_location)
         level_boxes, level_scores, level_labels = [], [], []
         for start, end in zip(bounds[:-1], bounds[1:]):
             logits = head["cls_logits"][image, start:end]
@@ -279,18 +285,13 @@ class DeploySingleStage(nn.Module):
         features = list(features.values())
         head = model.head(features)
         anchors = model.anchor_generator(image_list, features)
-        locations = [int(f.shape[-2]) * int(f.shape[-1]) for f in features]
-        anchors_per_location = int(head["cls_logits"].shape[1]) // sum(locations)
-        bounds = [0]  # each level's rows of the head outputs and anchors (RetinaNet, FCOS)
-        for level_locations in locations:
-            bounds.append(bounds[-1] + level_locations * anchors_per_location)
 
         outputs: list[list[Tensor]] = [[], [], [], []]
         for i, shape in enumerate(image_list.image_sizes):
             if self.kind == "ssd":
                 boxes, scores, labels = self._class_candidates(head, anchors[i], i, shape)
             else:
-                boxes, scores, labels = self._level_candidates(head, anchors[i], i, bounds, shape)
+                boxes, scores, labels = self._level_candidates(head, anchors[i], i, features, shape)
             boxes, scores, labels, count = _detection_slots(
                 boxes, scores, labels, scores > model.score_thresh, model.nms_thresh, model.detections_per_img
             )
