@@ -20,7 +20,7 @@ machine with nvcc, for the GPU's architecture, and carried along as one compress
     python benchmarks/sweep.py --prebuilt .trt/sweep-libs.tar.xz --out sweep.json   # on the GPU
 
 A bundle is used only where it fits: built from the same sources (a hash of CMakeLists.txt,
-cmake/ and plugins/), for the GPU's architecture, and loadable there (its C++ runtime); the
+cmake/ and plugins/kernels/), for the GPU's architecture, and loadable there (its C++ runtime); the
 builds it lacks, or all of them where it does not fit, are built as without it.
 
 ``--limit`` bounds the whole run in seconds: a variant is skipped when its timing would not fit
@@ -265,8 +265,9 @@ def run_builds(builds: Sequence[Build], archs: str, parallel: int, jobs: int, ti
                 build.error = "the build produced no libtrtops_kernels.so"
 
 
-#: The inputs of a kernels build: a bundle built from other ones is not used.
-FINGERPRINTED = ("CMakeLists.txt", "cmake", "plugins")
+#: The inputs of a kernels build (trtops_kernels alone: the plugin layer is not built), so that a
+#: change to the plugins does not void a bundle; a bundle built from other inputs is not used.
+FINGERPRINTED = ("CMakeLists.txt", "cmake", "plugins/kernels")
 BUNDLE_MANIFEST = "sweep-bundle.json"
 #: What a bundle holds of each build (under "<build name>/").
 BUNDLE_FILES = ("lib/libtrtops_kernels.so", "lib/build_info.json")

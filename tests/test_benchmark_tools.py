@@ -288,6 +288,8 @@ def test_sweep_fingerprint_follows_the_kernel_sources(tmp_path: Path) -> None:
         (tmp_path / name).write_text("1")
     first = sweep.source_fingerprint(tmp_path)
     (tmp_path / "README.md").write_text("not a build input")
+    (tmp_path / "plugins/nms/NmsPlugin.cpp").parent.mkdir(parents=True)
+    (tmp_path / "plugins/nms/NmsPlugin.cpp").write_text("the plugin layer, not built by the sweep")
     assert sweep.source_fingerprint(tmp_path) == first
     (tmp_path / "plugins/kernels/x.cu").write_text("2")
     assert sweep.source_fingerprint(tmp_path) != first
