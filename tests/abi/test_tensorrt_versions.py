@@ -121,6 +121,15 @@ _MOVED_IN_TENSORRT_11 = (
 )
 
 
+def _plugin_interface_infos(include: Path) -> set[tuple[str, int, int]]:
+    """Every plugin interface's getInterfaceInfo() in the headers: ("PLUGIN_V3ONE_BUILD", 1, 0), ..."""
+    pattern = re.compile(r'\{"(PLUGIN[A-Z0-9_ ]*)",\s*(\d+),\s*(\d+)\}')
+    found = set()
+    for header in include.glob("*.h"):
+        found |= {(kind, int(major), int(minor)) for kind, major, minor in pattern.findall(header.read_text())}
+    return found
+
+
 def _compat_cases() -> list[Any]:
     cases = [pytest.param(include, id=f"tensorrt-{header_version(include)}") for include in compat_header_sets()]
     return cases or [pytest.param(None, id="no-other-release", marks=pytest.mark.skip(reason=_NO_COMPAT_HEADERS))]
@@ -138,6 +147,8 @@ def test_layout_matches_the_headers_the_library_was_built_with(include: Path, tm
     expected = _probe(built_with, tmp_path)
     got = _probe(include, tmp_path)
     assert set(got) == set(expected)
+    # the interface kinds and versions plugins and creators report (inline in the headers)
+    assert _plugin_interface_infos(include) == _plugin_interface_infos(built_with)
     tensorrt10 = 100000 <= header_version(include) < 110000
     for key, value in got.items():
         kind, _, name = key.partition(" ")
