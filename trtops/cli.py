@@ -318,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--runtime", choices=["tensorrt", "tensorrt_rtx"],
                        help="default: tensorrt if importable, else tensorrt_rtx")
     build.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32",
-                       help="reduced precision TensorRT may choose (TensorRT only; TensorRT-RTX is strongly typed)")
+                       help="reduced precision TensorRT may choose (TensorRT 10 only; TensorRT 11 and TensorRT-RTX "
+                            "build strongly typed networks: export in that precision instead)")
     build.add_argument("--min-shapes", help="optimization profile, trtexec syntax: input:1x3x224x224,rois:1x5")
     build.add_argument("--opt-shapes", help="optimization profile: shapes to tune for (default: max)")
     build.add_argument("--max-shapes", help="optimization profile: largest shapes")

@@ -97,6 +97,24 @@ def _progress_monitor(trt: Any, stream: Any) -> Any:
     return _Monitor()
 
 
+def _precision_flag(trt: Any, precision: str) -> Any:
+    """The builder flag that lets ``trt`` pick ``precision`` (None for fp32). Only weakly typed
+    builders have one: TensorRT 11 removed BuilderFlag.FP16/BF16 (its networks are strongly
+    typed, as TensorRT-RTX's are), and there the graph's own types decide."""
+    if precision not in ("fp32", "fp16", "bf16"):
+        raise ValueError(f"precision must be fp32, fp16 or bf16, got {precision!r}")
+    if precision == "fp32":
+        return None
+    flag = getattr(trt.BuilderFlag, precision.upper(), None)
+    if flag is None:
+        version = getattr(trt, "__version__", "?")
+        raise ValueError(
+            f"precision={precision!r}: {trt.__name__} {version} builds strongly typed networks (it has no "
+            f"BuilderFlag.{precision.upper()}); export the model in that precision instead (trtops export --dtype)"
+        )
+    return flag
+
+
 def build_engine(
     model: OnnxLike,
     profiles: Sequence[Profile] = (),
@@ -115,8 +133,8 @@ def build_engine(
         runtime: ``tensorrt``, ``tensorrt_rtx`` or the module; default: TensorRT if importable,
             else TensorRT-RTX.
         precision: ``fp32`` builds the graph's own types; ``fp16``/``bf16`` let TensorRT pick
-            reduced precision (TensorRT only: TensorRT-RTX networks are strongly typed, so export
-            the model in that precision instead).
+            reduced precision (TensorRT 10 only: TensorRT 11 and TensorRT-RTX build strongly
+            typed networks, so export the model in that precision instead).
         timing_cache: file to read and update with TensorRT's timing cache.
         workspace_bytes: builder workspace limit.
         progress: draw a progress bar per build phase on stderr.
@@ -130,13 +148,7 @@ def build_engine(
         reason = rtx.in_process_missing_reason()
         if reason is not None:
             raise TrtopsError(reason)
-    if precision not in ("fp32", "fp16", "bf16"):
-        raise ValueError(f"precision must be fp32, fp16 or bf16, got {precision!r}")
-    if precision != "fp32" and is_rtx:
-        raise ValueError(
-            f"precision={precision!r}: TensorRT-RTX builds strongly typed networks; export the model "
-            "in that precision instead"
-        )
+    precision_flag = _precision_flag(trt, precision)
     load_plugins(trt)
 
     class _Collector(trt.ILogger):
@@ -170,10 +182,8 @@ def build_engine(
 
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
-    if precision == "fp16":
-        config.set_flag(trt.BuilderFlag.FP16)
-    elif precision == "bf16":
-        config.set_flag(trt.BuilderFlag.BF16)
+    if precision_flag is not None:
+        config.set_flag(precision_flag)
     for profile_spec in profiles:
         profile = builder.create_optimization_profile()
         for name, (lo, opt, hi) in profile_spec.items():

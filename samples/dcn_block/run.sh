@@ -20,10 +20,10 @@ echo "== 1/3 export (float16): dcn_block:build -> $out/dcn_block.onnx"
 "$trtops" export dcn_block:build -o "$out/dcn_block.onnx" --dtype float16 --seed "${TRTOPS_SEED:-0}"
 
 echo "== 2/3 build: $out/dcn_block.engine"
-# The graph is fp16 throughout, which TensorRT-RTX builds as typed; TensorRT (weakly typed) is
-# allowed fp16.
+# The graph is fp16 throughout, which TensorRT-RTX and TensorRT 11 build as typed; TensorRT 10
+# (weakly typed) must be allowed fp16.
 build_flags=()
-if trtops_info_says '(info["runtimes"].get("tensorrt") or {}).get("version")'; then
+if trtops_info_says 'str((info["runtimes"].get("tensorrt") or {}).get("version") or "").startswith("10.")'; then
   build_flags=(--precision fp16)
 fi
 build_engine dcn_block "${build_flags[@]}"
