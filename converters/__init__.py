@@ -4,7 +4,7 @@ Shipped from the repository's ``converters/`` folder as ``trtops.converters``.
 
 * :func:`export` - torch model -> ONNX with torchvision ops as trtops nodes (torch.export
   path, TorchScript + :func:`rewrite` fallback); ``deploy=True`` for torchvision detectors
-  (Faster/Mask R-CNN, RetinaNet, FCOS, SSD) gives static-shape post-processing that TensorRT builds.
+  (Faster/Mask/Keypoint R-CNN, RetinaNet, FCOS, SSD) gives static-shape post-processing that TensorRT builds.
 * :func:`rewrite` - standard ONNX ``RoiAlign`` / ``NonMaxSuppression`` / ``MaxRoiPool`` /
   ``DeformConv`` -> trtops nodes, with exact glue; reports what it left alone.
 * :func:`evaluate` - runs a graph holding trtops nodes on CPU (ONNX Runtime or

@@ -20,13 +20,16 @@ same decisions, expressed with fixed-size tensors (:func:`deploy_module` picks o
 Outputs: ``boxes [B, D, 4]`` (original image coordinates), ``scores [B, D]``, ``labels [B, D]``
 (int64), ``num_detections [B]`` (int64) and, for Mask R-CNN, ``masks [B, D, 1, M, M]``: the
 per-box mask probabilities before pasting (:func:`paste_masks` pastes them on the host exactly as
-torchvision's post-processing does). Batch size and image size are fixed at export time.
+torchvision's post-processing does); for Keypoint R-CNN, ``keypoint_heatmaps [B, D, K, 56, 56]``
+and ``keypoint_boxes [B, D, 4]`` (the boxes in the model's image coordinates), from which
+:func:`decode_keypoints` reads torchvision's keypoints on the host. Batch size and image size are
+fixed at export time.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -63,7 +66,7 @@ def _not_small(boxes: Tensor, min_size: float) -> Tensor:
 
 
 class DeployRCNN(nn.Module):
-    """A torchvision ``GeneralizedRCNN`` (Faster/Mask R-CNN) with static-shape post-processing.
+    """A torchvision ``GeneralizedRCNN`` (Faster/Mask/Keypoint R-CNN) with static-shape post-processing.
 
     Args:
         model: e.g. ``torchvision.models.detection.fasterrcnn_resnet50_fpn(weights=None)``;
@@ -83,20 +86,23 @@ class DeployRCNN(nn.Module):
         for name in ("transform", "backbone", "rpn", "roi_heads"):
             if not hasattr(model, name):
                 raise TypeError(
-                    f"DeployRCNN takes a torchvision GeneralizedRCNN (Faster/Mask R-CNN); "
+                    f"DeployRCNN takes a torchvision GeneralizedRCNN (Faster/Mask/Keypoint R-CNN); "
                     f"{type(model).__name__} has no {name!r}"
                 )
-        if getattr(model.roi_heads, "keypoint_predictor", None) is not None:
-            raise TypeError("DeployRCNN does not support keypoint heads (Keypoint R-CNN)")
         self.model = model.eval()
 
     @property
     def has_mask(self) -> bool:
         return self.model.roi_heads.has_mask()
 
+    @property
+    def has_keypoints(self) -> bool:
+        return self.model.roi_heads.has_keypoint()
+
     def output_names(self) -> list[str]:
         names = ["boxes", "scores", "labels", "num_detections"]
-        return names + (["masks"] if self.has_mask else [])
+        names += ["masks"] if self.has_mask else []
+        return names + (["keypoint_heatmaps", "keypoint_boxes"] if self.has_keypoints else [])
 
     def _proposals(self, images: Any, features: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
         from torchvision.models.detection.rpn import concat_box_prediction_layers
@@ -174,6 +180,14 @@ class DeployRCNN(nn.Module):
             labels = result[2].reshape(-1)
             probs = mask_logits.sigmoid()[torch.arange(labels.shape[0]), labels]
             result.append(probs.reshape(result[2].shape + (1,) + probs.shape[-2:]))
+        if self.has_keypoints:
+            # torchvision reads keypoints off heatmaps resized to each box's size in pixels: a
+            # data-dependent shape per box, so that step runs on the host (decode_keypoints),
+            # from the heatmaps and the boxes in the model's image coordinates
+            keypoint_features = heads.keypoint_roi_pool(features, detection_boxes, image_list.image_sizes)
+            heatmaps = heads.keypoint_predictor(heads.keypoint_head(keypoint_features))
+            result.append(heatmaps.reshape(result[2].shape + heatmaps.shape[1:]))
+            result.append(torch.stack(detection_boxes))
         return tuple(result)
 
 
@@ -322,16 +336,35 @@ def paste_masks(masks: Tensor, boxes: Tensor, image_size: Sequence[int]) -> Tens
     return paste_masks_in_image(masks, boxes, tuple(int(s) for s in image_size))
 
 
-def split_detections(outputs: Sequence[Any]) -> list[dict[str, Tensor]]:
-    """Deploy outputs (tensors or arrays, batch first) -> torchvision's ``List[Dict]`` format
-    (``masks`` still unpasted)."""
+def decode_keypoints(
+    heatmaps: Tensor, model_boxes: Tensor, model_image_size: Sequence[int], image_size: Sequence[int]
+) -> tuple[Tensor, Tensor]:
+    """One image's Keypoint R-CNN deploy outputs ``keypoint_heatmaps [D, K, 56, 56]`` and
+    ``keypoint_boxes [D, 4]`` -> torchvision's ``keypoints [D, K, 3]`` (in the image of
+    ``image_size``) and ``keypoints_scores [D, K]``, decoded as torchvision's post-processing
+    does. ``model_image_size``: the image size inside the model (after its transform's resize)."""
+    from torchvision.models.detection.roi_heads import heatmaps_to_keypoints
+    from torchvision.models.detection.transform import resize_keypoints
+
+    if heatmaps.shape[0] == 0:
+        return heatmaps.new_zeros((0, heatmaps.shape[1], 3)), heatmaps.new_zeros((0, heatmaps.shape[1]))
+    keypoints, scores = heatmaps_to_keypoints(heatmaps, model_boxes)
+    sizes = [int(s) for s in model_image_size], [int(s) for s in image_size]
+    return resize_keypoints(keypoints, *sizes), scores
+
+
+def split_detections(outputs: Sequence[Any], names: Optional[Sequence[str]] = None) -> list[dict[str, Tensor]]:
+    """Deploy outputs (tensors or arrays, batch first) -> torchvision's ``List[Dict]`` format,
+    one entry per image with its first ``num_detections`` rows of every per-detection output
+    (``masks`` still unpasted, keypoints still heatmaps: :func:`paste_masks`,
+    :func:`decode_keypoints`). ``names``: the outputs' names (the deploy module's
+    ``output_names()``); default boxes, scores, labels, num_detections[, masks]."""
     tensors = [o if isinstance(o, Tensor) else torch.from_numpy(o) for o in outputs]
-    boxes, scores, labels, counts = tensors[:4]
+    names = list(names) if names is not None else ["boxes", "scores", "labels", "num_detections", "masks"]
+    named = dict(zip(names, tensors))
+    counts = named.pop("num_detections")
     result = []
-    for i in range(boxes.shape[0]):
+    for i in range(counts.shape[0]):
         n = int(counts[i])
-        item = {"boxes": boxes[i, :n], "scores": scores[i, :n], "labels": labels[i, :n]}
-        if len(tensors) > 4:
-            item["masks"] = tensors[4][i, :n]
-        result.append(item)
+        result.append({name: value[i, :n] for name, value in named.items()})
     return result

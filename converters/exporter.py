@@ -240,7 +240,7 @@ def export(
         exporter: ``"dynamo"`` (torch.export only), ``"torchscript"`` (TorchScript exporter +
             :func:`rewrite`), or ``"auto"``: dynamo, falling back to TorchScript when torch.export
             fails (logged as a warning).
-        deploy: for torchvision detectors (Faster/Mask R-CNN, RetinaNet, FCOS, SSD): export their
+        deploy: for torchvision detectors (Faster/Mask/Keypoint R-CNN, RetinaNet, FCOS, SSD): export their
             deploy form instead (:func:`~trtops.converters.deploy.deploy_module`:
             ``DeployRCNN`` or ``DeploySingleStage``), whose post-processing has static shapes
             (padded trtops NMS, no boolean masking) so that TensorRT builds it. ``args`` is then

@@ -88,3 +88,31 @@ def test_disagreements_fail(change: str, failing: str) -> None:
         assert row.max_score_delta > TOLERANCES["score_atol"]
     else:
         assert row.matched == 5 and row.min_iou < TOLERANCES["min_iou"]
+
+
+def _with_keypoints(detections: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    count = detections["boxes"].shape[0]
+    keypoints = np.concatenate([rng.uniform(0, 100, (count, 17, 2)), np.ones((count, 17, 1))], axis=-1)
+    return {**detections, "keypoints": keypoints.astype(np.float32),
+            "keypoints_scores": rng.normal(5, 2, (count, 17)).astype(np.float32)}
+
+
+def test_keypoints_of_matched_pairs_are_compared() -> None:
+    reference = _with_keypoints(_REFERENCE)
+    candidate = {k: v.copy() for k, v in reference.items()}
+    candidate["keypoints"][..., :2] += 0.01
+    row = _only(compare_detections([reference], [candidate], TOLERANCES))
+    assert row.passed and row.keypoint_far_fraction == 0.0
+    assert row.keypoint_max_abs == pytest.approx(0.01, abs=1e-5) and row.keypoint_score_max_abs == 0.0
+
+
+def test_keypoints_moved_by_a_pixel_fail_beyond_the_allowed_fraction() -> None:
+    reference = _with_keypoints(_REFERENCE)
+    candidate = {k: v.copy() for k, v in reference.items()}
+    candidate["keypoints"][0, 0, 0] += 1.0  # 1 of 85 keypoints (1.2%): allowed
+    row = _only(compare_detections([reference], [candidate], TOLERANCES))
+    assert row.passed and row.keypoint_far_fraction == pytest.approx(1 / 85) and row.keypoint_max_abs == pytest.approx(1.0)
+    candidate["keypoints"][1, :3, 1] -= 1.0  # 4 of 85 (4.7%): over unmatched_fraction
+    row = _only(compare_detections([reference], [candidate], TOLERANCES))
+    assert not row.passed and row.keypoint_far_fraction == pytest.approx(4 / 85)

@@ -31,6 +31,14 @@ from trtops.errors import TrtopsError
 #: pasted into the image with its own boxes as torchvision pastes them, must match torchvision's
 #: pasted masks within mask_atol (probabilities) for every matched pair (torchvision rounds box
 #: corners to whole pixels when pasting, so a box that moves across a pixel edge shifts its mask).
+#: Keypoint R-CNN: the candidate's keypoints, decoded from its heatmaps and boxes as torchvision
+#: decodes them, must lie within keypoint_atol pixels of torchvision's for all but
+#: unmatched_fraction of the matched pairs' keypoints (a keypoint is the argmax of a heatmap
+#: resized to its box's size in whole pixels: rounding moves it by a fraction of a pixel, a
+#: near-tied argmax or a box width crossing a whole pixel by about a pixel). The keypoint_heatmaps
+#: tensor (logits, up to ~100 with random weights) is compared with an atol of heatmap_atol times
+#: its largest magnitude: float32 rounding through the keypoint head's eight convolutions grows
+#: with the activations' scale, not with each value.
 TOLERANCES = {
     "atol": 1e-3,
     "rtol": 1e-3,
@@ -40,6 +48,8 @@ TOLERANCES = {
     "score_atol": 1e-3,
     "unmatched_fraction": 0.02,
     "mask_atol": 1e-2,
+    "keypoint_atol": 0.5,
+    "heatmap_atol": 1e-3,
 }
 
 #: atol/rtol for graphs exported in a reduced precision (``trtops export --dtype``), replacing
@@ -78,6 +88,13 @@ class DetectionComparison:
     mask_min_iou: Optional[float] = None
     #: matched pairs whose binarized masks are not both empty (those mask_min_iou covers)
     mask_nonempty_pairs: Optional[int] = None
+    #: Keypoint R-CNN: max distance (pixels, per coordinate) of the matched pairs' keypoints
+    #: (None: no keypoints), and the fraction of those keypoints farther than keypoint_atol
+    keypoint_max_abs: Optional[float] = None
+    keypoint_far_fraction: Optional[float] = None
+    #: Keypoint R-CNN: max |difference| of the keypoint scores (heatmap logits), reported only:
+    #: the heatmaps themselves are compared as a tensor
+    keypoint_score_max_abs: Optional[float] = None
 
 
 @dataclasses.dataclass
@@ -107,23 +124,32 @@ class AccuracyReport:
             f"candidate  {self.candidate}",
             f"executed   {self.executed_by}",
             "",
-            f"{'output':<16} {'shape':<20} {'max abs err':>12} {'max rel err':>12}  result",
         ]
+        name_width = max([16] + [len(t.name) for t in self.tensors])
+        shape_width = max([20] + [len(str(t.shape)) for t in self.tensors])
+        lines.append(f"{'output':<{name_width}} {'shape':<{shape_width}} {'max abs err':>12} {'max rel err':>12}  result")
         for t in self.tensors:
-            lines.append(f"{t.name:<16} {str(t.shape):<20} {t.max_abs:>12.3e} {t.max_rel:>12.3e}  "
+            lines.append(f"{t.name:<{name_width}} {str(t.shape):<{shape_width}} {t.max_abs:>12.3e} {t.max_rel:>12.3e}  "
                          f"{'ok' if t.passed else 'FAIL'}")
         if self.detections:
             masks = any(d.mask_max_abs is not None for d in self.detections)
+            keypoints = any(d.keypoint_max_abs is not None for d in self.detections)
             mask_head = f" {'mask |dp|':>10} {'mask IoU':>8}" if masks else ""
+            keypoint_head = f" {'kp |dxy|':>9} {'kp far':>7} {'kp |dscore|':>11}" if keypoints else ""
             lines += ["", f"{'image':<6} {'ref':>5} {'cand':>5} {'matched':>8} {'min IoU':>8} "
-                          f"{'max |dscore|':>13} {'labels':>7}{mask_head}  result"]
+                          f"{'max |dscore|':>13} {'labels':>7}{mask_head}{keypoint_head}  result"]
+            nan = float("nan")
             for d in self.detections:
-                mask_cells = ""
+                mask_cells = keypoint_cells = ""
                 if masks:
-                    mask_cells = (f" {d.mask_max_abs if d.mask_max_abs is not None else float('nan'):>10.3e}"
-                                  f" {d.mask_min_iou if d.mask_min_iou is not None else float('nan'):>8.4f}")
+                    mask_cells = (f" {d.mask_max_abs if d.mask_max_abs is not None else nan:>10.3e}"
+                                  f" {d.mask_min_iou if d.mask_min_iou is not None else nan:>8.4f}")
+                if keypoints:
+                    keypoint_cells = (f" {d.keypoint_max_abs if d.keypoint_max_abs is not None else nan:>9.3e}"
+                                      f" {d.keypoint_far_fraction if d.keypoint_far_fraction is not None else nan:>7.1%}"
+                                      f" {d.keypoint_score_max_abs if d.keypoint_score_max_abs is not None else nan:>11.3e}")
                 lines.append(f"{d.image:<6} {d.reference:>5} {d.candidate:>5} {d.matched:>8} {d.min_iou:>8.4f} "
-                             f"{d.max_score_delta:>13.3e} {d.label_agreement:>7.1%}{mask_cells}  "
+                             f"{d.max_score_delta:>13.3e} {d.label_agreement:>7.1%}{mask_cells}{keypoint_cells}  "
                              f"{'ok' if d.passed else 'FAIL'}")
         limits = ", ".join(f"{k}={v:g}" for k, v in self.tolerances.items())
         lines += ["", f"tolerances {limits}"]
@@ -216,6 +242,10 @@ def _match(ref_boxes: np.ndarray, ref_scores: np.ndarray, ref_labels: np.ndarray
     return pairs
 
 
+#: Deploy outputs with one row per detection slot ([B, D, ...]).
+DETECTION_OUTPUTS = ("boxes", "scores", "labels", "masks", "keypoint_heatmaps", "keypoint_boxes")
+
+
 def align_detector_outputs(
     reference: Mapping[str, Any], candidate: Mapping[str, np.ndarray], match_iou: float
 ) -> dict[str, np.ndarray]:
@@ -224,7 +254,7 @@ def align_detector_outputs(
     detection by detection; unmatched slots stay where they are."""
     aligned = {name: np.array(value, copy=True) for name, value in candidate.items()}
     ref = {k: np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in reference.items()}
-    per_detection = [n for n in ("boxes", "scores", "labels", "masks") if n in aligned]
+    per_detection = [n for n in DETECTION_OUTPUTS if n in aligned]
     for b in range(ref["boxes"].shape[0]):
         n_ref, n_cand = int(ref["num_detections"][b]), int(candidate["num_detections"][b])
         pairs = _match(ref["boxes"][b, :n_ref], ref["scores"][b, :n_ref], ref["labels"][b, :n_ref],
@@ -276,9 +306,30 @@ def compare_detections(
         if "masks" in ref and "masks" in cand:
             mask_max_abs, mask_min_iou, mask_pairs = _compare_pasted_masks(ref, cand, pairs)
             passed = passed and mask_max_abs <= tolerances["mask_atol"]
+        keypoint_max_abs = keypoint_far = keypoint_score_max_abs = None
+        if "keypoints" in ref and "keypoints" in cand:
+            keypoint_max_abs, keypoint_far, keypoint_score_max_abs = _compare_keypoints(
+                ref, cand, pairs, tolerances["keypoint_atol"])
+            passed = passed and keypoint_far <= tolerances["unmatched_fraction"]
         rows.append(DetectionComparison(image, len(rb), len(cb), matched, min_iou, max_delta, agreement, passed,
-                                        mask_max_abs, mask_min_iou, mask_pairs))
+                                        mask_max_abs, mask_min_iou, mask_pairs, keypoint_max_abs, keypoint_far,
+                                        keypoint_score_max_abs))
     return rows
+
+
+def _compare_keypoints(ref: Mapping[str, Any], cand: Mapping[str, Any], pairs: Sequence[tuple[int, int]],
+                       keypoint_atol: float) -> tuple[float, float, float]:
+    """Over matched pairs: max |dx|, |dy| of the keypoints ``[N, K, 3]``, the fraction of keypoints
+    with |dx| or |dy| > keypoint_atol, and max |difference| of ``keypoints_scores``."""
+    if not pairs:
+        return 0.0, 0.0, 0.0
+    ri, ci = (np.array(index) for index in zip(*pairs))
+    ref_xy = np.asarray(ref["keypoints"], dtype=np.float64)[ri][..., :2]
+    cand_xy = np.asarray(cand["keypoints"], dtype=np.float64)[ci][..., :2]
+    distance = np.abs(ref_xy - cand_xy).max(axis=-1)
+    scores = np.abs(np.asarray(ref["keypoints_scores"], dtype=np.float64)[ri]
+                    - np.asarray(cand["keypoints_scores"], dtype=np.float64)[ci])
+    return float(distance.max()), float((distance > keypoint_atol).mean()), float(scores.max())
 
 
 def _compare_pasted_masks(ref: Mapping[str, Any], cand: Mapping[str, Any],
@@ -344,6 +395,19 @@ def run_engine(engine_path: Path, inputs: Mapping[str, torch.Tensor], runtime: A
         raise TrtopsError("execute_async_v3 failed (see the TensorRT log above)")
     stream.synchronize()
     return {name: t.cpu().numpy() for name, t in outputs.items()}
+
+
+def _decode_candidate_keypoints(spec: Any, detections: Sequence[dict[str, Any]]) -> None:
+    """Adds torchvision's ``keypoints`` / ``keypoints_scores`` to each image's deploy detections,
+    decoded in the model's image coordinates (after its transform's resize) as torchvision does."""
+    from trtops.converters.deploy import decode_keypoints
+
+    images = spec.inputs[0]
+    model_sizes = spec.model.transform(list(images))[0].image_sizes
+    for detection, model_size in zip(detections, model_sizes):
+        keypoints, scores = decode_keypoints(detection.pop("keypoint_heatmaps"), detection.pop("keypoint_boxes"),
+                                             model_size, images.shape[-2:])
+        detection["keypoints"], detection["keypoints_scores"] = keypoints, scores
 
 
 def check(candidate: Path, spec: Any, *, engine: Optional[Path] = None, runtime: Any = None,
@@ -415,15 +479,24 @@ def check(candidate: Path, spec: Any, *, engine: Optional[Path] = None, runtime:
         outputs = align_detector_outputs(reference, outputs, limits["match_iou"])
         notes.append("detector outputs compared detection by detection (candidate rows reordered to the "
                      "reference's matched order; near-tied scores may be ordered differently)")
-    tensors = compare_tensors(
-        reference, outputs, atol=limits["atol"], rtol=limits["rtol"],
-        atol_by_name={"boxes": limits["box_atol"]} if spec.detector else None,
-    )
+    atol_by_name: Optional[dict[str, float]] = None
+    if spec.detector:
+        atol_by_name = {"boxes": limits["box_atol"], "keypoint_boxes": limits["box_atol"]}
+        if "keypoint_heatmaps" in reference:
+            scale = float(np.abs(np.asarray(reference["keypoint_heatmaps"])).max(initial=0.0))
+            atol_by_name["keypoint_heatmaps"] = limits["heatmap_atol"] * max(scale, 1.0)
+    tensors = compare_tensors(reference, outputs, atol=limits["atol"], rtol=limits["rtol"], atol_by_name=atol_by_name)
     detections: list[DetectionComparison] = []
     if spec.detector:
         from trtops.converters.deploy import split_detections
 
-        candidate_detections = split_detections([outputs[n] for n in deploy.output_names()])
+        candidate_detections = split_detections([outputs[n] for n in deploy.output_names()], deploy.output_names())
+        if "keypoint_heatmaps" in outputs:
+            _decode_candidate_keypoints(spec, candidate_detections)
+            notes.append("keypoints: decoded from the candidate's keypoint_heatmaps and keypoint_boxes as torchvision "
+                         "decodes them (trtops.converters.deploy.decode_keypoints), compared with torchvision's over "
+                         "matched pairs (kp |dxy|: max distance per coordinate in pixels; kp far: the fraction farther "
+                         "than keypoint_atol, pass limit unmatched_fraction; kp |dscore|: keypoint scores, reported)")
         detections = compare_detections(torchvision_detections, candidate_detections, limits)
         notes.append("detections compared with the torchvision model itself; tensors with its static-shape "
                      "deploy form (same weights)")

@@ -25,6 +25,7 @@ RCNN_DETECTORS = (
     "fasterrcnn_mobilenet_v3_large_320_fpn",
     "maskrcnn_resnet50_fpn",
     "maskrcnn_resnet50_fpn_v2",
+    "keypointrcnn_resnet50_fpn",
 )
 
 #: torchvision single-stage detectors that export in deploy mode.

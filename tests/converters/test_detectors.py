@@ -245,3 +245,59 @@ def test_retinanet_builds_with_tensorrt_rtx() -> None:
     assert result.plugin_layers == _SINGLE_STAGE_IMAGES[0]
     assert result.outputs["boxes"] == ("FLOAT", [_SINGLE_STAGE_IMAGES[0], 300, 4])
     assert result.outputs["labels"][1] == [_SINGLE_STAGE_IMAGES[0], 300]
+
+
+# ----- Keypoint R-CNN: heatmaps in the graph, keypoints decoded on the host ------------------
+
+
+@functools.lru_cache(maxsize=None)
+def _keypoint_rcnn() -> tuple[Any, torch.Tensor, Any]:
+    torch.manual_seed(0)
+    # min_size below the images' shorter side: the model resizes them (200x240 -> 186x224), so
+    # the keypoints go through torchvision's resize back to the input images too
+    model = torchvision.models.detection.keypointrcnn_resnet50_fpn(
+        weights=None, weights_backbone=None, min_size=186, max_size=224, box_score_thresh=0.02).eval()
+    images = torch.rand((1, 3, 200, 240), generator=torch.Generator().manual_seed(0))
+    deploy = DeployRCNN(model)
+    proto = export(deploy, (images,), input_names=["images"], output_names=deploy.output_names(), deploy=True)
+    return model, images, proto
+
+
+def _with_decoded_keypoints(model: Any, images: torch.Tensor, detections: list[dict]) -> list[dict]:
+    from trtops.converters.deploy import decode_keypoints
+
+    model_sizes = model.transform(list(images))[0].image_sizes
+    for detection, size in zip(detections, model_sizes):
+        detection["keypoints"], detection["keypoints_scores"] = decode_keypoints(
+            detection.pop("keypoint_heatmaps"), detection.pop("keypoint_boxes"), size, images.shape[-2:])
+    return detections
+
+
+def test_keypoint_rcnn_deploy_module_equals_torchvision_in_pytorch() -> None:
+    model, images, _ = _keypoint_rcnn()
+    deploy = DeployRCNN(model)
+    assert deploy.output_names()[-2:] == ["keypoint_heatmaps", "keypoint_boxes"]
+    with torch.no_grad():
+        (expected,) = model(list(images))
+        (got,) = _with_decoded_keypoints(model, images, split_detections(deploy(images), deploy.output_names()))
+    assert model.transform(list(images))[0].image_sizes[0] != tuple(images.shape[-2:])  # resized inside
+    assert expected["boxes"].shape[0] > 10
+    for key in ("boxes", "scores", "labels", "keypoints", "keypoints_scores"):
+        torch.testing.assert_close(got[key], expected[key], atol=0, rtol=0)
+
+
+@pytest.mark.slow
+def test_keypoint_rcnn_evaluate_matches_torchvision() -> None:
+    from trtops.accuracy import TOLERANCES, compare_detections
+
+    model, images, proto = _keypoint_rcnn()
+    counts = _op_counts(proto)
+    assert counts["trtops::MultiScaleRoIAlign"] == 2 and counts["trtops::BatchedNMS"] == 2
+    assert "NonZero" not in counts
+    outputs = evaluate(proto, [images])
+    got = _with_decoded_keypoints(model, images, split_detections(list(outputs.values()), list(outputs)))
+    with torch.no_grad():
+        expected = model(list(images))
+    (row,) = compare_detections(expected, got, TOLERANCES)
+    assert row.passed and row.matched == row.reference > 10, row
+    assert row.keypoint_far_fraction == 0.0 and row.keypoint_max_abs < 0.05, row
