@@ -36,6 +36,16 @@ def test_identical_detections_all_match_zero_area_boxes_included() -> None:
     assert row.min_iou == 1.0 and row.max_score_delta == 0.0 and row.label_agreement == 1.0
 
 
+def test_boxes_thinner_than_two_pixels_match_when_moved_within_box_atol() -> None:
+    """A 0.05 px wide box moved by box_atol has IoU ~0.33 with itself; grown by 2 px it is 4 px
+    wide and keeps IoU >= min_iou."""
+    reference = _detections([[10, 10, 10.05, 30], [40, 40, 41.5, 41]], [0.9, 0.8], [1, 2])
+    moved = {k: v.copy() for k, v in reference.items()}
+    moved["boxes"] += TOLERANCES["box_atol"]
+    row = _only(compare_detections([reference], [moved], TOLERANCES))
+    assert row.passed and row.matched == 2 and row.min_iou >= TOLERANCES["min_iou"]
+
+
 def test_reordered_and_slightly_moved_detections_match() -> None:
     order = [1, 0, 2, 4, 3]  # near-tied scores ordered the other way
     moved = {k: v[order].copy() for k, v in _REFERENCE.items()}

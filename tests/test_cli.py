@@ -162,3 +162,24 @@ def test_detectors_refuse_float16_export() -> None:
     child = run_cli("export", "fasterrcnn_resnet50_fpn", "--dtype", "float16")
     assert child.returncode == 2
     assert "float16" in child.stderr
+
+
+@pytest.mark.slow
+def test_export_and_check_keypoint_rcnn_with_a_score_threshold(tmp_path) -> None:
+    """A detector with host-side post-processing (keypoints decoded from the graph's heatmaps) and a
+    score threshold recorded at export: check rebuilds the same model from the ONNX metadata."""
+    pytest.importorskip("onnxruntime")
+    onnx_path = tmp_path / "keypoints.onnx"
+    env = _env_with_tests_on_path()
+    exported = subprocess.run([sys.executable, "-m", "trtops", "export", "keypointrcnn_resnet50_fpn", "-o",
+                               str(onnx_path), "--image-size", "224x256", "--score-thresh", "0.02"],
+                              env=env, capture_output=True, text=True, timeout=900)
+    assert exported.returncode == 0, exported.stderr
+    checked = subprocess.run([sys.executable, "-m", "trtops", "check", str(onnx_path)], env=env,
+                             capture_output=True, text=True, timeout=900)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    report = __import__("json").loads((tmp_path / "keypoints.onnx.check.json").read_text())
+    (image,) = report["detections"]
+    assert report["passed"] is True and image["matched"] == image["reference"] > 10
+    assert image["keypoint_far_fraction"] == 0.0 and image["keypoint_max_abs"] < report["tolerances"]["keypoint_atol"]
+    assert {t["name"] for t in report["tensors"]} >= {"keypoint_heatmaps", "keypoint_boxes"}
