@@ -32,14 +32,16 @@
 #              (NCU_CASES: comma-separated name substrings to narrow it)
 #   sanitizer  compute-sanitizer memcheck over a representative subset of the GPU tests
 #
-# With about 15 minutes of device time for a session (start-up included): first, carrying .trt
-# with a fresh .trt/sweep-libs.tar.xz (made here before the call, see the sweep phase),
-#   PHASES=sweep SWEEP_LIMIT=480          (timeout ~560 s)
-# whose default-build rows are the benchmark rows that miss their targets (with torchvision's
-# time and a correctness check each) and whose variants decide the switches; then, with what is
-# left, PHASES="build tests" (correctness on the GPU; TESTS_LIMIT to fit), with ncu added where
-# time allows (on Firecracker machines ncu reads counters): PHASES="build tests ncu"
-# NCU_CASES="deform trtops,ps_roi_pool" NCU_LIMIT=120 (PS-RoIPool beside torchvision's kernel).
+# With about 15 minutes of device time for a session, start-up included, there is room for one
+# call of ~9 minutes: carrying .trt with a fresh .trt/sweep-libs.tar.xz (made here before the
+# call, see the sweep phase),
+#   PHASES="build tests sweep" TESTS_LIMIT=180 SWEEP_LIMIT=180      (timeout ~590 s)
+# First the GPU tier on this tree's defaults (several changed defaults have never run on a GPU:
+# correctness before speed), then the sweep, whose default-build rows are the benchmark rows that
+# miss their targets (with torchvision's time and a correctness check each) and whose variants,
+# as many as fit, decide the switches (--limit skips the rest, in VARIANTS order). With more
+# time: PHASES=sweep SWEEP_LIMIT=480 alone, then PHASES="build tests ncu"
+# NCU_CASES="deform trtops,ps_roi_pool" NCU_LIMIT=120 (on Firecracker machines ncu reads counters).
 #
 # Results go to $OUT (or ./out), at most 8 files as the device tool returns no more: info.txt,
 # gpu_tests.log, gpu_failures.log, bench.log (benchmark tables, profile, comparison, sweep),
