@@ -2,7 +2,7 @@
 
 torchvision's detectors filter boxes with boolean masks (``boxes[keep]``,
 ``torch.where(scores > t)``), which exports as ``NonZero`` and data-dependent shapes that
-TensorRT's ONNX parser does not take. :class:`DeployRCNN` (Faster/Mask R-CNN) and
+TensorRT's ONNX parser does not take. :class:`DeployRCNN` (Faster/Mask/Keypoint R-CNN) and
 :class:`DeploySingleStage` (RetinaNet, FCOS, SSD) run the same model with the same weights and the
 same decisions, expressed with fixed-size tensors (:func:`deploy_module` picks one):
 
