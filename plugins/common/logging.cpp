@@ -32,23 +32,8 @@ void log(nvinfer1::ILogger::Severity severity, std::string const& message) noexc
 {
     std::string const text = "[trtops] " + message;
     void* const finder = gFinder.load(std::memory_order_acquire);
-    bool logged = false;
-    if (finder != nullptr && gFinderIsTensorRT10.load())
-    {
-        if (tensorrt10::Logger* logger = static_cast<tensorrt10::LoggerFinder*>(finder)->findLogger())
-        {
-            logger->log(severity, text.c_str());
-            logged = true;
-        }
-    }
-    else if (finder != nullptr)
-    {
-        if (nvinfer1::ILogger* logger = static_cast<nvinfer1::ILoggerFinder*>(finder)->findLogger())
-        {
-            logger->log(severity, text.c_str());
-            logged = true;
-        }
-    }
+    bool const logged
+        = finder != nullptr && logThroughFinder(finder, gFinderIsTensorRT10.load(), severity, text.c_str());
     if (!logged && severity <= nvinfer1::ILogger::Severity::kWARNING)
     {
         std::fprintf(stderr, "%s\n", text.c_str());

@@ -30,6 +30,25 @@ int32_t runtimeVersionAt(void const* address) noexcept
     return version;
 }
 
+bool logThroughFinder(void* finder, bool tensorrt10, nvinfer1::ILogger::Severity severity, char const* message) noexcept
+{
+    if (tensorrt10)
+    {
+        tensorrt10::Logger* logger = static_cast<tensorrt10::LoggerFinder*>(finder)->findLogger();
+        if (logger != nullptr)
+        {
+            logger->log(severity, message);
+        }
+        return logger != nullptr;
+    }
+    nvinfer1::ILogger* logger = static_cast<nvinfer1::ILoggerFinder*>(finder)->findLogger();
+    if (logger != nullptr)
+    {
+        logger->log(severity, message);
+    }
+    return logger != nullptr;
+}
+
 bool RuntimeRegistry::registerCreator(
     nvinfer1::IPluginCreatorInterface& creator, char const* pluginNamespace) const noexcept
 {

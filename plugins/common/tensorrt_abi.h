@@ -87,6 +87,10 @@ public:
 
 } // namespace tensorrt10
 
+//! Logs `message` to the logger `finder` finds, calling both through TensorRT 10's layout when
+//! `tensorrt10` (else through the headers'). False when the finder finds no logger.
+bool logThroughFinder(void* finder, bool tensorrt10, nvinfer1::ILogger::Severity severity, char const* message) noexcept;
+
 //! A runtime's plugin registry, called through its runtime's layout.
 class RuntimeRegistry
 {
