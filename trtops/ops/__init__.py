@@ -3,6 +3,10 @@
 CPU tensors run the host implementation, CUDA tensors the CUDA kernels (queued on the tensor's
 device and current torch stream, without host synchronization). Both live in
 ``libtrtops_kernels.so``; the functions raise :class:`trtops.TrtopsError` when it is missing.
+
+Under ``torch.compile`` / ``torch.export`` (and for meta tensors) each call is one
+``torch.ops.trtops_kernels.<op>`` custom op, whose fake kernel gives the output's shape; an
+eager call launches directly. ``trtops.converters.export`` lowers those ops to trtops nodes.
 """
 
 from __future__ import annotations

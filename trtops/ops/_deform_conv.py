@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import ctypes
 import math
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
 
 from trtops import _native
 from trtops.ops import _tensor
+from trtops.ops._tensor import traced
 
 _OP = "deform_conv2d"
 _FLOATING = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
@@ -25,7 +26,7 @@ _FLOATING = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 IntPair = Union[int, tuple[int, int]]
 
 
-def _pair(name: str, value: IntPair) -> tuple[int, int]:
+def _pair(name: str, value: Union[IntPair, Sequence[int]]) -> tuple[int, int]:
     if isinstance(value, int) and not isinstance(value, bool):
         return (value, value)
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(
@@ -81,20 +82,31 @@ def _output_size(size: int, kernel: int, stride: int, pad: int, dilation: int) -
     return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def _deform_conv2d(
+class _Geometry(NamedTuple):
+    """A checked call's sizes and fields."""
+
+    shape: tuple[int, int, int, int, int, int, int]  #: N, C_in, H, W, C_out, H_out, W_out
+    fields: tuple[int, ...]  #: kh, kw, stride (h, w), padding (h, w), dilation (h, w), groups, offset groups
+    device: torch.device
+
+    @property
+    def out_shape(self) -> tuple[int, int, int, int]:
+        n, _, _, _, c_out, out_h, out_w = self.shape
+        return (n, c_out, out_h, out_w)
+
+
+def _geometry(
     input: Tensor,
     offset: Tensor,
     weight: Tensor,
-    bias: Optional[Tensor] = None,
-    stride: IntPair = (1, 1),
-    padding: IntPair = (0, 0),
-    dilation: IntPair = (1, 1),
-    mask: Optional[Tensor] = None,
-    *,
-    out: Optional[Tensor] = None,
-    allow_tf32: Optional[bool] = None,
-) -> Tensor:
-    """deform_conv2d writing into ``out`` when given (tests pass a poisoned buffer)."""
+    bias: Optional[Tensor],
+    stride: IntPair,
+    padding: IntPair,
+    dilation: IntPair,
+    mask: Optional[Tensor],
+) -> _Geometry:
+    """Checks a call's tensors and fields as torchvision does (groups and offset groups inferred
+    from the shapes); raises TypeError / ValueError naming the argument."""
     if not isinstance(input, Tensor):
         raise TypeError(f"{_OP}: input must be a torch.Tensor, got {type(input).__name__}")
     if input.dtype not in _FLOATING:
@@ -115,9 +127,6 @@ def _deform_conv2d(
     if dil_h <= 0 or dil_w <= 0:
         raise ValueError(f"{_OP}: dilation must be positive, got {(dil_h, dil_w)}")
 
-    if allow_tf32 is None:
-        # As torchvision's CUDA kernel, whose im2col GEMM follows torch's matmul TF32 switch.
-        allow_tf32 = input.is_cuda and torch.backends.cuda.matmul.allow_tf32
     batch, in_channels, height, width = input.shape
     out_channels, weight_in, kernel_h, kernel_w = weight.shape
     if kernel_h <= 0 or kernel_w <= 0:
@@ -161,7 +170,40 @@ def _deform_conv2d(
     if bias is not None:
         named["bias"] = bias
     device = _tensor.same_device(_OP, **named)
-    out_shape = (batch, out_channels, out_h, out_w)
+    return _Geometry(
+        (batch, in_channels, height, width, out_channels, out_h, out_w),
+        (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, offset_groups),
+        device,
+    )
+
+
+def _deform_conv2d(
+    input: Tensor,
+    offset: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor] = None,
+    stride: IntPair = (1, 1),
+    padding: IntPair = (0, 0),
+    dilation: IntPair = (1, 1),
+    mask: Optional[Tensor] = None,
+    *,
+    out: Optional[Tensor] = None,
+    allow_tf32: Optional[bool] = None,
+) -> Tensor:
+    """deform_conv2d writing into ``out`` when given (tests pass a poisoned buffer)."""
+    geometry = _geometry(input, offset, weight, bias, stride, padding, dilation, mask)
+    if allow_tf32 is None:
+        # As torchvision's CUDA kernel, whose im2col GEMM follows torch's matmul TF32 switch.
+        allow_tf32 = input.is_cuda and torch.backends.cuda.matmul.allow_tf32
+    if out is None and traced(input):
+        groups, offset_groups = geometry.fields[8:]
+        return torch.ops.trtops_kernels.deform_conv2d(
+            input, offset, weight, bias, list(_pair("stride", stride)), list(_pair("padding", padding)),
+            list(_pair("dilation", dilation)), groups, offset_groups, mask, bool(allow_tf32),
+        )
+    dtype = input.dtype
+    device = geometry.device
+    out_shape = geometry.out_shape
     if out is None:
         out = torch.empty(out_shape, dtype=dtype, device=device)
     elif tuple(out.shape) != out_shape or out.dtype != dtype or out.device != device or not out.is_contiguous():
@@ -175,8 +217,8 @@ def _deform_conv2d(
         weight_c = weight.detach().contiguous()
         mask_c = mask.detach().contiguous() if mask is not None else None
         bias_c = bias.detach().contiguous() if bias is not None else None
-    shape = (ctypes.c_int64 * 7)(batch, in_channels, height, width, out_channels, out_h, out_w)
-    fields = (ctypes.c_int32 * 10)(kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, offset_groups)
+    shape = (ctypes.c_int64 * 7)(*geometry.shape)
+    fields = (ctypes.c_int32 * 10)(*geometry.fields)
     code = _tensor.dtype_code(input, _OP, "input")
     workspace = None
     workspace_size = 0
@@ -318,3 +360,60 @@ class DeformConv2d(nn.Module):
         if self.allow_tf32 is not None:
             s += f", allow_tf32={self.allow_tf32}"
         return s
+
+
+# ----- The trtops_kernels::deform_conv2d custom op (torch.compile, torch.export; see _tensor.traced) -----
+
+
+# groups and offset_groups are part of the op (as in torchvision's), though the shapes give them:
+# an exported graph's node then carries every field its trtops DeformConv2d node needs.
+
+
+@torch.library.custom_op("trtops_kernels::deform_conv2d", mutates_args=())
+def _deform_conv2d_op(
+    input: Tensor,
+    offset: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor],
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+    groups: int,
+    offset_groups: int,
+    mask: Optional[Tensor],
+    allow_tf32: bool,
+) -> Tensor:
+    # The output allocated here: an `out` call never goes back through the custom op.
+    out = _deform_conv2d_fake(
+        input, offset, weight, bias, stride, padding, dilation, groups, offset_groups, mask, allow_tf32
+    )
+    return _deform_conv2d(
+        input, offset, weight, bias, _pair("stride", stride), _pair("padding", padding),
+        _pair("dilation", dilation), mask, out=out, allow_tf32=allow_tf32,
+    )
+
+
+@_deform_conv2d_op.register_fake
+def _deform_conv2d_fake(
+    input: Tensor,
+    offset: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor],
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+    groups: int,
+    offset_groups: int,
+    mask: Optional[Tensor],
+    allow_tf32: bool,
+) -> Tensor:
+    geometry = _geometry(
+        input, offset, weight, bias, _pair("stride", stride), _pair("padding", padding), _pair("dilation", dilation),
+        mask,
+    )
+    if (groups, offset_groups) != geometry.fields[8:]:
+        raise ValueError(
+            f"{_OP}: groups={groups} and offset_groups={offset_groups} do not match the shapes, which give "
+            f"{geometry.fields[8]} and {geometry.fields[9]}"
+        )
+    return input.new_empty(geometry.out_shape)

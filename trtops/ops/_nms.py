@@ -32,7 +32,7 @@ from typing import Optional, Tuple, Union
 import torch
 
 from trtops import _native
-from trtops.ops._tensor import call_on_cuda_device, dtype_code, launch, pointer, same_device
+from trtops.ops._tensor import call_on_cuda_device, dtype_code, launch, pointer, same_device, traced
 
 __all__ = ["nms", "batched_nms"]
 
@@ -219,10 +219,52 @@ def _run(
     padded: bool,
     index_dtype: torch.dtype,
 ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+    _check_call(boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded, index_dtype)
+    if traced(boxes):
+        if boxes.is_meta and not padded:
+            op = "nms" if idxs is None else "batched_nms"
+            raise ValueError(
+                f"{op}: meta tensors have no values to size the kept indices by; use padded=True, or "
+                "FakeTensors (torch.compile, torch.export), which give them a data-dependent length"
+            )
+        keep, count = torch.ops.trtops_kernels.nms(
+            boxes, scores, idxs, float(iou_threshold), None if score_threshold is None else float(score_threshold),
+            max_output_boxes, bool(padded), index_dtype,
+        )
+    else:
+        keep, count = _run_checked(boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded,
+                                   index_dtype)
+    return (keep, count) if padded else keep
+
+
+def _check_call(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    idxs: Optional[torch.Tensor],
+    iou_threshold: float,
+    score_threshold: Optional[float],
+    max_output_boxes: Optional[int],
+    padded: bool,
+    index_dtype: torch.dtype,
+) -> None:
     op = "nms" if idxs is None else "batched_nms"
     if index_dtype not in _INDEX_DTYPES:
         raise TypeError(f"{op}: index_dtype must be torch.int32 or torch.int64, got {index_dtype}")
     _check_inputs(op, boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded)
+
+
+def _run_checked(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    idxs: Optional[torch.Tensor],
+    iou_threshold: float,
+    score_threshold: Optional[float],
+    max_output_boxes: Optional[int],
+    padded: bool,
+    index_dtype: torch.dtype,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(indices, count) of an eager call after _check_call: the padded indices, or, unpadded, the
+    kept ones (reading the count back to size them, as torchvision does)."""
     n = boxes.size(0)
     capacity = n if max_output_boxes is None else max_output_boxes
     keep = torch.empty(capacity, dtype=index_dtype, device=boxes.device)
@@ -230,7 +272,7 @@ def _run(
     _queue(keep, count, boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded)
     if padded:
         return keep, count
-    return keep[: int(count.item())]
+    return keep[: int(count.item())], count
 
 
 def nms(
@@ -287,3 +329,47 @@ def batched_nms(
     if not isinstance(idxs, torch.Tensor):
         raise TypeError("batched_nms: idxs must be a tensor")
     return _run(boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded, index_dtype)
+
+
+# ----- The trtops_kernels::nms custom op (torch.compile, torch.export; see _tensor.traced) -----
+# One op for nms and batched_nms (idxs None or not) that always returns (indices, count): the
+# indices are [max_output_boxes] when padded, else as many as were kept (a dynamic size).
+
+
+@torch.library.custom_op("trtops_kernels::nms", mutates_args=())
+def _nms_op(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    idxs: Optional[torch.Tensor],
+    iou_threshold: float,
+    score_threshold: Optional[float],
+    max_output_boxes: Optional[int],
+    padded: bool,
+    index_dtype: torch.dtype,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    _check_call(boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded, index_dtype)
+    keep, count = _run_checked(
+        boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded, index_dtype
+    )
+    return keep, count
+
+
+@_nms_op.register_fake
+def _nms_fake(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    idxs: Optional[torch.Tensor],
+    iou_threshold: float,
+    score_threshold: Optional[float],
+    max_output_boxes: Optional[int],
+    padded: bool,
+    index_dtype: torch.dtype,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    _check_call(boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded, index_dtype)
+    length: Union[int, torch.SymInt]
+    if padded:
+        assert max_output_boxes is not None  # _check_call: padded needs it
+        length = max_output_boxes
+    else:
+        length = torch.library.get_ctx().new_dynamic_size()
+    return boxes.new_empty((length,), dtype=index_dtype), boxes.new_empty((), dtype=torch.int64)

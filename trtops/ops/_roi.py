@@ -174,6 +174,36 @@ def _strides(shape: tuple[int, int, int, int], nhwc: bool) -> tuple[int, int, in
     return (c * h * w, h * w, w, 1)
 
 
+def _pooled_shape(
+    op: str, input: Tensor, rois: Tensor, ph: int, pw: int, position_sensitive: bool
+) -> tuple[int, int, int, int]:
+    """The output shape [K, C_out, ph, pw]; ValueError when a PS op's channels do not divide."""
+    c = input.shape[1]
+    if position_sensitive and c % (ph * pw) != 0:
+        raise ValueError(
+            f"{op}: input channels must be a multiple of output_size[0] * output_size[1] = {ph * pw}, got {c}"
+        )
+    return (rois.shape[0], c // (ph * pw) if position_sensitive else c, ph, pw)
+
+
+def _traced_single_level(op: str, input: Tensor, boxes: BoxesType, output_size: SizeType, *fields: object) -> Tensor:
+    """A traced call (see ``_tensor.traced``) as one ``trtops_kernels::<op>`` node."""
+    rois = _boxes_to_rois(op, boxes)
+    ph, pw = _pair(op, output_size)
+    return getattr(torch.ops.trtops_kernels, op)(input, rois, ph, pw, *fields)
+
+
+def _single_level_output(op: str, input: Tensor, rois: Tensor, ph: int, pw: int, position_sensitive: bool) -> Tensor:
+    """The eager call's checks and an empty output of its shape, dtype and memory format: the
+    fake kernel of a single-level custom op, and the output its real kernel launches into."""
+    _check_input(op, input)
+    rois = _boxes_to_rois(op, rois)
+    _check_rois_dtype(op, input, rois)
+    _tensor.same_device(op, input=input, rois=rois)
+    _pair(op, (ph, pw))
+    return _output(op, input, _pooled_shape(op, input, rois, ph, pw, position_sensitive), _is_channels_last(input), None)
+
+
 def _single_level(
     op: str,
     fn_name: str,
@@ -195,15 +225,11 @@ def _single_level(
     device = _tensor.same_device(op, input=input, rois=rois)
     ph, pw = _pair(op, output_size)
     n, c, h, w = input.shape
-    if position_sensitive and c % (ph * pw) != 0:
-        raise ValueError(
-            f"{op}: input channels must be a multiple of output_size[0] * output_size[1] = {ph * pw}, got {c}"
-        )
-    c_out = c // (ph * pw) if position_sensitive else c
+    shape = _pooled_shape(op, input, rois, ph, pw, position_sensitive)
     x, layout = _layout_of(input)
     nhwc = layout == _native.LAYOUT_CODES["NHWC"]
     rois = _contiguous(rois)
-    result = _output(op, input, (rois.size(0), c_out, ph, pw), nhwc, out)
+    result = _output(op, input, shape, nhwc, out)
     workspace: Optional[Tensor] = None  # kept alive until the launch is queued
     if workspace_bytes is not None:
         size = 0
@@ -266,6 +292,10 @@ def roi_align(
     allocator, the size of one channels-last copy of ``input``. The kernel transposes into it and
     reads channels as 16-byte vectors, which is faster than gathering from NCHW.
     """
+    if _out is None and _tensor.traced(input):
+        return _traced_single_level(
+            "roi_align", input, boxes, output_size, float(spatial_scale), int(sampling_ratio), bool(aligned)
+        )
     return _single_level(
         "roi_align",
         "trtops_roi_align",
@@ -303,6 +333,10 @@ def ps_roi_align(
 
     ``C`` must be a multiple of ``ph * pw``; returns ``[K, C / (ph * pw), ph, pw]``.
     """
+    if _out is None and _tensor.traced(input):
+        return _traced_single_level(
+            "ps_roi_align", input, boxes, output_size, float(spatial_scale), int(sampling_ratio)
+        )
     return _single_level(
         "ps_roi_align",
         "trtops_ps_roi_align",
@@ -329,6 +363,8 @@ def roi_pool(
     Like :func:`roi_align`, a contiguous CUDA input with many RoIs gets a scratch buffer (one
     channels-last copy of ``input``) from torch's caching allocator.
     """
+    if _out is None and _tensor.traced(input):
+        return _traced_single_level("roi_pool", input, boxes, output_size, float(spatial_scale))
     return _single_level(
         "roi_pool",
         "trtops_roi_pool",
@@ -352,6 +388,8 @@ def ps_roi_pool(
     _out: Optional[Tensor] = None,
 ) -> Tensor:
     """Position-sensitive RoIPool, as ``torchvision.ops.ps_roi_pool``; returns ``[K, C / (ph * pw), ph, pw]``."""
+    if _out is None and _tensor.traced(input):
+        return _traced_single_level("ps_roi_pool", input, boxes, output_size, float(spatial_scale))
     return _single_level(
         "ps_roi_pool", "trtops_ps_roi_pool", input, boxes, output_size, spatial_scale, (), True, _out
     )
@@ -379,33 +417,24 @@ def multi_scale_roi_align(
     """
     op = "multi_scale_roi_align"
     features = list(features)
-    if not 1 <= len(features) <= _MAX_LEVELS:
-        raise ValueError(f"{op}: between 1 and {_MAX_LEVELS} feature levels are supported, got {len(features)}")
-    if len(scales) != len(features):
-        raise ValueError(f"{op}: scales has {len(scales)} entries for {len(features)} feature levels")
-    for i, f in enumerate(features):
-        _check_input(f"{op}: features[{i}]", f)
-    first = features[0]
-    for i, f in enumerate(features[1:], start=1):
-        if f.dtype != first.dtype or f.shape[:2] != first.shape[:2] or f.device != first.device:
-            raise ValueError(
-                f"{op}: features[{i}] is {f.dtype} {tuple(f.shape)} on {f.device}; every level must match "
-                f"features[0] ({first.dtype}, N={first.shape[0]}, C={first.shape[1]}, {first.device})"
-            )
     rois = _boxes_to_rois(op, boxes)
-    _check_rois_dtype(op, first, rois)
-    device = _tensor.same_device(op, features=first, rois=rois)
     ph, pw = _pair(op, output_size)
-    nhwc = all(_is_channels_last(f) for f in features)
+    if _out is None and features and _tensor.traced(features[0]):
+        return torch.ops.trtops_kernels.multi_scale_roi_align(
+            features, rois, ph, pw, [float(s) for s in scales], int(sampling_ratio), bool(aligned),
+            int(canonical_scale), int(canonical_level),
+        )
+    nhwc = _check_levels(features, rois, scales)
     if nhwc:
         levels = list(features)
         layout = _native.LAYOUT_CODES["NHWC"]
     else:
         levels = [_contiguous(f) for f in features]
         layout = _native.LAYOUT_CODES["NCHW"]
+    device = features[0].device
     rois = _contiguous(rois)
-    n, c = first.shape[:2]
-    result = _output(op, first, (rois.size(0), c, ph, pw), nhwc, _out)
+    n, c = features[0].shape[:2]
+    result = _output(op, features[0], (rois.size(0), c, ph, pw), nhwc, _out)
     num = len(levels)
     pointers = (ctypes.c_void_p * num)(*[f.data_ptr() for f in levels])
     heights = _tensor.int64_array([f.shape[2] for f in levels])
@@ -421,7 +450,7 @@ def multi_scale_roi_align(
         num,
         _tensor.pointer(rois),
         _tensor.pointer(result),
-        _tensor.dtype_code(first, op, "features"),
+        _tensor.dtype_code(features[0], op, "features"),
         _tensor.dtype_code(rois, op, "rois"),
         layout,
         n,
@@ -435,6 +464,119 @@ def multi_scale_roi_align(
         int(canonical_level),
     )
     return result
+
+
+def _check_levels(features: list[Tensor], rois: Tensor, scales: Sequence[float]) -> bool:
+    """multi_scale_roi_align's checks of its levels and rois; whether every level is channels-last
+    (the NHWC path; otherwise the levels are read as NCHW)."""
+    op = "multi_scale_roi_align"
+    if not 1 <= len(features) <= _MAX_LEVELS:
+        raise ValueError(f"{op}: between 1 and {_MAX_LEVELS} feature levels are supported, got {len(features)}")
+    if len(scales) != len(features):
+        raise ValueError(f"{op}: scales has {len(scales)} entries for {len(features)} feature levels")
+    for i, f in enumerate(features):
+        _check_input(f"{op}: features[{i}]", f)
+    first = features[0]
+    for i, f in enumerate(features[1:], start=1):
+        if f.dtype != first.dtype or f.shape[:2] != first.shape[:2] or f.device != first.device:
+            raise ValueError(
+                f"{op}: features[{i}] is {f.dtype} {tuple(f.shape)} on {f.device}; every level must match "
+                f"features[0] ({first.dtype}, N={first.shape[0]}, C={first.shape[1]}, {first.device})"
+            )
+    _check_rois_dtype(op, first, rois)
+    _tensor.same_device(op, features=first, rois=rois)
+    return all(_is_channels_last(f) for f in features)
+
+
+# ----- The trtops_kernels:: custom ops (torch.compile, torch.export; see _tensor.traced) -----
+# Each real kernel is the eager call with the output allocated by the same code as the fake
+# kernel's: a call with `_out` never goes back through the custom op.
+
+
+@torch.library.custom_op("trtops_kernels::roi_align", mutates_args=())
+def _roi_align_op(
+    input: Tensor, rois: Tensor, pooled_height: int, pooled_width: int, spatial_scale: float,
+    sampling_ratio: int, aligned: bool,
+) -> Tensor:
+    out = _single_level_output("roi_align", input, rois, pooled_height, pooled_width, False)
+    return roi_align(input, rois, (pooled_height, pooled_width), spatial_scale, sampling_ratio, aligned, _out=out)
+
+
+@_roi_align_op.register_fake
+def _roi_align_fake(
+    input: Tensor, rois: Tensor, pooled_height: int, pooled_width: int, spatial_scale: float,
+    sampling_ratio: int, aligned: bool,
+) -> Tensor:
+    return _single_level_output("roi_align", input, rois, pooled_height, pooled_width, False)
+
+
+@torch.library.custom_op("trtops_kernels::ps_roi_align", mutates_args=())
+def _ps_roi_align_op(
+    input: Tensor, rois: Tensor, pooled_height: int, pooled_width: int, spatial_scale: float, sampling_ratio: int
+) -> Tensor:
+    out = _single_level_output("ps_roi_align", input, rois, pooled_height, pooled_width, True)
+    return ps_roi_align(input, rois, (pooled_height, pooled_width), spatial_scale, sampling_ratio, _out=out)
+
+
+@_ps_roi_align_op.register_fake
+def _ps_roi_align_fake(
+    input: Tensor, rois: Tensor, pooled_height: int, pooled_width: int, spatial_scale: float, sampling_ratio: int
+) -> Tensor:
+    return _single_level_output("ps_roi_align", input, rois, pooled_height, pooled_width, True)
+
+
+@torch.library.custom_op("trtops_kernels::roi_pool", mutates_args=())
+def _roi_pool_op(input: Tensor, rois: Tensor, pooled_height: int, pooled_width: int, spatial_scale: float) -> Tensor:
+    out = _single_level_output("roi_pool", input, rois, pooled_height, pooled_width, False)
+    return roi_pool(input, rois, (pooled_height, pooled_width), spatial_scale, _out=out)
+
+
+@_roi_pool_op.register_fake
+def _roi_pool_fake(input: Tensor, rois: Tensor, pooled_height: int, pooled_width: int, spatial_scale: float) -> Tensor:
+    return _single_level_output("roi_pool", input, rois, pooled_height, pooled_width, False)
+
+
+@torch.library.custom_op("trtops_kernels::ps_roi_pool", mutates_args=())
+def _ps_roi_pool_op(input: Tensor, rois: Tensor, pooled_height: int, pooled_width: int, spatial_scale: float) -> Tensor:
+    out = _single_level_output("ps_roi_pool", input, rois, pooled_height, pooled_width, True)
+    return ps_roi_pool(input, rois, (pooled_height, pooled_width), spatial_scale, _out=out)
+
+
+@_ps_roi_pool_op.register_fake
+def _ps_roi_pool_fake(
+    input: Tensor, rois: Tensor, pooled_height: int, pooled_width: int, spatial_scale: float
+) -> Tensor:
+    return _single_level_output("ps_roi_pool", input, rois, pooled_height, pooled_width, True)
+
+
+def _multi_scale_output(features: list[Tensor], rois: Tensor, ph: int, pw: int, scales: list[float]) -> Tensor:
+    """multi_scale_roi_align's checks and empty output (its custom op's fake kernel, and the output
+    the real kernel launches into)."""
+    op = "multi_scale_roi_align"
+    _pair(op, (ph, pw))
+    nhwc = _check_levels(features, _boxes_to_rois(op, rois), scales)
+    first = features[0]
+    return _output(op, first, (rois.shape[0], first.shape[1], ph, pw), nhwc, None)
+
+
+@torch.library.custom_op("trtops_kernels::multi_scale_roi_align", mutates_args=())
+def _multi_scale_roi_align_op(
+    features: list[Tensor], rois: Tensor, pooled_height: int, pooled_width: int, scales: list[float],
+    sampling_ratio: int, aligned: bool, canonical_scale: int, canonical_level: int,
+) -> Tensor:
+    out = _multi_scale_output(features, rois, pooled_height, pooled_width, scales)
+    return multi_scale_roi_align(
+        features, rois, (pooled_height, pooled_width), scales, sampling_ratio, aligned, canonical_scale,
+        canonical_level, _out=out,
+    )
+
+
+@_multi_scale_roi_align_op.register_fake
+def _multi_scale_roi_align_fake(
+    features: list[Tensor], rois: Tensor, pooled_height: int, pooled_width: int, scales: list[float],
+    sampling_ratio: int, aligned: bool, canonical_scale: int, canonical_level: int,
+) -> Tensor:
+    return _multi_scale_output(features, rois, pooled_height, pooled_width, scales)
 
 
 class RoIAlign(nn.Module):

@@ -31,6 +31,15 @@ def dtype_code(tensor: torch.Tensor, op: str, name: str) -> int:
         raise TypeError(f"{op}: {name} has unsupported dtype {tensor.dtype}") from None
 
 
+def traced(tensor: torch.Tensor) -> bool:
+    """Whether a call goes through the op's ``trtops_kernels::`` torch custom op instead of
+    launching directly: while torch.compile or torch.export traces it (the custom op's fake
+    kernel gives the output's shape and the graph records one node), and for meta tensors.
+    An eager call on real tensors launches directly: the custom op's dispatch costs several
+    microseconds a call, a sizeable share of a RoI op's ~15 us on the GPU."""
+    return torch.compiler.is_compiling() or tensor.is_meta
+
+
 def pointer(tensor: torch.Tensor) -> int:
     """The tensor's data address, as the plain int ctypes passes for a ``c_void_p`` argument."""
     return tensor.data_ptr()
