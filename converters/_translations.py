@@ -94,11 +94,65 @@ def _deform_conv2d(input, weight, offset, mask, bias, stride_h: int, stride_w: i
                  has_bias=1, has_mask=int(bool(use_mask)), allow_tf32=0)
 
 
+# ----- trtops.ops' own custom ops (trtops_kernels::, a model written with trtops.ops) -----
+
+
+def _kernels_roi_align(input, rois, pooled_height: int, pooled_width: int, spatial_scale: float,
+                       sampling_ratio: int, aligned: bool):
+    return _roi_align(input, rois, spatial_scale, pooled_height, pooled_width, sampling_ratio, aligned)
+
+
+def _kernels_ps_roi_align(input, rois, pooled_height: int, pooled_width: int, spatial_scale: float,
+                          sampling_ratio: int):
+    return _ps_roi_align(input, rois, spatial_scale, pooled_height, pooled_width, sampling_ratio)[0]
+
+
+def _kernels_roi_pool(input, rois, pooled_height: int, pooled_width: int, spatial_scale: float):
+    return _roi_pool(input, rois, spatial_scale, pooled_height, pooled_width)[0]
+
+
+def _kernels_ps_roi_pool(input, rois, pooled_height: int, pooled_width: int, spatial_scale: float):
+    return _ps_roi_pool(input, rois, spatial_scale, pooled_height, pooled_width)[0]
+
+
+def _kernels_multi_scale_roi_align(features, rois, pooled_height: int, pooled_width: int, scales,
+                                   sampling_ratio: int, aligned: bool, canonical_scale: int,
+                                   canonical_level: int):
+    return _multi_scale_roi_align(features, rois, pooled_height, pooled_width, sampling_ratio, scales,
+                                  canonical_scale, canonical_level, aligned)
+
+
+def _kernels_nms(boxes, scores, idxs, iou_threshold: float, score_threshold: Optional[float],
+                 max_output_boxes: Optional[int], padded: bool, index_dtype: torch.dtype):
+    inputs = (boxes, scores) if idxs is None else (boxes, scores, idxs)
+    return _node("NMS" if idxs is None else "BatchedNMS", *inputs, outputs=2,
+                 iou_threshold=iou_threshold, score_threshold=score_threshold,
+                 max_output_boxes=-1 if max_output_boxes is None else max_output_boxes,
+                 padded=int(bool(padded)), index_int32=int(_is_int32(index_dtype)))
+
+
+def _is_int32(dtype: Any) -> bool:
+    """A dtype argument as the exporter hands it over (an ONNX IR DataType; a torch.dtype
+    elsewhere) is int32."""
+    return dtype == torch.int32 or getattr(dtype, "name", None) == "INT32"
+
+
+def _kernels_deform_conv2d(input, offset, weight, bias, stride, padding, dilation, groups: int,
+                           offset_groups: int, mask, allow_tf32: bool):
+    inputs = [input, offset, weight] + ([bias] if bias is not None else []) + ([mask] if mask is not None else [])
+    return _node("DeformConv2d", *inputs, stride=list(stride), padding=list(padding), dilation=list(dilation),
+                 groups=groups, offset_groups=offset_groups, has_bias=int(bias is not None),
+                 has_mask=int(mask is not None), allow_tf32=int(bool(allow_tf32)))
+
+
 def translation_table() -> dict[Callable[..., Any], Callable[..., Any]]:
     """``custom_translation_table`` for ``torch.onnx.export(dynamo=True)``."""
     import torchvision  # noqa: F401  (registers torch.ops.torchvision)
 
     tv = torch.ops.torchvision
+    import trtops.ops._deform_conv, trtops.ops._nms, trtops.ops._roi  # noqa: F401,E401  (register trtops_kernels::)
+
+    kernels = torch.ops.trtops_kernels
     return {
         tv.roi_align.default: _roi_align,
         tv.ps_roi_align.default: _ps_roi_align,
@@ -109,4 +163,11 @@ def translation_table() -> dict[Callable[..., Any], Callable[..., Any]]:
         torch.ops.trtops.batched_nms.default: _batched_nms,
         torch.ops.trtops.nms_padded.default: _nms_padded,
         torch.ops.trtops.multi_scale_roi_align.default: _multi_scale_roi_align,
+        kernels.roi_align.default: _kernels_roi_align,
+        kernels.ps_roi_align.default: _kernels_ps_roi_align,
+        kernels.roi_pool.default: _kernels_roi_pool,
+        kernels.ps_roi_pool.default: _kernels_ps_roi_pool,
+        kernels.multi_scale_roi_align.default: _kernels_multi_scale_roi_align,
+        kernels.nms.default: _kernels_nms,
+        kernels.deform_conv2d.default: _kernels_deform_conv2d,
     }

@@ -106,7 +106,8 @@ def _prime_multi_scale_poolers(model: torch.nn.Module, args: tuple, kwargs: Mapp
 
 
 def _fix_trtops_output_types(ir_model: Any) -> None:
-    """The exporter's tracer knows shapes but not dtypes of custom-domain outputs: set them."""
+    """The exporter's tracer knows shapes but not dtypes of custom-domain outputs: set them (an
+    NMS node's indices always, as the node's ``index_int32`` says: the tracer may have guessed)."""
     from onnxscript import ir
 
     for node in ir_model.graph.all_nodes():
@@ -114,11 +115,11 @@ def _fix_trtops_output_types(ir_model: Any) -> None:
             continue
         for index, value in enumerate(node.outputs):
             if node.op_type in ("NMS", "BatchedNMS"):
-                dtype = ir.DataType.INT64
-            else:
-                dtype = node.inputs[0].dtype
-            if value.dtype is None and dtype is not None:
-                value.dtype = dtype
+                index_int32 = node.attributes.get("index_int32")
+                int32 = index == 0 and index_int32 is not None and index_int32.value == 1
+                value.dtype = ir.DataType.INT32 if int32 else ir.DataType.INT64
+            elif value.dtype is None and node.inputs[0].dtype is not None:
+                value.dtype = node.inputs[0].dtype
 
 
 def _dynamic_axes(dynamic_shapes: Any, names: Sequence[str]) -> Optional[dict[str, dict[int, str]]]:
