@@ -369,7 +369,12 @@ class DeformConv2d(nn.Module):
 # an exported graph's node then carries every field its trtops DeformConv2d node needs.
 
 
-@torch.library.custom_op("trtops_kernels::deform_conv2d", mutates_args=())
+@torch.library.custom_op(
+    "trtops_kernels::deform_conv2d",
+    mutates_args=(),
+    schema="(Tensor input, Tensor offset, Tensor weight, Tensor? bias, SymInt[] stride, SymInt[] padding, "
+    "SymInt[] dilation, SymInt groups, SymInt offset_groups, Tensor? mask, bool allow_tf32) -> Tensor",
+)
 def _deform_conv2d_op(
     input: Tensor,
     offset: Tensor,

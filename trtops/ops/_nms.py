@@ -336,7 +336,12 @@ def batched_nms(
 # indices are [max_output_boxes] when padded, else as many as were kept (a dynamic size).
 
 
-@torch.library.custom_op("trtops_kernels::nms", mutates_args=())
+@torch.library.custom_op(
+    "trtops_kernels::nms",
+    mutates_args=(),
+    schema="(Tensor boxes, Tensor scores, Tensor? idxs, float iou_threshold, float? score_threshold, "
+    "SymInt? max_output_boxes, bool padded, ScalarType index_dtype) -> (Tensor, Tensor)",
+)
 def _nms_op(
     boxes: torch.Tensor,
     scores: torch.Tensor,

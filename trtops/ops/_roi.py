@@ -490,10 +490,16 @@ def _check_levels(features: list[Tensor], rois: Tensor, scales: Sequence[float])
 
 # ----- The trtops_kernels:: custom ops (torch.compile, torch.export; see _tensor.traced) -----
 # Each real kernel is the eager call with the output allocated by the same code as the fake
-# kernel's: a call with `_out` never goes back through the custom op.
+# kernel's: a call with `_out` never goes back through the custom op. The schemas are written
+# out: torch before 2.5 cannot infer them from this module's (postponed, string) annotations.
 
 
-@torch.library.custom_op("trtops_kernels::roi_align", mutates_args=())
+@torch.library.custom_op(
+    "trtops_kernels::roi_align",
+    mutates_args=(),
+    schema="(Tensor input, Tensor rois, SymInt pooled_height, SymInt pooled_width, float spatial_scale, "
+    "SymInt sampling_ratio, bool aligned) -> Tensor",
+)
 def _roi_align_op(
     input: Tensor, rois: Tensor, pooled_height: int, pooled_width: int, spatial_scale: float,
     sampling_ratio: int, aligned: bool,
@@ -510,7 +516,12 @@ def _roi_align_fake(
     return _single_level_output("roi_align", input, rois, pooled_height, pooled_width, False)
 
 
-@torch.library.custom_op("trtops_kernels::ps_roi_align", mutates_args=())
+@torch.library.custom_op(
+    "trtops_kernels::ps_roi_align",
+    mutates_args=(),
+    schema="(Tensor input, Tensor rois, SymInt pooled_height, SymInt pooled_width, float spatial_scale, "
+    "SymInt sampling_ratio) -> Tensor",
+)
 def _ps_roi_align_op(
     input: Tensor, rois: Tensor, pooled_height: int, pooled_width: int, spatial_scale: float, sampling_ratio: int
 ) -> Tensor:
@@ -525,7 +536,11 @@ def _ps_roi_align_fake(
     return _single_level_output("ps_roi_align", input, rois, pooled_height, pooled_width, True)
 
 
-@torch.library.custom_op("trtops_kernels::roi_pool", mutates_args=())
+@torch.library.custom_op(
+    "trtops_kernels::roi_pool",
+    mutates_args=(),
+    schema="(Tensor input, Tensor rois, SymInt pooled_height, SymInt pooled_width, float spatial_scale) -> Tensor",
+)
 def _roi_pool_op(input: Tensor, rois: Tensor, pooled_height: int, pooled_width: int, spatial_scale: float) -> Tensor:
     out = _single_level_output("roi_pool", input, rois, pooled_height, pooled_width, False)
     return roi_pool(input, rois, (pooled_height, pooled_width), spatial_scale, _out=out)
@@ -536,7 +551,11 @@ def _roi_pool_fake(input: Tensor, rois: Tensor, pooled_height: int, pooled_width
     return _single_level_output("roi_pool", input, rois, pooled_height, pooled_width, False)
 
 
-@torch.library.custom_op("trtops_kernels::ps_roi_pool", mutates_args=())
+@torch.library.custom_op(
+    "trtops_kernels::ps_roi_pool",
+    mutates_args=(),
+    schema="(Tensor input, Tensor rois, SymInt pooled_height, SymInt pooled_width, float spatial_scale) -> Tensor",
+)
 def _ps_roi_pool_op(input: Tensor, rois: Tensor, pooled_height: int, pooled_width: int, spatial_scale: float) -> Tensor:
     out = _single_level_output("ps_roi_pool", input, rois, pooled_height, pooled_width, True)
     return ps_roi_pool(input, rois, (pooled_height, pooled_width), spatial_scale, _out=out)
@@ -559,7 +578,12 @@ def _multi_scale_output(features: list[Tensor], rois: Tensor, ph: int, pw: int, 
     return _output(op, first, (rois.shape[0], first.shape[1], ph, pw), nhwc, None)
 
 
-@torch.library.custom_op("trtops_kernels::multi_scale_roi_align", mutates_args=())
+@torch.library.custom_op(
+    "trtops_kernels::multi_scale_roi_align",
+    mutates_args=(),
+    schema="(Tensor[] features, Tensor rois, SymInt pooled_height, SymInt pooled_width, float[] scales, "
+    "SymInt sampling_ratio, bool aligned, SymInt canonical_scale, SymInt canonical_level) -> Tensor",
+)
 def _multi_scale_roi_align_op(
     features: list[Tensor], rois: Tensor, pooled_height: int, pooled_width: int, scales: list[float],
     sampling_ratio: int, aligned: bool, canonical_scale: int, canonical_level: int,
