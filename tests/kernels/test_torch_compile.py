@@ -132,6 +132,31 @@ def test_exported_program_holds_the_kernel_op_and_runs_it(name: str) -> None:
     _same(program.module()(*args), fn(*args))
 
 
+def test_dynamic_shapes_reuse_the_compiled_graph() -> None:
+    gen = torch.Generator().manual_seed(3)
+    graphs: List[torch.fx.GraphModule] = []
+
+    def backend(gm: torch.fx.GraphModule, example_inputs: Any) -> Callable[..., Any]:
+        graphs.append(gm)
+        return gm.forward
+
+    def head(x: torch.Tensor, r: torch.Tensor, o: torch.Tensor, w: torch.Tensor, m: torch.Tensor,
+             b: torch.Tensor, s: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        return (ops.roi_align(x, r, 3, 0.5, 2, True), ops.ps_roi_align(x, r, 2, 0.5, -1),
+                ops.deform_conv2d(x, o, w, padding=1, mask=m), ops.nms(b, s, 0.5))
+
+    torch._dynamo.reset()
+    compiled = torch.compile(head, backend=backend, dynamic=True, fullgraph=True)
+    sizes = ((16, 20, 5, 50), (24, 18, 9, 120), (14, 30, 3, 300))
+    for h, w, k, n in sizes:
+        args = (torch.randn(2, 8, h, w, generator=gen), _rois(gen, k, 2, 40.0), torch.randn(2, 18, h, w, generator=gen),
+                torch.randn(4, 8, 3, 3, generator=gen), torch.rand(2, 9, h, w, generator=gen),
+                _boxes(gen, n, 60.0), torch.rand(n, generator=gen))
+        _same(compiled(*args), head(*args))
+    assert len(graphs) < len(sizes), "every new size compiled a new graph"
+    torch._dynamo.reset()
+
+
 def test_unpadded_nms_exports_with_a_data_dependent_length() -> None:
     fn, (boxes, scores) = CASES["nms"]
 
