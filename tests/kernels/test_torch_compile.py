@@ -157,6 +157,31 @@ def test_dynamic_shapes_reuse_the_compiled_graph() -> None:
     torch._dynamo.reset()
 
 
+def test_compiled_modules_with_trainable_parameters_run_inference_as_eager_ones() -> None:
+    # The ops have no backward: eager results carry no autograd history, and compiled ones must
+    # not fail to compile (aot_autograd would trace a backward) nor carry any either.
+    gen = torch.Generator().manual_seed(5)
+    module = ops.DeformConv2d(8, 4, 3, padding=1)
+    x = torch.randn(1, 8, 10, 10, generator=gen, requires_grad=True)
+    offset = torch.randn(1, 18, 10, 10, generator=gen, requires_grad=True)
+    rois = _rois(gen, 4, 1, 8.0).requires_grad_()
+    boxes, scores = _boxes(gen, 40, 20.0).requires_grad_(), torch.rand(40, generator=gen).requires_grad_()
+
+    def head(x: torch.Tensor, offset: torch.Tensor, rois: torch.Tensor, boxes: torch.Tensor,
+             scores: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        y = module(x, offset)
+        return (y, ops.roi_align(y, rois, 2), ops.multi_scale_roi_align([y], rois, 2, [1.0], 2),
+                ops.nms(boxes, scores, 0.5))
+
+    torch._dynamo.reset()
+    compiled = torch.compile(head, backend="aot_eager", fullgraph=True)
+    got, want = compiled(x, offset, rois, boxes, scores), head(x, offset, rois, boxes, scores)
+    for g, w in zip(got, want):
+        assert not g.requires_grad and not w.requires_grad
+        assert torch.equal(g, w)
+    torch._dynamo.reset()
+
+
 def test_unpadded_nms_exports_with_a_data_dependent_length() -> None:
     fn, (boxes, scores) = CASES["nms"]
 

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from trtops import _native
 from trtops.ops import _tensor
-from trtops.ops._tensor import traced
+from trtops.ops._tensor import detached, traced
 
 _OP = "deform_conv2d"
 _FLOATING = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
@@ -198,8 +198,9 @@ def _deform_conv2d(
     if out is None and traced(input):
         groups, offset_groups = geometry.fields[8:]
         return torch.ops.trtops_kernels.deform_conv2d(
-            input, offset, weight, bias, list(_pair("stride", stride)), list(_pair("padding", padding)),
-            list(_pair("dilation", dilation)), groups, offset_groups, mask, bool(allow_tf32),
+            input.detach(), offset.detach(), weight.detach(), detached(bias), list(_pair("stride", stride)),
+            list(_pair("padding", padding)), list(_pair("dilation", dilation)), groups, offset_groups,
+            detached(mask), bool(allow_tf32),
         )
     dtype = input.dtype
     device = geometry.device

@@ -32,7 +32,7 @@ from typing import Optional, Tuple, Union
 import torch
 
 from trtops import _native
-from trtops.ops._tensor import call_on_cuda_device, dtype_code, launch, pointer, same_device, traced
+from trtops.ops._tensor import call_on_cuda_device, detached, dtype_code, launch, pointer, same_device, traced
 
 __all__ = ["nms", "batched_nms"]
 
@@ -228,7 +228,7 @@ def _run(
                 "FakeTensors (torch.compile, torch.export), which give them a data-dependent length"
             )
         keep, count = torch.ops.trtops_kernels.nms(
-            boxes, scores, idxs, float(iou_threshold), None if score_threshold is None else float(score_threshold),
+            boxes.detach(), scores.detach(), detached(idxs), float(iou_threshold), None if score_threshold is None else float(score_threshold),
             max_output_boxes, bool(padded), index_dtype,
         )
     else:

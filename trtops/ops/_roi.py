@@ -190,7 +190,7 @@ def _traced_single_level(op: str, input: Tensor, boxes: BoxesType, output_size: 
     """A traced call (see ``_tensor.traced``) as one ``trtops_kernels::<op>`` node."""
     rois = _boxes_to_rois(op, boxes)
     ph, pw = _pair(op, output_size)
-    return getattr(torch.ops.trtops_kernels, op)(input, rois, ph, pw, *fields)
+    return getattr(torch.ops.trtops_kernels, op)(input.detach(), rois.detach(), ph, pw, *fields)
 
 
 def _single_level_output(op: str, input: Tensor, rois: Tensor, ph: int, pw: int, position_sensitive: bool) -> Tensor:
@@ -421,7 +421,7 @@ def multi_scale_roi_align(
     ph, pw = _pair(op, output_size)
     if _out is None and features and _tensor.traced(features[0]):
         return torch.ops.trtops_kernels.multi_scale_roi_align(
-            features, rois, ph, pw, [float(s) for s in scales], int(sampling_ratio), bool(aligned),
+            [f.detach() for f in features], rois.detach(), ph, pw, [float(s) for s in scales], int(sampling_ratio), bool(aligned),
             int(canonical_scale), int(canonical_level),
         )
     nhwc = _check_levels(features, rois, scales)

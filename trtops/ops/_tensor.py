@@ -7,7 +7,7 @@ A call passes raw data pointers, shapes, dtype/layout codes, a ``device`` flag (
 from __future__ import annotations
 
 import ctypes
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 
@@ -38,6 +38,13 @@ def traced(tensor: torch.Tensor) -> bool:
     An eager call on real tensors launches directly: the custom op's dispatch costs several
     microseconds a call, a sizeable share of a RoI op's ~15 us on the GPU."""
     return torch.compiler.is_compiling() or tensor.is_meta
+
+
+def detached(tensor: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    """An optional tensor, detached. The ops are inference-only: an eager call's result has no
+    autograd history, and traced calls hand their custom ops detached tensors so that a compiled
+    model whose parameters require grad gets the same (the custom ops have no backward)."""
+    return None if tensor is None else tensor.detach()
 
 
 def pointer(tensor: torch.Tensor) -> int:
