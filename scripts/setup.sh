@@ -11,6 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python=${PYTHON:-python3}
+# The pinned environment (requirements/dev.txt) needs Python 3.11+: numpy 2.4 has no older wheels.
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "trtops setup: $("$python" --version 2>&1) is too old for the pinned environment of" \
+       "requirements/dev.txt (numpy 2.4 needs Python 3.11+); set PYTHON to a Python 3.11+ interpreter" >&2
+  exit 1
+fi
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi

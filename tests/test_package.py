@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -96,3 +97,24 @@ def test_ops_exports_are_the_functions_not_their_modules() -> None:
     for name in trtops.ops.__all__:
         implementation = importlib.import_module(f"trtops.ops.{trtops.ops._EXPORTS[name]}")
         assert getattr(trtops.ops, name) is getattr(implementation, name), name
+
+
+def test_setup_refuses_a_python_too_old_for_the_pinned_environment(tmp_path) -> None:
+    import shutil
+    from pathlib import Path
+
+    candidates = [shutil.which("python3.10"), shutil.which("python3.9")]
+    candidates += [str(p) for p in sorted(Path.home().glob(".pyenv/versions/3.1[0]*/bin/python"))]
+    candidates += [str(p) for p in sorted(Path.home().glob(".pyenv/versions/3.9*/bin/python"))]
+    runnable = [c for c in candidates if c and subprocess.run([c, "-c", "1"], capture_output=True).returncode == 0]
+    if not runnable:
+        pytest.skip("[tier 1] no Python 3.9/3.10 interpreter here to hand scripts/setup.sh")
+    old = runnable[0]
+    # A copy of the scripts: the check must stop setup.sh before it creates or changes anything.
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copytree(repo / "scripts", tmp_path / "scripts")
+    result = subprocess.run(["bash", str(tmp_path / "scripts" / "setup.sh")], env={**os.environ, "PYTHON": old},
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "is too old for the pinned environment" in result.stderr and "Python 3.11+" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scripts"]
