@@ -195,6 +195,47 @@ def test_unpadded_nms_exports_with_a_data_dependent_length() -> None:
     assert torch.equal(program.module()(boxes, scores), boxes[torchvision.ops.nms(boxes, scores, 0.5)])
 
 
+@pytest.mark.parametrize("mode", ["real", "fake", "symbolic"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_make_fx_records_the_kernel_op(name: str, mode: str) -> None:
+    # A direct launch would be missing from the trace ("real": the graph would return the empty
+    # output it allocated) or get fake tensors' null pointers ("fake", "symbolic").
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    fn, args = CASES[name]
+    if name == "nms" and mode != "symbolic":
+        pytest.skip("an unpadded NMS has a data-dependent length: make_fx traces it symbolically only")
+    graph = make_fx(fn, tracing_mode=mode)(*args)
+    assert len(_kernel_nodes(graph.graph)) == 1, graph.code
+    _same(graph(*args), fn(*args))
+
+
+def test_fake_tensor_mode_and_dispatch_modes_see_the_kernel_op() -> None:
+    from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    fn, args = CASES["roi_align_channels_last"]
+    with FakeTensorMode() as mode:
+        out = fn(*[mode.from_tensor(a) for a in args])
+    want = fn(*args)
+    assert isinstance(out, FakeTensor) and out.shape == want.shape and out.stride() == want.stride()
+
+    seen: List[str] = []
+
+    class Log(TorchDispatchMode):
+        def __torch_dispatch__(self, func: Any, types: Any, a: tuple = (), kw: Any = None) -> Any:
+            seen.append(str(func))
+            return func(*a, **(kw or {}))
+
+    for name in ("ps_roi_pool", "deform_conv2d_v2", "batched_nms_padded"):
+        fn, args = CASES[name]
+        with Log():
+            got = fn(*args)
+        _same(got, fn(*args))
+    assert [op for op in seen if op.startswith("trtops_kernels.")] == [
+        "trtops_kernels.ps_roi_pool.default", "trtops_kernels.deform_conv2d.default", "trtops_kernels.nms.default"]
+
+
 def test_meta_tensors_give_shapes_without_running_a_kernel() -> None:
     x = torch.empty(2, 18, 7, 9, device="meta")
     rois = torch.empty(5, 5, device="meta")

@@ -10,6 +10,7 @@ import ctypes
 from typing import Callable, Optional, Sequence
 
 import torch
+from torch.utils._python_dispatch import _get_current_dispatch_mode as _current_dispatch_mode
 
 from trtops import _native
 
@@ -33,11 +34,19 @@ def dtype_code(tensor: torch.Tensor, op: str, name: str) -> int:
 
 def traced(tensor: torch.Tensor) -> bool:
     """Whether a call goes through the op's ``trtops_kernels::`` torch custom op instead of
-    launching directly: while torch.compile or torch.export traces it (the custom op's fake
-    kernel gives the output's shape and the graph records one node), and for meta tensors.
+    launching directly: while torch.compile or torch.export traces it, under a torch dispatch mode
+    (FakeTensorMode, make_fx, a user's logging mode: they see the op, and a direct launch would
+    hand fake tensors' null pointers to the kernels or leave the op out of a trace), for tensor
+    subclasses (FakeTensor, FunctionalTensor) and for meta tensors. The custom op's fake kernel
+    gives the output's shape, and a graph records one node.
     An eager call on real tensors launches directly: the custom op's dispatch costs several
     microseconds a call, a sizeable share of a RoI op's ~15 us on the GPU."""
-    return torch.compiler.is_compiling() or tensor.is_meta
+    return (
+        torch.compiler.is_compiling()
+        or tensor.is_meta
+        or (type(tensor) is not torch.Tensor and type(tensor) is not torch.nn.Parameter)
+        or _current_dispatch_mode() is not None
+    )
 
 
 def detached(tensor: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
