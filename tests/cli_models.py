@@ -45,3 +45,30 @@ class DeformHead(nn.Module):
 
 def deform_head():
     return DeformHead(), (torch.rand(1, 3, 16, 20),)
+
+
+class TrtopsOpsHead(nn.Module):
+    """conv -> trtops.ops.deform_conv2d -> padded trtops.ops.nms -> trtops.ops.roi_align: a model
+    written with trtops.ops (its kernels' host implementation runs it in PyTorch)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import trtops.ops
+
+        self.offset = nn.Conv2d(3, 18, 3, padding=1)
+        self.deform = trtops.ops.DeformConv2d(3, 8, 3, padding=1)
+
+    def forward(self, images: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        import trtops.ops
+
+        features = self.deform(images, self.offset(images))
+        keep, count = trtops.ops.nms(boxes, scores, 0.5, max_output_boxes=4, padded=True)
+        kept = boxes[keep.clamp(min=0)]
+        rois = torch.cat([torch.zeros_like(kept[:, :1]), kept], 1)
+        return trtops.ops.roi_align(features, rois, 3, 0.5, 2, True), keep, count
+
+
+def trtops_ops_head():
+    boxes = torch.rand(20, 4) * 40
+    boxes[:, 2:] += boxes[:, :2] + 1
+    return TrtopsOpsHead(), (torch.rand(1, 3, 32, 48), boxes, torch.rand(20))

@@ -98,6 +98,24 @@ def test_export_and_check_a_module_function(tmp_path) -> None:
     assert report["passed"] is True and report["tensors"][0]["max_abs"] < 1e-4
 
 
+@pytest.mark.kernels
+def test_export_and_check_a_model_written_with_trtops_ops(tmp_path) -> None:
+    # PyTorch runs the model on the trtops kernels' host implementation; the graph holds the
+    # same ops as trtops nodes (exported from their trtops_kernels:: custom ops).
+    pytest.importorskip("onnxruntime")
+    onnx_path = tmp_path / "head.onnx"
+    env = _env_with_tests_on_path()
+    exported = subprocess.run([sys.executable, "-m", "trtops", "export", "cli_models:trtops_ops_head", "-o",
+                               str(onnx_path)], env=env, capture_output=True, text=True, timeout=600)
+    assert exported.returncode == 0, exported.stderr
+    for node in ("DeformConv2d x1", "NMS x1", "RoIAlign x1"):
+        assert node in exported.stdout, exported.stdout
+    checked = subprocess.run([sys.executable, "-m", "trtops", "check", str(onnx_path)], env=env,
+                             capture_output=True, text=True, timeout=600)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "result     PASS" in checked.stdout
+
+
 def test_check_fails_against_a_different_model(tmp_path) -> None:
     pytest.importorskip("onnxruntime")
     onnx_path = tmp_path / "roi_head.onnx"
