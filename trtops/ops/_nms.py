@@ -27,7 +27,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import math
-from typing import Optional, Tuple, Union
+from typing import NamedTuple, Optional, Tuple, Union
 
 import torch
 
@@ -209,68 +209,58 @@ def _queue(
     )
 
 
-def _run(
-    boxes: torch.Tensor,
-    scores: torch.Tensor,
-    idxs: Optional[torch.Tensor],
-    iou_threshold: float,
-    score_threshold: Optional[float],
-    max_output_boxes: Optional[int],
-    padded: bool,
-    index_dtype: torch.dtype,
-) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
-    _check_call(boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded, index_dtype)
-    if traced(boxes):
-        if boxes.is_meta and not padded:
-            op = "nms" if idxs is None else "batched_nms"
+class _Call(NamedTuple):
+    """One nms / batched_nms call's arguments, in the order of the trtops_kernels::nms op."""
+
+    boxes: torch.Tensor
+    scores: torch.Tensor
+    idxs: Optional[torch.Tensor]
+    iou_threshold: float
+    score_threshold: Optional[float]
+    max_output_boxes: Optional[int]
+    padded: bool
+    index_dtype: torch.dtype
+
+    @property
+    def op(self) -> str:
+        return "nms" if self.idxs is None else "batched_nms"
+
+
+def _run(call: _Call) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+    _check_call(call)
+    if traced(call.boxes):
+        if call.boxes.is_meta and not call.padded:
             raise ValueError(
-                f"{op}: meta tensors have no values to size the kept indices by; use padded=True, or "
+                f"{call.op}: meta tensors have no values to size the kept indices by; use padded=True, or "
                 "FakeTensors (torch.compile, torch.export), which give them a data-dependent length"
             )
         keep, count = torch.ops.trtops_kernels.nms(
-            boxes.detach(), scores.detach(), detached(idxs), float(iou_threshold), None if score_threshold is None else float(score_threshold),
-            max_output_boxes, bool(padded), index_dtype,
+            call.boxes.detach(), call.scores.detach(), detached(call.idxs), float(call.iou_threshold),
+            None if call.score_threshold is None else float(call.score_threshold), call.max_output_boxes,
+            bool(call.padded), call.index_dtype,
         )
     else:
-        keep, count = _run_checked(boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded,
-                                   index_dtype)
-    return (keep, count) if padded else keep
+        keep, count = _run_checked(call)
+    return (keep, count) if call.padded else keep
 
 
-def _check_call(
-    boxes: torch.Tensor,
-    scores: torch.Tensor,
-    idxs: Optional[torch.Tensor],
-    iou_threshold: float,
-    score_threshold: Optional[float],
-    max_output_boxes: Optional[int],
-    padded: bool,
-    index_dtype: torch.dtype,
-) -> None:
-    op = "nms" if idxs is None else "batched_nms"
-    if index_dtype not in _INDEX_DTYPES:
-        raise TypeError(f"{op}: index_dtype must be torch.int32 or torch.int64, got {index_dtype}")
-    _check_inputs(op, boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded)
+def _check_call(call: _Call) -> None:
+    if call.index_dtype not in _INDEX_DTYPES:
+        raise TypeError(f"{call.op}: index_dtype must be torch.int32 or torch.int64, got {call.index_dtype}")
+    _check_inputs(call.op, call.boxes, call.scores, call.idxs, call.iou_threshold, call.score_threshold,
+                  call.max_output_boxes, call.padded)
 
 
-def _run_checked(
-    boxes: torch.Tensor,
-    scores: torch.Tensor,
-    idxs: Optional[torch.Tensor],
-    iou_threshold: float,
-    score_threshold: Optional[float],
-    max_output_boxes: Optional[int],
-    padded: bool,
-    index_dtype: torch.dtype,
-) -> Tuple[torch.Tensor, torch.Tensor]:
+def _run_checked(call: _Call) -> Tuple[torch.Tensor, torch.Tensor]:
     """(indices, count) of an eager call after _check_call: the padded indices, or, unpadded, the
     kept ones (reading the count back to size them, as torchvision does)."""
-    n = boxes.size(0)
-    capacity = n if max_output_boxes is None else max_output_boxes
-    keep = torch.empty(capacity, dtype=index_dtype, device=boxes.device)
+    boxes = call.boxes
+    capacity = boxes.size(0) if call.max_output_boxes is None else call.max_output_boxes
+    keep = torch.empty(capacity, dtype=call.index_dtype, device=boxes.device)
     count = torch.empty((), dtype=torch.int64, device=boxes.device)  # always written (no fill launch)
-    _queue(keep, count, boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded)
-    if padded:
+    _queue(keep, count, boxes, call.scores, call.idxs, call.iou_threshold, call.score_threshold,
+           call.max_output_boxes, call.padded)
+    if call.padded:
         return keep, count
     return keep[: int(count.item())], count
 
@@ -299,7 +289,7 @@ def nms(
     Returns:
         ``Tensor[K]`` indices of the kept boxes by decreasing score, or the padded pair.
     """
-    return _run(boxes, scores, None, iou_threshold, score_threshold, max_output_boxes, padded, index_dtype)
+    return _run(_Call(boxes, scores, None, iou_threshold, score_threshold, max_output_boxes, padded, index_dtype))
 
 
 def batched_nms(
@@ -328,7 +318,7 @@ def batched_nms(
     """
     if not isinstance(idxs, torch.Tensor):
         raise TypeError("batched_nms: idxs must be a tensor")
-    return _run(boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded, index_dtype)
+    return _run(_Call(boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded, index_dtype))
 
 
 # ----- The trtops_kernels::nms custom op (torch.compile, torch.export; see _tensor.traced) -----
@@ -352,11 +342,9 @@ def _nms_op(
     padded: bool,
     index_dtype: torch.dtype,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    _check_call(boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded, index_dtype)
-    keep, count = _run_checked(
-        boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded, index_dtype
-    )
-    return keep, count
+    call = _Call(boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded, index_dtype)
+    _check_call(call)
+    return _run_checked(call)
 
 
 @_nms_op.register_fake
@@ -370,7 +358,7 @@ def _nms_fake(
     padded: bool,
     index_dtype: torch.dtype,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    _check_call(boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded, index_dtype)
+    _check_call(_Call(boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded, index_dtype))
     length: Union[int, torch.SymInt]
     if padded:
         assert max_output_boxes is not None  # _check_call: padded needs it
