@@ -212,6 +212,18 @@ def test_make_fx_records_the_kernel_op(name: str, mode: str) -> None:
     _same(graph(*args), fn(*args))
 
 
+@pytest.mark.parametrize("name", sorted(n for n in CASES if n != "nms"))
+def test_jit_trace_records_the_kernel_op(name: str) -> None:
+    # A direct launch is invisible to the JIT tracer: the traced graph would return the empty
+    # output (it did), so a traced model gave whatever memory held on new inputs.
+    fn, args = CASES[name]
+    traced_fn = torch.jit.trace(fn, args, check_trace=False)
+    kinds = [node.kind() for node in traced_fn.graph.nodes() if node.kind().startswith("trtops_kernels::")]
+    assert len(kinds) == 1, traced_fn.graph
+    other = tuple(a + 0.5 if a.is_floating_point() else a for a in args)  # new values, same shapes
+    _same(traced_fn(*other), fn(*other))
+
+
 def test_fake_tensor_mode_and_dispatch_modes_see_the_kernel_op() -> None:
     from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
     from torch.utils._python_dispatch import TorchDispatchMode

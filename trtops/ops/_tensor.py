@@ -34,15 +34,20 @@ def dtype_code(tensor: torch.Tensor, op: str, name: str) -> int:
 
 def traced(tensor: torch.Tensor) -> bool:
     """Whether a call goes through the op's ``trtops_kernels::`` torch custom op instead of
-    launching directly: while torch.compile or torch.export traces it, under a torch dispatch mode
-    (FakeTensorMode, make_fx, a user's logging mode: they see the op, and a direct launch would
-    hand fake tensors' null pointers to the kernels or leave the op out of a trace), for tensor
-    subclasses (FakeTensor, FunctionalTensor) and for meta tensors. The custom op's fake kernel
-    gives the output's shape, and a graph records one node.
-    An eager call on real tensors launches directly: the custom op's dispatch costs several
-    microseconds a call, a sizeable share of a RoI op's ~15 us on the GPU."""
+    launching directly, so that whatever records or fakes the call sees one op:
+
+    * while torch.compile, torch.export or torch.jit.trace traces it (the JIT tracer cannot see
+      a direct launch: its graph would return the empty output);
+    * under a torch dispatch mode (FakeTensorMode, make_fx, a user's logging mode): a direct
+      launch would hand fake tensors' null pointers to the kernels or be left out of a trace;
+    * for tensor subclasses (FakeTensor, FunctionalTensor) and meta tensors.
+
+    The custom op's fake kernel gives the output's shape. An eager call on real tensors launches
+    directly: the custom op's dispatch costs several microseconds a call, a sizeable share of a
+    RoI op's ~15 us on the GPU."""
     return (
         torch.compiler.is_compiling()
+        or torch.jit.is_tracing()
         or tensor.is_meta
         or (type(tensor) is not torch.Tensor and type(tensor) is not torch.nn.Parameter)
         or _current_dispatch_mode() is not None
