@@ -189,10 +189,12 @@ def _export_torchscript(
 
     import onnx
 
+    from . import _torchscript_symbolics
     from .rewriter import rewrite
 
     if kwargs:
         raise ValueError("the TorchScript fallback takes positional args only (kwargs given)")
+    _torchscript_symbolics.register(min(opset, 20))
     flat_count = len(args)
     names = list(input_names or [f"input_{i}" for i in range(flat_count)])
     buffer = io.BytesIO()

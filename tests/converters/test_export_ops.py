@@ -361,3 +361,33 @@ def test_a_model_written_with_trtops_ops_evaluates_as_in_pytorch() -> None:
     for value, want, tol in zip(got, expected, tols):
         merged = {k: max(tol[k], dcn[k]) for k in tol}
         torch.testing.assert_close(torch.from_numpy(value), want, **merged)
+
+
+@pytest.mark.kernels
+@pytest.mark.parametrize("name", sorted(KERNEL_CASES))
+def test_trtops_ops_through_the_torchscript_exporter(name: str) -> None:
+    # The fallback path ("auto" when torch.export fails): the JIT trace holds the trtops_kernels::
+    # op, whose symbolic function emits the same node with the same fields.
+    from onnx import helper
+
+    case = KERNEL_CASES[name]
+    args = case.make(torch.Generator().manual_seed(0), 0)
+    model = export(_Op(case.fn), args, dynamic_shapes=case.dynamic, exporter="torchscript")  # one dict per input
+    assert {p.key: p.value for p in model.metadata_props}["trtops.exporter"] == "torchscript+rewrite"
+    nodes = _trtops_nodes(model)
+    assert [n.op_type for n in nodes] == [case.op]
+    attrs = {a.name: helper.get_attribute_value(a) for a in nodes[0].attribute}
+    assert attrs.pop("plugin_namespace") == b"trtops" and attrs.pop("plugin_version") == b"1"
+    for key, value in case.attributes.items():
+        assert attrs[key] == value, key
+    other = case.make(torch.Generator().manual_seed(1), 1)
+    expected = case.fn(*other)
+    # By name: the TorchScript exporter drops inputs the graph does not read (an unused bias)
+    (got,) = evaluate(model, {f"input_{i}": a for i, a in enumerate(other)}).values()
+    got = torch.from_numpy(got)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    tol = case.tol or {
+        "DeformConv2d": tolerance("converters.deform_conv2d", torch.float32),
+        "PSRoIPool": tolerance("ps_roi_pool", torch.float32),
+    }.get(case.op, {"atol": 0.0, "rtol": 0.0})
+    torch.testing.assert_close(got, expected, **tol)
