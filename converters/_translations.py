@@ -68,10 +68,7 @@ def _batched_nms(boxes, scores, idxs, iou_threshold: float):
 
 def _nms_padded(boxes, scores, idxs, iou_threshold: float, score_threshold: Optional[float],
                 max_output_boxes: int):
-    inputs = (boxes, scores) if idxs is None else (boxes, scores, idxs)
-    return _node("NMS" if idxs is None else "BatchedNMS", *inputs, outputs=2,
-                 iou_threshold=iou_threshold, score_threshold=score_threshold,
-                 max_output_boxes=max_output_boxes, padded=1)
+    return _kernels_nms(boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, True, torch.int64)
 
 
 def _multi_scale_roi_align(features, rois, output_height: int, output_width: int,

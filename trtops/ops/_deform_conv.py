@@ -94,6 +94,23 @@ class _Geometry(NamedTuple):
         n, _, _, _, c_out, out_h, out_w = self.shape
         return (n, c_out, out_h, out_w)
 
+    @property
+    def stride(self) -> list[int]:
+        return list(self.fields[2:4])
+
+    @property
+    def padding(self) -> list[int]:
+        return list(self.fields[4:6])
+
+    @property
+    def dilation(self) -> list[int]:
+        return list(self.fields[6:8])
+
+    @property
+    def groups(self) -> tuple[int, int]:
+        """(groups, offset groups)."""
+        return (self.fields[8], self.fields[9])
+
 
 def _geometry(
     input: Tensor,
@@ -196,11 +213,9 @@ def _deform_conv2d(
         # As torchvision's CUDA kernel, whose im2col GEMM follows torch's matmul TF32 switch.
         allow_tf32 = input.is_cuda and torch.backends.cuda.matmul.allow_tf32
     if out is None and traced(input):
-        groups, offset_groups = geometry.fields[8:]
         return torch.ops.trtops_kernels.deform_conv2d(
-            input.detach(), offset.detach(), weight.detach(), detached(bias), list(_pair("stride", stride)),
-            list(_pair("padding", padding)), list(_pair("dilation", dilation)), groups, offset_groups,
-            detached(mask), bool(allow_tf32),
+            input.detach(), offset.detach(), weight.detach(), detached(bias), geometry.stride, geometry.padding,
+            geometry.dilation, *geometry.groups, detached(mask), bool(allow_tf32),
         )
     dtype = input.dtype
     device = geometry.device
@@ -417,9 +432,9 @@ def _deform_conv2d_fake(
         input, offset, weight, bias, _pair("stride", stride), _pair("padding", padding), _pair("dilation", dilation),
         mask,
     )
-    if (groups, offset_groups) != geometry.fields[8:]:
+    if (groups, offset_groups) != geometry.groups:
         raise ValueError(
             f"{_OP}: groups={groups} and offset_groups={offset_groups} do not match the shapes, which give "
-            f"{geometry.fields[8]} and {geometry.fields[9]}"
+            f"{geometry.groups[0]} and {geometry.groups[1]}"
         )
     return input.new_empty(geometry.out_shape)
