@@ -72,3 +72,22 @@ def trtops_ops_head():
     boxes = torch.rand(20, 4) * 40
     boxes[:, 2:] += boxes[:, :2] + 1
     return TrtopsOpsHead(), (torch.rand(1, 3, 32, 48), boxes, torch.rand(20))
+
+
+class NmsHead(nn.Module):
+    """scores from a linear layer -> torchvision.ops.nms: an output whose length depends on the data
+    (an unpadded trtops NMS)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.score = nn.Linear(4, 1)
+
+    def forward(self, boxes: torch.Tensor) -> torch.Tensor:
+        scores = torch.sigmoid(self.score(boxes / 40)).squeeze(1)
+        return torchvision.ops.nms(boxes, scores, 0.5)
+
+
+def nms_head():
+    boxes = torch.rand(200, 4) * 40
+    boxes[:, 2:] += boxes[:, :2] + 5 + torch.rand(200, 2) * 20
+    return NmsHead(), (boxes,)

@@ -142,7 +142,8 @@ def test_detectors_refuse_dynamic_shapes() -> None:
 
 @pytest.mark.gpu
 @pytest.mark.trt_build
-def test_check_runs_the_engine_on_a_gpu(tmp_path) -> None:
+@pytest.mark.parametrize("model", ["roi_head", "nms_head"])  # nms_head: a data-dependent output
+def test_check_runs_the_engine_on_a_gpu(tmp_path, model: str) -> None:
     import importlib.util
 
     import torch
@@ -150,8 +151,8 @@ def test_check_runs_the_engine_on_a_gpu(tmp_path) -> None:
     if importlib.util.find_spec("tensorrt") is None and torch.cuda.get_device_capability() == (9, 0):
         pytest.skip("only TensorRT-RTX is installed, and its runtime refuses compute capability 9.0")
     env = _env_with_tests_on_path()
-    onnx_path, engine_path = tmp_path / "roi_head.onnx", tmp_path / "roi_head.engine"
-    for command in (["export", "cli_models:roi_head", "-o", str(onnx_path)],
+    onnx_path, engine_path = tmp_path / f"{model}.onnx", tmp_path / f"{model}.engine"
+    for command in (["export", f"cli_models:{model}", "-o", str(onnx_path)],
                     ["build", str(onnx_path), "-o", str(engine_path), "-q"]):
         child = subprocess.run([sys.executable, "-m", "trtops", *command], env=env, capture_output=True, text=True,
                                timeout=600)

@@ -362,8 +362,145 @@ def _compare_pasted_masks(ref: Mapping[str, Any], cand: Mapping[str, Any],
     return max_abs, float(ious.min()) if len(ious) else 1.0, int(nonempty.sum())
 
 
+class EngineOutputs:
+    """Device memory for the outputs of one engine execution whose size TensorRT learns only while it
+    runs (data-dependent shapes, e.g. trtops NMS without padding): TensorRT asks for memory through
+    :meth:`reallocate` and reports the final shape through :meth:`notify_shape` (the two calls of
+    its ``IOutputAllocator``); :meth:`tensor` then views the memory as the output.
+
+    The memory is torch's (its caching allocator, on the stream the engine runs on), so it is
+    reused across calls and never leaks when an execution fails.
+    """
+
+    def __init__(self, device: torch.device | str) -> None:
+        self.device = torch.device(device)
+        self._buffers: dict[str, torch.Tensor] = {}
+        self._offsets: dict[str, int] = {}
+        self._shapes: dict[str, tuple[int, ...]] = {}
+        #: The first exception raised inside a callback (TensorRT only sees a null pointer).
+        self.error: Optional[BaseException] = None
+
+    def reallocate(self, name: str, size: int, alignment: int) -> int:
+        """Address of at least ``size`` bytes for output ``name`` aligned to ``alignment`` (which
+        TensorRT gives as a power of two); keeps the current memory when it is large enough.
+        Returns 0 (TensorRT's failure) and records the error when the memory cannot be had."""
+        try:
+            if size < 0 or alignment < 1 or alignment & (alignment - 1):
+                raise TrtopsError(f"output {name}: TensorRT asked for {size} bytes aligned to {alignment}")
+            buffer = self._buffers.get(name)
+            if buffer is not None and buffer.numel() - self._offsets[name] >= size:
+                return buffer.data_ptr() + self._offsets[name]
+            # One byte at least: a null pointer would read as a failure even for an empty output.
+            buffer = torch.empty(max(size, 1) + alignment - 1, dtype=torch.uint8, device=self.device)
+            self._buffers[name] = buffer
+            self._offsets[name] = -buffer.data_ptr() % alignment
+            return buffer.data_ptr() + self._offsets[name]
+        except BaseException as exc:  # noqa: BLE001 - TensorRT's callback must not raise; re-raised after
+            self.error = self.error or exc
+            return 0
+
+    def notify_shape(self, name: str, shape: Sequence[int]) -> None:
+        """Records the shape output ``name`` has after the execution."""
+        self._shapes[name] = tuple(int(d) for d in shape)
+
+    def tensor(self, name: str, dtype: torch.dtype) -> torch.Tensor:
+        """Output ``name`` as a tensor of ``dtype`` in the notified shape (a view of the memory)."""
+        if name not in self._shapes:
+            raise TrtopsError(f"TensorRT reported no shape for the data-dependent output {name}")
+        shape = self._shapes[name]
+        count = int(np.prod(shape, dtype=np.int64))
+        nbytes = count * torch.empty((), dtype=dtype).element_size()
+        buffer = self._buffers.get(name)
+        offset = self._offsets.get(name, 0)
+        if not nbytes:
+            return torch.empty(shape, dtype=dtype, device=self.device)
+        if buffer is None or buffer.numel() - offset < nbytes:
+            raise TrtopsError(f"output {name} of shape {shape} ({nbytes} bytes) is larger than the memory "
+                              "TensorRT asked for")
+        return buffer[offset:offset + nbytes].view(dtype).view(shape)
+
+
+def make_output_allocator(trt: Any, outputs: EngineOutputs) -> Any:
+    """An instance of ``trt.IOutputAllocator`` (the runtime module's own base class) that hands
+    TensorRT's calls to ``outputs``. Both reallocate callbacks are implemented: TensorRT 10+ calls
+    ``reallocate_output_async``, older bindings ``reallocate_output``."""
+
+    class OutputAllocator(trt.IOutputAllocator):
+        def __init__(self) -> None:
+            trt.IOutputAllocator.__init__(self)
+
+        def reallocate_output(self, tensor_name: str, memory: int, size: int, alignment: int) -> int:
+            return outputs.reallocate(tensor_name, size, alignment)
+
+        def reallocate_output_async(self, tensor_name: str, memory: int, size: int, alignment: int,
+                                    stream: int) -> int:
+            return outputs.reallocate(tensor_name, size, alignment)
+
+        def notify_shape(self, tensor_name: str, shape: Any) -> None:
+            outputs.notify_shape(tensor_name, tuple(shape))
+
+    return OutputAllocator()
+
+
+#: TensorRT data type names (``trt.DataType.X.name``) -> torch dtypes of the outputs run_engine returns.
+_TORCH_TYPES = {"FLOAT": torch.float32, "HALF": torch.float16, "BF16": torch.bfloat16,
+                "INT32": torch.int32, "INT64": torch.int64, "INT8": torch.int8, "UINT8": torch.uint8,
+                "BOOL": torch.bool}
+
+
+def execute_engine(trt: Any, engine: Any, inputs: Mapping[str, torch.Tensor], device: torch.device | str,
+                   stream: int) -> dict[str, torch.Tensor]:
+    """Runs a deserialized ``engine`` once on ``inputs`` (moved to ``device``) on CUDA stream
+    ``stream`` and returns its outputs on ``device`` after the stream has finished. Outputs with a
+    static shape (after the input shapes are set) get their memory up front; outputs whose shape
+    depends on the data (trtops NMS without padding) get it through an ``IOutputAllocator`` and
+    come back in the shape TensorRT reports."""
+    context = engine.create_execution_context()
+    if context is None:
+        raise TrtopsError("the engine could not create an execution context (see the TensorRT log above)")
+    device_inputs = {name: t.to(device).contiguous() for name, t in inputs.items()}
+    for name, tensor in device_inputs.items():
+        if not context.set_input_shape(name, tuple(tensor.shape)):
+            raise TrtopsError(f"the engine refused input {name} of shape {tuple(tensor.shape)} "
+                              "(see the TensorRT log above)")
+        context.set_tensor_address(name, tensor.data_ptr())
+    static: dict[str, torch.Tensor] = {}
+    dynamic: dict[str, torch.dtype] = {}
+    allocated = EngineOutputs(device)
+    allocators = []  # TensorRT holds no reference: they must outlive the execution
+    for i in range(engine.num_io_tensors):
+        name = engine.get_tensor_name(i)
+        if engine.get_tensor_mode(name) != trt.TensorIOMode.OUTPUT:
+            continue
+        type_name = engine.get_tensor_dtype(name).name
+        if type_name not in _TORCH_TYPES:
+            raise TrtopsError(f"output {name} has TensorRT type {type_name}, which run_engine does not return")
+        dtype = _TORCH_TYPES[type_name]
+        shape = tuple(context.get_tensor_shape(name))
+        if any(d < 0 for d in shape):
+            allocators.append(make_output_allocator(trt, allocated))
+            if not context.set_output_allocator(name, allocators[-1]):
+                raise TrtopsError(f"the engine refused an output allocator for {name}")
+            dynamic[name] = dtype
+        else:
+            static[name] = torch.empty(shape, dtype=dtype, device=device)
+            context.set_tensor_address(name, static[name].data_ptr())
+    ok = context.execute_async_v3(stream)
+    if allocated.error is not None:
+        raise TrtopsError(f"allocating a data-dependent output failed: {allocated.error}") from allocated.error
+    if not ok:
+        raise TrtopsError("execute_async_v3 failed (see the TensorRT log above)")
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+    outputs = {name: allocated.tensor(name, dtype) for name, dtype in dynamic.items()}
+    outputs.update(static)
+    order = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+    return {name: outputs[name] for name in order if name in outputs}
+
+
 def run_engine(engine_path: Path, inputs: Mapping[str, torch.Tensor], runtime: Any = None) -> dict[str, np.ndarray]:
-    """Run a serialized engine once on a CUDA GPU with static output shapes; returns the outputs.
+    """Run a serialized engine once on a CUDA GPU; returns the outputs (data-dependent ones, e.g.
+    trtops NMS without padding, in the shape the execution gave them; bfloat16 ones as float32).
 
     Raises TrtopsError when no GPU or no runtime that accepts the engine is available.
     """
@@ -377,30 +514,10 @@ def run_engine(engine_path: Path, inputs: Mapping[str, torch.Tensor], runtime: A
     engine = trt.Runtime(logger).deserialize_cuda_engine(Path(engine_path).read_bytes())
     if engine is None:
         raise TrtopsError(f"{trt.__name__} could not deserialize {engine_path} (see its log above)")
-    context = engine.create_execution_context()
-    device_inputs = {name: t.contiguous().cuda() for name, t in inputs.items()}
-    for name, tensor in device_inputs.items():
-        context.set_input_shape(name, tuple(tensor.shape))
-        context.set_tensor_address(name, tensor.data_ptr())
-    outputs: dict[str, torch.Tensor] = {}
-    torch_types = {"FLOAT": torch.float32, "HALF": torch.float16, "BF16": torch.bfloat16,
-                   "INT32": torch.int32, "INT64": torch.int64, "BOOL": torch.bool}
-    for i in range(engine.num_io_tensors):
-        name = engine.get_tensor_name(i)
-        if engine.get_tensor_mode(name) != trt.TensorIOMode.OUTPUT:
-            continue
-        shape = tuple(context.get_tensor_shape(name))
-        if any(d < 0 for d in shape):
-            raise TrtopsError(f"output {name} has a data-dependent shape {shape}; export with static "
-                              "post-processing (detectors: deploy mode)")
-        dtype = torch_types[engine.get_tensor_dtype(name).name]
-        outputs[name] = torch.empty(shape, dtype=dtype, device="cuda")
-        context.set_tensor_address(name, outputs[name].data_ptr())
-    stream = torch.cuda.current_stream()
-    if not context.execute_async_v3(stream.cuda_stream):
-        raise TrtopsError("execute_async_v3 failed (see the TensorRT log above)")
-    stream.synchronize()
-    return {name: t.cpu().numpy() for name, t in outputs.items()}
+    device = torch.device("cuda", torch.cuda.current_device())
+    outputs = execute_engine(trt, engine, inputs, device, torch.cuda.current_stream(device).cuda_stream)
+    # numpy has no bfloat16: such outputs come back as float32 (exactly).
+    return {name: (t.float() if t.dtype == torch.bfloat16 else t).cpu().numpy() for name, t in outputs.items()}
 
 
 def _decode_candidate_keypoints(spec: Any, detections: Sequence[dict[str, Any]]) -> None:
