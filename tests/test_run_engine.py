@@ -173,6 +173,22 @@ def test_refused_input_shape_names_the_input() -> None:
         execute_engine(_FAKE_TRT, _NmsEngine(), {"boxes": torch.rand(5, 3), "scores": torch.rand(5)}, "cpu", stream=0)
 
 
+def test_inputs_are_cast_to_the_engine_types() -> None:
+    # float64 memory read as float32 would be other numbers: the input is cast first.
+    boxes, scores = _boxes(50, seed=4)
+    outputs = execute_engine(_FAKE_TRT, _NmsEngine(), {"boxes": boxes.double(), "scores": scores.double()}, "cpu",
+                             stream=0)
+    assert torch.equal(outputs["keep"], torchvision.ops.nms(boxes, scores, 0.5))
+
+
+@pytest.mark.parametrize("given", [{"boxes"}, {"boxes", "scores", "idxs"}])
+def test_inputs_must_be_the_engines(given: set) -> None:
+    boxes, scores = _boxes(5, seed=5)
+    tensors = {"boxes": boxes, "scores": scores, "idxs": torch.zeros(5)}
+    with pytest.raises(TrtopsError, match=r"the engine's inputs are \['boxes', 'scores'\], but .* were given"):
+        execute_engine(_FAKE_TRT, _NmsEngine(), {name: tensors[name] for name in given}, "cpu", stream=0)
+
+
 def test_allocation_failure_is_raised_after_the_execution() -> None:
     # TensorRT only sees a null pointer from a failing callback; the cause must reach the caller.
     outputs = EngineOutputs("cpu")

@@ -450,15 +450,26 @@ _TORCH_TYPES = {"FLOAT": torch.float32, "HALF": torch.float16, "BF16": torch.bfl
 
 def execute_engine(trt: Any, engine: Any, inputs: Mapping[str, torch.Tensor], device: torch.device | str,
                    stream: int) -> dict[str, torch.Tensor]:
-    """Runs a deserialized ``engine`` once on ``inputs`` (moved to ``device``) on CUDA stream
-    ``stream`` and returns its outputs on ``device`` after the stream has finished. Outputs with a
+    """Runs a deserialized ``engine`` once on ``inputs`` (one per engine input, moved to ``device``
+    and cast to the input's type) on CUDA stream ``stream`` and returns its outputs on ``device`` after the stream has finished. Outputs with a
     static shape (after the input shapes are set) get their memory up front; outputs whose shape
     depends on the data (trtops NMS without padding) get it through an ``IOutputAllocator`` and
     come back in the shape TensorRT reports."""
+    names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+    wanted = [name for name in names if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT]
+    if sorted(wanted) != sorted(inputs):
+        raise TrtopsError(f"the engine's inputs are {wanted}, but {sorted(inputs)} were given")
+    # An engine reads its inputs' memory as its own types: a float64 or int32 tensor handed to a
+    # float32 or int64 input would be read as other numbers. Each input is cast to its type.
+    device_inputs = {}
+    for name in wanted:
+        type_name = engine.get_tensor_dtype(name).name
+        if type_name not in _TORCH_TYPES:
+            raise TrtopsError(f"input {name} has TensorRT type {type_name}, which run_engine does not feed")
+        device_inputs[name] = inputs[name].to(device=device, dtype=_TORCH_TYPES[type_name]).contiguous()
     context = engine.create_execution_context()
     if context is None:
         raise TrtopsError("the engine could not create an execution context (see the TensorRT log above)")
-    device_inputs = {name: t.to(device).contiguous() for name, t in inputs.items()}
     for name, tensor in device_inputs.items():
         if not context.set_input_shape(name, tuple(tensor.shape)):
             raise TrtopsError(f"the engine refused input {name} of shape {tuple(tensor.shape)} "
@@ -468,8 +479,7 @@ def execute_engine(trt: Any, engine: Any, inputs: Mapping[str, torch.Tensor], de
     dynamic: dict[str, torch.dtype] = {}
     allocated = EngineOutputs(device)
     allocators = []  # TensorRT holds no reference: they must outlive the execution
-    for i in range(engine.num_io_tensors):
-        name = engine.get_tensor_name(i)
+    for name in names:
         if engine.get_tensor_mode(name) != trt.TensorIOMode.OUTPUT:
             continue
         type_name = engine.get_tensor_dtype(name).name
@@ -494,8 +504,7 @@ def execute_engine(trt: Any, engine: Any, inputs: Mapping[str, torch.Tensor], de
         torch.cuda.synchronize(device)
     outputs = {name: allocated.tensor(name, dtype) for name, dtype in dynamic.items()}
     outputs.update(static)
-    order = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
-    return {name: outputs[name] for name in order if name in outputs}
+    return {name: outputs[name] for name in names if name in outputs}
 
 
 def run_engine(engine_path: Path, inputs: Mapping[str, torch.Tensor], runtime: Any = None) -> dict[str, np.ndarray]:
