@@ -16,6 +16,17 @@ the graph computes exactly what it computed before (same outputs, same order, sa
 * ``DeformConv`` (opset 19): ``DeformConv2d`` with inputs reordered; asymmetric pads are left
   alone.
 
+And the custom ops of mmcv / mmdeploy exports (domains ``mmcv`` and ``mmdeploy``; their TensorRT
+plugins are IPluginV2, which TensorRT 10 deprecates and TensorRT-RTX does not load), whose CUDA
+kernels compute what torchvision's do (same sampling, borders, offset layout):
+
+* ``MMCVRoiAlign``, ``mode="avg"``: ``RoIAlign`` with the same fields (rois ``[K, 5]`` as
+  torchvision's); ``mode="max"`` (the max over the bin's bilinear samples) is left alone.
+* ``MMCVModulatedDeformConv2d`` (input, offset, mask, weight[, bias]): ``DeformConv2d`` v2 with
+  the inputs in torchvision's order and ``deform_groups`` as ``offset_groups``.
+* ``MMCVDeformConv2d`` (input, offset, weight; no bias): ``DeformConv2d`` v1. Its padding may come
+  as a pair or, from mmdeploy, as ``[top, top, left, left]``.
+
 Nodes no rule maps exactly are left in place and listed in :attr:`RewriteResult.left_alone`.
 """
 
@@ -232,6 +243,69 @@ def _deform_conv(ctx: _Context, node: Any, b: _Builder) -> str:
     return "DeformConv2d"
 
 
+def _pair(attrs: dict[str, Any], name: str, default: int) -> list[int]:
+    """An mmcv attribute given as one int or a pair (mmdeploy repeats each padding value:
+    [top, top, left, left])."""
+    value = attrs.get(name, default)
+    values = [int(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+    if len(values) == 1:
+        return values * 2
+    if len(values) == 4 and values[0] == values[1] and values[2] == values[3]:
+        return [values[0], values[2]]
+    if len(values) != 2:
+        raise _Skip(f"{name}={values}: expected one value or a pair")
+    return values
+
+
+def _mmcv_roi_align(ctx: _Context, node: Any, b: _Builder) -> str:
+    attrs = _attrs(node)
+    mode = attrs.get("mode", "avg")
+    if mode != "avg":
+        raise _Skip(f"mode={mode!r}: the max over a bin's bilinear samples has no trtops counterpart")
+    b.trtops(
+        "RoIAlign",
+        list(node.input[:2]),
+        [node.output[0]],
+        output_height=int(attrs.get("output_height", 1)),
+        output_width=int(attrs.get("output_width", 1)),
+        spatial_scale=float(attrs.get("spatial_scale", 1.0)),
+        sampling_ratio=int(attrs.get("sampling_ratio", 0)),
+        aligned=int(bool(attrs.get("aligned", 1))),  # mmcv's RoIAlign is aligned by default
+    )
+    return "RoIAlign"
+
+
+def _mmcv_deform_conv(ctx: _Context, node: Any, b: _Builder, modulated: bool) -> str:
+    attrs = _attrs(node)
+    if modulated:
+        if len(node.input) not in (4, 5):
+            raise _Skip(f"{len(node.input)} inputs: expected input, offset, mask, weight[, bias]")
+        x, offset, mask, weight = node.input[:4]
+        bias = node.input[4] if len(node.input) == 5 else ""
+    else:
+        if len(node.input) != 3:
+            raise _Skip(f"{len(node.input)} inputs: expected input, offset, weight")
+        if int(attrs.get("bias", 0)):
+            raise _Skip("bias=1: mmcv's DeformConv2d takes no bias input")
+        x, offset, weight = node.input
+        mask, bias = "", ""
+    node_inputs = [x, offset, weight] + ([bias] if bias else []) + ([mask] if mask else [])
+    b.trtops(
+        "DeformConv2d",
+        node_inputs,
+        [node.output[0]],
+        stride=_pair(attrs, "stride", 1),
+        padding=_pair(attrs, "padding", 0),
+        dilation=_pair(attrs, "dilation", 1),
+        groups=int(attrs.get("groups", 1)),
+        offset_groups=int(attrs.get("deform_groups", 1)),
+        has_bias=int(bool(bias)),
+        has_mask=int(bool(mask)),
+        allow_tf32=0,
+    )
+    return "DeformConv2d"
+
+
 def _nms(ctx: _Context, node: Any, b: _Builder) -> str:
     attrs = _attrs(node)
     inputs = list(node.input) + [""] * (5 - len(node.input))
@@ -318,16 +392,37 @@ def _corner_boxes(b: _Builder, boxes: str, center_point_box: int) -> str:
     return b.op("Concat", [lo0, lo1, hi0, hi1], "corners", axis=2)
 
 
-_RULES: dict[str, Callable[[_Context, Any, _Builder], str]] = {
+Rule = Callable[[_Context, Any, _Builder], str]
+
+#: Rules of the standard ONNX domain, by op_type.
+_RULES: dict[str, Rule] = {
     "RoiAlign": _roi_align,
     "NonMaxSuppression": _nms,
     "MaxRoiPool": _max_roi_pool,
     "DeformConv": _deform_conv,
 }
 
+#: Rules of mmcv's and mmdeploy's custom ops (either domain: mmcv's own symbolics use "mmcv",
+#: mmdeploy's rewrites "mmcv" for RoIAlign and "mmdeploy" for the deformable convolutions).
+_MMCV_DOMAINS = ("mmcv", "mmdeploy")
+_MMCV_RULES: dict[str, Rule] = {
+    "MMCVRoiAlign": _mmcv_roi_align,
+    "MMCVModulatedDeformConv2d": lambda ctx, node, b: _mmcv_deform_conv(ctx, node, b, modulated=True),
+    "MMCVDeformConv2d": lambda ctx, node, b: _mmcv_deform_conv(ctx, node, b, modulated=False),
+}
+
+
+def _rule(node: Any) -> Optional[Rule]:
+    if node.domain in ("", "ai.onnx"):
+        return _RULES.get(node.op_type)
+    if node.domain in _MMCV_DOMAINS:
+        return _MMCV_RULES.get(node.op_type)
+    return None
+
 
 def rewrite(model: Any) -> RewriteResult:
-    """Replace the standard ONNX ops that have exact trtops counterparts by trtops nodes.
+    """Replace the standard ONNX ops, and mmcv's / mmdeploy's custom ops, that have exact trtops
+    counterparts by trtops nodes.
 
     Args:
         model: ``onnx.ModelProto`` (not modified), or a path.
@@ -350,7 +445,7 @@ def rewrite(model: Any) -> RewriteResult:
     for graph in reversed(_graphs(out.graph)):
         new_nodes: list[Any] = []
         for node in graph.node:
-            rule = _RULES.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+            rule = _rule(node)
             if rule is None:
                 new_nodes.append(node)
                 continue

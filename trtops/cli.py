@@ -244,6 +244,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rewrite(args: argparse.Namespace) -> int:
+    import onnx
+
+    from trtops.converters import rewrite
+
+    if not args.model.is_file():
+        raise TrtopsError(f"{args.model}: no such file")
+    result = rewrite(onnx.load(str(args.model)))
+    output = args.output or args.model.with_name(args.model.stem + ".trtops.onnx")
+    onnx.save(result.model, str(output))
+    for line in result.replaced:
+        print(f"replaced     {line}")
+    for line in result.left_alone:
+        print(f"left alone   {line}")
+    print(f"{output}: {len(result.replaced)} node(s) replaced by trtops nodes, {len(result.left_alone)} left alone")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     import onnx
 
@@ -311,6 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--tolerance", action="append", metavar="KEY=VALUE",
                        help="override one pass/fail limit of the report (e.g. atol=2e-2); repeatable")
     check.set_defaults(run=cmd_check)
+
+    rewrite = commands.add_parser(
+        "rewrite", help="replace the detection ops of an ONNX file exported by another tool (standard ONNX ops, "
+                        "mmcv / mmdeploy custom ops) by trtops nodes")
+    rewrite.add_argument("model", type=Path, help="ONNX file")
+    rewrite.add_argument("-o", "--output", type=Path, help="rewritten ONNX file (default: MODEL.trtops.onnx)")
+    rewrite.set_defaults(run=cmd_rewrite)
 
     build = commands.add_parser("build", help="build an ONNX graph (trtops nodes allowed) into a TensorRT engine")
     build.add_argument("model", type=Path, help="ONNX file")
