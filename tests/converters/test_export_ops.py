@@ -364,6 +364,8 @@ def test_a_model_written_with_trtops_ops_evaluates_as_in_pytorch() -> None:
 
 
 @pytest.mark.kernels
+# The exporter traces sizes as tensors; the ops' argument checks must not warn about them.
+@pytest.mark.filterwarnings("error::torch.jit.TracerWarning")
 @pytest.mark.parametrize("name", sorted(KERNEL_CASES))
 def test_trtops_ops_through_the_torchscript_exporter(name: str) -> None:
     # The fallback path ("auto" when torch.export fails): the JIT trace holds the trtops_kernels::

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from trtops import _native
 from trtops.ops import _tensor
-from trtops.ops._tensor import detached, traced
+from trtops.ops._tensor import detached, quiet_under_jit_trace, traced
 
 _OP = "deform_conv2d"
 _FLOATING = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
@@ -270,6 +270,7 @@ def _deform_conv2d(
     return out
 
 
+@quiet_under_jit_trace
 def deform_conv2d(
     input: Tensor,
     offset: Tensor,

@@ -32,7 +32,8 @@ from typing import NamedTuple, Optional, Tuple, Union
 import torch
 
 from trtops import _native
-from trtops.ops._tensor import call_on_cuda_device, detached, dtype_code, launch, pointer, same_device, traced
+from trtops.ops._tensor import (call_on_cuda_device, detached, dtype_code, launch, pointer, quiet_under_jit_trace,
+                               same_device, traced)
 
 __all__ = ["nms", "batched_nms"]
 
@@ -265,6 +266,7 @@ def _run_checked(call: _Call) -> Tuple[torch.Tensor, torch.Tensor]:
     return keep[: int(count.item())], count
 
 
+@quiet_under_jit_trace
 def nms(
     boxes: torch.Tensor,
     scores: torch.Tensor,
@@ -292,6 +294,7 @@ def nms(
     return _run(_Call(boxes, scores, None, iou_threshold, score_threshold, max_output_boxes, padded, index_dtype))
 
 
+@quiet_under_jit_trace
 def batched_nms(
     boxes: torch.Tensor,
     scores: torch.Tensor,

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from trtops import _native
 from trtops.ops import _tensor
+from trtops.ops._tensor import quiet_under_jit_trace
 
 __all__ = [
     "roi_align",
@@ -260,6 +261,7 @@ def _single_level(
     return result
 
 
+@quiet_under_jit_trace
 def roi_align(
     input: Tensor,
     boxes: BoxesType,
@@ -320,6 +322,7 @@ def _workspace_bytes(fn_name: str, *dims: int) -> int:
     return int(size.value) if status == 0 else 0
 
 
+@quiet_under_jit_trace
 def ps_roi_align(
     input: Tensor,
     boxes: BoxesType,
@@ -350,6 +353,7 @@ def ps_roi_align(
     )
 
 
+@quiet_under_jit_trace
 def roi_pool(
     input: Tensor,
     boxes: BoxesType,
@@ -379,6 +383,7 @@ def roi_pool(
     )
 
 
+@quiet_under_jit_trace
 def ps_roi_pool(
     input: Tensor,
     boxes: BoxesType,
@@ -395,6 +400,7 @@ def ps_roi_pool(
     )
 
 
+@quiet_under_jit_trace
 def multi_scale_roi_align(
     features: Sequence[Tensor],
     boxes: BoxesType,

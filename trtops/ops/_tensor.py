@@ -7,7 +7,9 @@ A call passes raw data pointers, shapes, dtype/layout codes, a ``device`` flag (
 from __future__ import annotations
 
 import ctypes
-from typing import Callable, Optional, Sequence
+import functools
+import warnings
+from typing import Callable, Optional, ParamSpec, Sequence, TypeVar
 
 import torch
 from torch.utils._python_dispatch import _get_current_dispatch_mode as _current_dispatch_mode
@@ -52,6 +54,29 @@ def traced(tensor: torch.Tensor) -> bool:
         or (type(tensor) is not torch.Tensor and type(tensor) is not torch.nn.Parameter)
         or _current_dispatch_mode() is not None
     )
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def quiet_under_jit_trace(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Silences torch.jit.TracerWarning while torch.jit.trace runs ``fn`` (an op's public function).
+
+    The TorchScript ONNX exporter traces sizes as tensors, so every argument check that compares a
+    size would warn that the trace keeps its outcome as a constant. For a check (and for the
+    structural values taken from sizes: groups, offset groups) a constant is what is meant, so
+    those warnings say nothing to the user; other calls are not touched."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if not torch.jit.is_tracing():
+            return fn(*args, **kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def detached(tensor: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
