@@ -226,20 +226,18 @@ def _deform_conv(ctx: _Context, node: Any, b: _Builder) -> str:
     dilations = list(attrs.get("dilations", [1, 1]))
     if len(strides) != 2 or len(dilations) != 2:
         raise _Skip("only 2-D DeformConv is supported")
-    node_inputs = [x, offset, w] + ([bias] if bias else []) + ([mask] if mask else [])
-    b.trtops(
-        "DeformConv2d",
-        node_inputs,
-        [node.output[0]],
-        stride=strides,
-        padding=pads[:2],
-        dilation=dilations,
-        groups=int(attrs.get("group", 1)),
-        offset_groups=int(attrs.get("offset_group", 1)),
-        has_bias=int(bool(bias)),
-        has_mask=int(bool(mask)),
-        allow_tf32=0,
-    )
+    return _deform_conv_node(b, node, x, offset, w, bias, mask, stride=strides, padding=pads[:2],
+                             dilation=dilations, groups=int(attrs.get("group", 1)),
+                             offset_groups=int(attrs.get("offset_group", 1)))
+
+
+def _deform_conv_node(b: _Builder, node: Any, x: str, offset: str, weight: str, bias: str, mask: str,
+                      **geometry: Any) -> str:
+    """Emits the DeformConv2d node computing `node`'s output: torchvision's input order (input,
+    offset, weight, [bias], [mask]); "" for a missing bias or mask."""
+    node_inputs = [x, offset, weight] + ([bias] if bias else []) + ([mask] if mask else [])
+    b.trtops("DeformConv2d", node_inputs, [node.output[0]], has_bias=int(bool(bias)), has_mask=int(bool(mask)),
+             allow_tf32=0, **geometry)
     return "DeformConv2d"
 
 
@@ -289,21 +287,9 @@ def _mmcv_deform_conv(ctx: _Context, node: Any, b: _Builder, modulated: bool) ->
             raise _Skip("bias=1: mmcv's DeformConv2d takes no bias input")
         x, offset, weight = node.input
         mask, bias = "", ""
-    node_inputs = [x, offset, weight] + ([bias] if bias else []) + ([mask] if mask else [])
-    b.trtops(
-        "DeformConv2d",
-        node_inputs,
-        [node.output[0]],
-        stride=_pair(attrs, "stride", 1),
-        padding=_pair(attrs, "padding", 0),
-        dilation=_pair(attrs, "dilation", 1),
-        groups=int(attrs.get("groups", 1)),
-        offset_groups=int(attrs.get("deform_groups", 1)),
-        has_bias=int(bool(bias)),
-        has_mask=int(bool(mask)),
-        allow_tf32=0,
-    )
-    return "DeformConv2d"
+    return _deform_conv_node(b, node, x, offset, weight, bias, mask, stride=_pair(attrs, "stride", 1),
+                             padding=_pair(attrs, "padding", 0), dilation=_pair(attrs, "dilation", 1),
+                             groups=int(attrs.get("groups", 1)), offset_groups=int(attrs.get("deform_groups", 1)))
 
 
 def _nms(ctx: _Context, node: Any, b: _Builder) -> str:

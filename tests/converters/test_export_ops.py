@@ -287,6 +287,15 @@ def test_export_emits_one_trtops_node(name: str, exported: dict[str, Any]) -> No
     assert {p.key: p.value for p in model.metadata_props}["trtops.exporter"] == "dynamo"
 
 
+def _tolerance(case: Any) -> dict[str, float]:
+    """How close an evaluated export must be to PyTorch: the case's own, else by node (the
+    reference sums a PS-RoIPool bin in another order than torchvision, its kernel row)."""
+    return case.tol or {
+        "DeformConv2d": tolerance("converters.deform_conv2d", torch.float32),
+        "PSRoIPool": tolerance("ps_roi_pool", torch.float32),
+    }.get(case.op, {"atol": 0.0, "rtol": 0.0})
+
+
 @pytest.mark.parametrize("name", _params())
 def test_evaluate_matches_pytorch_on_other_shapes(name: str, exported: dict[str, Any]) -> None:
     model = _export(name, exported)
@@ -296,12 +305,7 @@ def test_evaluate_matches_pytorch_on_other_shapes(name: str, exported: dict[str,
     (got,) = evaluate(model, args).values()
     got = torch.from_numpy(got)
     assert got.dtype == expected.dtype and got.shape == expected.shape
-    # ps_roi_pool: the reference sums a bin in another order than torchvision (its kernel row)
-    tol = case.tol or {
-        "DeformConv2d": tolerance("converters.deform_conv2d", torch.float32),
-        "PSRoIPool": tolerance("ps_roi_pool", torch.float32),
-    }.get(case.op, {"atol": 0.0, "rtol": 0.0})
-    torch.testing.assert_close(got, expected, **tol)
+    torch.testing.assert_close(got, expected, **_tolerance(case))
 
 
 class _TrtopsOpsHead(torch.nn.Module):
@@ -388,8 +392,4 @@ def test_trtops_ops_through_the_torchscript_exporter(name: str) -> None:
     (got,) = evaluate(model, {f"input_{i}": a for i, a in enumerate(other)}).values()
     got = torch.from_numpy(got)
     assert got.dtype == expected.dtype and got.shape == expected.shape
-    tol = case.tol or {
-        "DeformConv2d": tolerance("converters.deform_conv2d", torch.float32),
-        "PSRoIPool": tolerance("ps_roi_pool", torch.float32),
-    }.get(case.op, {"atol": 0.0, "rtol": 0.0})
-    torch.testing.assert_close(got, expected, **tol)
+    torch.testing.assert_close(got, expected, **_tolerance(case))

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from trtops.converters._nodes import NODE_SPECS
 from trtops.errors import TrtopsError
 from trtops.plugins import built_plugins
 
@@ -88,7 +89,7 @@ def _field_value(draw: st.DrawFn) -> Any:
 @st.composite
 def broken_fields(draw: st.DrawFn, name: str) -> dict[str, Any]:
     fields = copy.deepcopy(VALID[name][0])
-    known = sorted(set(fields) | _declared_fields(name))
+    known = sorted(set(fields) | set(NODE_SPECS[name].attributes))  # the plugin's fields
     for _ in range(draw(st.integers(1, 3))):
         action = draw(st.sampled_from(["set", "set", "drop", "unknown"]))
         if action == "set":
@@ -126,31 +127,6 @@ def broken_tensors(draw: st.DrawFn, name: str) -> tuple[list, list]:
     return inputs, outputs
 
 
-_DECLARED: dict[str, set[str]] = {
-    "RoIAlign": {"output_height", "output_width", "spatial_scale", "sampling_ratio", "aligned"},
-    "PSRoIAlign": {"output_height", "output_width", "spatial_scale", "sampling_ratio"},
-    "RoIPool": {"output_height", "output_width", "spatial_scale"},
-    "PSRoIPool": {"output_height", "output_width", "spatial_scale"},
-    "MultiScaleRoIAlign": {"output_height", "output_width", "spatial_scales", "sampling_ratio", "canonical_scale",
-                           "canonical_level", "aligned"},
-    "DeformConv2d": {"stride", "padding", "dilation", "groups", "offset_groups", "has_bias", "has_mask",
-                     "allow_tf32"},
-    "NMS": {"iou_threshold", "score_threshold", "max_output_boxes", "padded", "index_int32"},
-    "BatchedNMS": {"iou_threshold", "score_threshold", "max_output_boxes", "padded", "index_int32"},
-}
-
-
-def _declared_fields(name: str) -> set[str]:
-    return _DECLARED[name]
-
-
-@pytest.fixture(scope="module")
-def harness():
-    from trtops.testing.harness import PluginHarness
-
-    return PluginHarness()
-
-
 def _skip_unless_built(name: str) -> None:
     if name not in built_plugins():
         pytest.skip(f"{name} is not in this build (TRTOPS_KERNEL_FAMILIES)")
@@ -158,7 +134,7 @@ def _skip_unless_built(name: str) -> None:
 
 def test_valid_configurations_are_accepted(harness) -> None:
     """The starting points are valid, so the draws below break something real."""
-    assert set(VALID) == set(_DECLARED)
+    assert set(VALID) == set(NODE_SPECS)
     for name, (fields, inputs, outputs) in VALID.items():
         if name not in built_plugins():
             continue

@@ -30,13 +30,6 @@ FIELD_CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def harness():
-    from trtops.testing.harness import PluginHarness
-
-    return PluginHarness()
-
-
 def skip_unless_built(name: str) -> None:
     if name not in built_plugins():
         pytest.skip(f"{name} is not in this build (TRTOPS_KERNEL_FAMILIES)")

@@ -18,13 +18,6 @@ pytestmark = [pytest.mark.gpu, pytest.mark.plugins]
 DTYPES = ["float32", "float16", "bfloat16"]
 
 
-@pytest.fixture(scope="module")
-def harness():
-    from trtops.testing.harness import PluginHarness
-
-    return PluginHarness()
-
-
 def run(harness, name, fields, inputs, outputs, formats=None):
     """Configure (build phase) at these shapes, then attach + enqueue; returns the outputs."""
     import torch
