@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <iomanip>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -137,8 +139,15 @@ void appendValues(std::ostringstream& os, nvinfer1::PluginField const& field)
         {
         case nvinfer1::PluginFieldType::kINT32: os << static_cast<int32_t const*>(field.data)[i]; break;
         case nvinfer1::PluginFieldType::kINT64: os << static_cast<int64_t const*>(field.data)[i]; break;
-        case nvinfer1::PluginFieldType::kFLOAT32: os << static_cast<float const*>(field.data)[i]; break;
-        case nvinfer1::PluginFieldType::kFLOAT64: os << static_cast<double const*>(field.data)[i]; break;
+        // max_digits10: the text reads back as the same float (the default 6 digits would not)
+        case nvinfer1::PluginFieldType::kFLOAT32:
+            os << std::setprecision(std::numeric_limits<float>::max_digits10)
+               << static_cast<float const*>(field.data)[i];
+            break;
+        case nvinfer1::PluginFieldType::kFLOAT64:
+            os << std::setprecision(std::numeric_limits<double>::max_digits10)
+               << static_cast<double const*>(field.data)[i];
+            break;
         default: os << "?";
         }
     }
