@@ -70,6 +70,8 @@ NODE_SPECS: dict[str, NodeSpec] = {
             "canonical_scale": (INT, 224),
             "canonical_level": (INT, 4),
             "aligned": (INT, 0),
+            "level_mapper": (INT, 0),
+            "finest_scale": (INT, 56),
         },
         variadic=True,
         min_inputs=2,

@@ -83,8 +83,11 @@ def multi_scale_roi_align(
     canonical_scale: int = 224,
     canonical_level: int = 4,
     aligned: bool = False,
+    level_mapper: int = 0,
+    finest_scale: int = 56,
 ) -> Tensor:
-    """The MultiScaleRoIAlign plugin: each RoI pooled from the FPN level its size maps to."""
+    """The MultiScaleRoIAlign plugin: each RoI pooled from the FPN level its size maps to
+    (``level_mapper`` 0: torchvision's LevelMapper, 1: mmdet's ``map_roi_levels``)."""
     ref = _reference()
     if len(features) != len(spatial_scales):
         raise ValueError(
@@ -93,8 +96,13 @@ def multi_scale_roi_align(
     size = (int(output_height), int(output_width))
     if len(features) == 1:
         return ref.roi_align(features[0], rois, size, spatial_scales[0], sampling_ratio, bool(aligned))
-    k_min, k_max = level_range(spatial_scales)
-    mapper = ref.LevelMapper(k_min, k_max, canonical_scale, canonical_level, LEVEL_EPS)
+    if level_mapper == 1:
+        mapper = ref.MmdetLevelMapper(len(features), finest_scale, LEVEL_EPS)
+    elif level_mapper == 0:
+        k_min, k_max = level_range(spatial_scales)
+        mapper = ref.LevelMapper(k_min, k_max, canonical_scale, canonical_level, LEVEL_EPS)
+    else:
+        raise ValueError(f"MultiScaleRoIAlign: level_mapper must be 0 (torchvision) or 1 (mmdet), got {level_mapper}")
     levels = mapper([rois[:, 1:]])
     first = features[0]
     result = torch.zeros((rois.shape[0], first.shape[1]) + size, dtype=first.dtype)

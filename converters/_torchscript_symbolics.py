@@ -54,12 +54,15 @@ def _symbolics() -> dict[str, Callable[..., Any]]:
 
         return symbolic
 
-    @sym.parse_args("v", "v", "i", "i", "fs", "i", "b", "i", "i")
+    @sym.parse_args("v", "v", "i", "i", "fs", "i", "b", "i", "i", "s", "i")
     def multi_scale_roi_align(g, features, rois, pooled_height, pooled_width, scales, sampling_ratio,  # type: ignore[no-untyped-def]
-                              aligned, canonical_scale, canonical_level):
+                              aligned, canonical_scale, canonical_level, level_mapper, finest_scale):
+        from trtops.ops._roi import LEVEL_MAPPERS  # the node's level_mapper codes are the kernels'
+
         return _node(g, "MultiScaleRoIAlign", *sym._unpack_list(features), rois, output_height=pooled_height,
                      output_width=pooled_width, sampling_ratio=sampling_ratio, spatial_scales=list(scales),
-                     canonical_scale=canonical_scale, canonical_level=canonical_level, aligned=int(aligned))
+                     canonical_scale=canonical_scale, canonical_level=canonical_level, aligned=int(aligned),
+                     level_mapper=LEVEL_MAPPERS[level_mapper], finest_scale=finest_scale)
 
     def nms(g, boxes, scores, idxs, iou_threshold, score_threshold, max_output_boxes, padded, index_dtype):  # type: ignore[no-untyped-def]
         batched = not is_none(idxs)

@@ -73,11 +73,13 @@ def _nms_padded(boxes, scores, idxs, iou_threshold: float, score_threshold: Opti
 
 def _multi_scale_roi_align(features, rois, output_height: int, output_width: int,
                            sampling_ratio: int, spatial_scales, canonical_scale: int,
-                           canonical_level: int, aligned: bool):
+                           canonical_level: int, aligned: bool, level_mapper: int = 0,
+                           finest_scale: int = 56):
     return _node("MultiScaleRoIAlign", *features, rois, output_height=output_height,
                  output_width=output_width, sampling_ratio=sampling_ratio,
                  spatial_scales=list(spatial_scales), canonical_scale=canonical_scale,
-                 canonical_level=canonical_level, aligned=aligned)
+                 canonical_level=canonical_level, aligned=aligned, level_mapper=level_mapper,
+                 finest_scale=finest_scale)
 
 
 def _deform_conv2d(input, weight, offset, mask, bias, stride_h: int, stride_w: int, pad_h: int,
@@ -114,9 +116,12 @@ def _kernels_ps_roi_pool(input, rois, pooled_height: int, pooled_width: int, spa
 
 def _kernels_multi_scale_roi_align(features, rois, pooled_height: int, pooled_width: int, scales,
                                    sampling_ratio: int, aligned: bool, canonical_scale: int,
-                                   canonical_level: int):
+                                   canonical_level: int, level_mapper: str, finest_scale: int):
+    from trtops.ops._roi import LEVEL_MAPPERS  # the node's level_mapper codes are the kernels'
+
     return _multi_scale_roi_align(features, rois, pooled_height, pooled_width, sampling_ratio, scales,
-                                  canonical_scale, canonical_level, aligned)
+                                  canonical_scale, canonical_level, aligned,
+                                  LEVEL_MAPPERS[level_mapper], finest_scale)
 
 
 def _kernels_nms(boxes, scores, idxs, iou_threshold: float, score_threshold: Optional[float],

@@ -91,7 +91,7 @@ def run_trtops_node(node: Any, inputs: Sequence[np.ndarray]) -> list[np.ndarray]
             _semantics.multi_scale_roi_align(
                 features, rois, attrs["output_height"], attrs["output_width"], attrs["sampling_ratio"],
                 attrs["spatial_scales"], attrs["canonical_scale"], attrs["canonical_level"],
-                bool(attrs["aligned"]),
+                bool(attrs["aligned"]), attrs["level_mapper"], attrs["finest_scale"],
             )
         ]
     elif op == "DeformConv2d":

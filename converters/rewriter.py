@@ -26,6 +26,10 @@ kernels compute what torchvision's do (same sampling, borders, offset layout):
   the inputs in torchvision's order and ``deform_groups`` as ``offset_groups``.
 * ``MMCVDeformConv2d`` (input, offset, weight; no bias): ``DeformConv2d`` v1. Its padding may come
   as a pair or, from mmdeploy, as ``[top, top, left, left]``.
+* ``MMCVMultiLevelRoiAlign`` (mmdeploy's form of mmdet's ``SingleRoIExtractor``; rois, then the
+  levels): ``MultiScaleRoIAlign`` with mmdet's level mapper (``finest_scale``) and
+  ``spatial_scales = 1 / featmap_strides``. ``pool_mode=0`` (max) and a ``roi_scale_factor``
+  other than 1 are left alone.
 
 Nodes no rule maps exactly are left in place and listed in :attr:`RewriteResult.left_alone`.
 """
@@ -42,6 +46,8 @@ from . import _nodes
 
 #: NMS groups (batch x class) above which NonMaxSuppression is left alone (one node per group)
 MAX_NMS_GROUPS = 256
+#: feature levels of one MultiScaleRoIAlign node
+MAX_MULTI_LEVEL_ROI_LEVELS = 8
 _INT32_MAX = 2**31 - 1
 
 
@@ -273,6 +279,44 @@ def _mmcv_roi_align(ctx: _Context, node: Any, b: _Builder) -> str:
     return "RoIAlign"
 
 
+def _mmcv_multi_level_roi_align(ctx: _Context, node: Any, b: _Builder) -> str:
+    """mmdeploy's MMCVMultiLevelRoiAlign (mmdet's SingleRoIExtractor over mmcv RoIAlign layers):
+    inputs rois, then the feature levels; a missing attribute takes its plugin's default, except
+    pool_mode, which mmdeploy's first version left out because its plugin could only average."""
+    attrs = _attrs(node)
+    pool_mode = int(attrs.get("pool_mode", 1))
+    if pool_mode != 1:
+        raise _Skip(f"pool_mode={pool_mode} (max): the max over a bin's bilinear samples has no trtops counterpart")
+    factor = float(attrs.get("roi_scale_factor", -1.0))
+    if factor > 0 and factor != 1.0:
+        raise _Skip(f"roi_scale_factor={factor}: rescaling each RoI about its centre is not mapped "
+                    "(mmdeploy's kernel and mmdet's roi_rescale disagree on the box width)")
+    rois, features = node.input[0], list(node.input[1:])
+    if not 1 <= len(features) <= MAX_MULTI_LEVEL_ROI_LEVELS:
+        raise _Skip(f"{len(features)} feature levels: trtops MultiScaleRoIAlign takes 1 to "
+                    f"{MAX_MULTI_LEVEL_ROI_LEVELS}")
+    strides = [float(s) for s in attrs.get("featmap_strides", [])]
+    if len(strides) < len(features):
+        raise _Skip(f"featmap_strides={strides}: expected one stride per feature level ({len(features)})")
+    strides = strides[: len(features)]  # as mmdeploy's plugin, which ignores any extra strides
+    if not all(np.isfinite(s) and s > 0 for s in strides):
+        raise _Skip(f"featmap_strides={strides}: strides must be positive")
+    b.trtops(
+        "MultiScaleRoIAlign",
+        features + [rois],
+        [node.output[0]],
+        output_height=int(attrs.get("output_height", 7)),
+        output_width=int(attrs.get("output_width", 7)),
+        sampling_ratio=int(attrs.get("sampling_ratio", 2)),
+        # the float32 value mmcv's RoIAlign gets from mmdet's spatial_scale=1 / stride
+        spatial_scales=[float(np.float32(1.0 / s)) for s in strides],
+        aligned=int(bool(attrs.get("aligned", 0))),
+        level_mapper=1,
+        finest_scale=int(attrs.get("finest_scale", 56)),
+    )
+    return "MultiScaleRoIAlign"
+
+
 def _mmcv_deform_conv(ctx: _Context, node: Any, b: _Builder, modulated: bool) -> str:
     attrs = _attrs(node)
     if modulated:
@@ -388,11 +432,13 @@ _RULES: dict[str, Rule] = {
     "DeformConv": _deform_conv,
 }
 
-#: Rules of mmcv's and mmdeploy's custom ops (either domain: mmcv's own symbolics use "mmcv",
-#: mmdeploy's rewrites "mmcv" for RoIAlign and "mmdeploy" for the deformable convolutions).
-_MMCV_DOMAINS = ("mmcv", "mmdeploy")
+#: Rules of mmcv's and mmdeploy's custom ops (any of these domains: mmcv's own symbolics use
+#: "mmcv"; mmdeploy's rewrites "mmcv" for RoIAlign, "mmdeploy" for the deformable convolutions and
+#: the multi-level RoIAlign, whose first version used "mmlab").
+_MMCV_DOMAINS = ("mmcv", "mmdeploy", "mmlab")
 _MMCV_RULES: dict[str, Rule] = {
     "MMCVRoiAlign": _mmcv_roi_align,
+    "MMCVMultiLevelRoiAlign": _mmcv_multi_level_roi_align,
     "MMCVModulatedDeformConv2d": lambda ctx, node, b: _mmcv_deform_conv(ctx, node, b, modulated=True),
     "MMCVDeformConv2d": lambda ctx, node, b: _mmcv_deform_conv(ctx, node, b, modulated=False),
 }

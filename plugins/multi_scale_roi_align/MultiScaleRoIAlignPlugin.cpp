@@ -18,6 +18,8 @@ std::vector<nvinfer1::PluginField> MultiScaleRoIAlignPlugin::fieldNames()
         {"canonical_scale", nullptr, nvinfer1::PluginFieldType::kINT32, 1},
         {"canonical_level", nullptr, nvinfer1::PluginFieldType::kINT32, 1},
         {"aligned", nullptr, nvinfer1::PluginFieldType::kINT32, 1},
+        {"level_mapper", nullptr, nvinfer1::PluginFieldType::kINT32, 1},
+        {"finest_scale", nullptr, nvinfer1::PluginFieldType::kINT32, 1},
     };
 }
 
@@ -35,17 +37,25 @@ Status MultiScaleRoIAlignPlugin::create(
     TRTOPS_RETURN_IF_ERROR(reader.readInt("canonical_scale", values.canonicalScale, false, 1, 1 << 20));
     TRTOPS_RETURN_IF_ERROR(reader.readInt("canonical_level", values.canonicalLevel, false, 0, 64));
     TRTOPS_RETURN_IF_ERROR(reader.readInt("aligned", values.aligned, false, 0, 1));
+    TRTOPS_RETURN_IF_ERROR(reader.readInt("level_mapper", values.levelMapper, false, 0, 1));
+    TRTOPS_RETURN_IF_ERROR(reader.readInt("finest_scale", values.finestScale, false, 1, 1 << 20));
     TRTOPS_RETURN_IF_ERROR(reader.rejectUnknown());
+    bool const torchvisionLevels = values.levelMapper == static_cast<int32_t>(LevelMapper::kTorchvision);
     for (size_t i = 0; i < values.spatialScales.size(); ++i)
     {
         float const scale = values.spatialScales[i];
-        // torchvision infers every scale as 2^round(log2(feature_size / image_size)).
+        if (!(scale > 0.F) || !std::isfinite(scale))
+        {
+            return invalidArgument("field 'spatial_scales'[", i, "] must be positive and finite, got ", scale);
+        }
+        // torchvision infers every scale as 2^round(log2(feature_size / image_size)) and derives
+        // its level range from the first and last; mmdet's mapper uses the scales only to pool.
         int exponent = 0;
-        if (!(scale > 0.F) || std::frexp(scale, &exponent) != 0.5F)
+        if (torchvisionLevels && std::frexp(scale, &exponent) != 0.5F)
         {
             return invalidArgument("field 'spatial_scales'[", i, "] must be a power of two, got ", scale);
         }
-        if (i > 0 && !(scale < values.spatialScales[i - 1]))
+        if (torchvisionLevels && i > 0 && !(scale < values.spatialScales[i - 1]))
         {
             return invalidArgument("field 'spatial_scales' must decrease from the finest level, got ",
                 values.spatialScales[i - 1], " then ", scale);
@@ -216,6 +226,8 @@ Status MultiScaleRoIAlignPlugin::makeParams(
     params.aligned = mFields.aligned != 0;
     params.canonicalScale = mFields.canonicalScale;
     params.canonicalLevel = mFields.canonicalLevel;
+    params.levelMapper = static_cast<LevelMapper>(mFields.levelMapper);
+    params.finestScale = mFields.finestScale;
     params.featureType = *featureType;
     params.roiType = *roiType;
     params.layout = featureLayout(inputs[0].format);
@@ -278,6 +290,8 @@ nvinfer1::PluginFieldCollection const* MultiScaleRoIAlignPlugin::getFieldsToSeri
     mSerialized.addInt("canonical_scale", &mFields.canonicalScale);
     mSerialized.addInt("canonical_level", &mFields.canonicalLevel);
     mSerialized.addInt("aligned", &mFields.aligned);
+    mSerialized.addInt("level_mapper", &mFields.levelMapper);
+    mSerialized.addInt("finest_scale", &mFields.finestScale);
     return mSerialized.collection();
 }
 

@@ -1,6 +1,6 @@
 //! \file MultiScaleRoIAlignPlugin.h
-//! trtops::MultiScaleRoIAlign v1: torchvision.ops.MultiScaleRoIAlign in one launch (fields and I/O
-//! in README.md beside this file). Inputs: the L feature levels [N, C, H_l, W_l], then rois [K, 5];
+//! trtops::MultiScaleRoIAlign v1: torchvision.ops.MultiScaleRoIAlign (or mmdet's SingleRoIExtractor)
+//! in one launch (fields and I/O in README.md beside this file). Inputs: the L feature levels [N, C, H_l, W_l], then rois [K, 5];
 //! output [K, C, output_height, output_width].
 #pragma once
 
@@ -21,10 +21,12 @@ struct MultiScaleRoIAlignFields
     int32_t outputHeight{0};         //!< required
     int32_t outputWidth{0};          //!< required
     int32_t samplingRatio{-1};       //!< <= 0: adaptive
-    std::vector<float> spatialScales; //!< required: one power of two per level, finest first
-    int32_t canonicalScale{224};
-    int32_t canonicalLevel{4};
-    int32_t aligned{0}; //!< torchvision's module pools with aligned=False
+    std::vector<float> spatialScales; //!< required: one per level (torchvision: powers of two, finest first)
+    int32_t canonicalScale{224};      //!< level_mapper 0
+    int32_t canonicalLevel{4};        //!< level_mapper 0
+    int32_t aligned{0};               //!< torchvision's module pools with aligned=False
+    int32_t levelMapper{0};           //!< 0 torchvision's LevelMapper, 1 mmdet's SingleRoIExtractor
+    int32_t finestScale{56};          //!< level_mapper 1
 };
 
 class MultiScaleRoIAlignPlugin : public PluginBase

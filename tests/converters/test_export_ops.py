@@ -205,7 +205,19 @@ KERNEL_CASES = {
         _levels_inputs,
         (None, None, {0: _K}),
         {"output_height": 3, "output_width": 3, "sampling_ratio": 2, "spatial_scales": [0.5, 0.25],
-         "canonical_scale": 16, "canonical_level": 2, "aligned": 0},
+         "canonical_scale": 16, "canonical_level": 2, "aligned": 0, "level_mapper": 0},
+    ),
+    "trtops.multi_scale_roi_align_mmdet": Case(
+        "MultiScaleRoIAlign",
+        lambda a, b, r: ops.multi_scale_roi_align(
+            [a, b], r, 3, [1 / 3, 1 / 6], 0, True, level_mapper="mmdet", finest_scale=8
+        ),
+        _levels_inputs,
+        (None, None, {0: _K}),
+        {"output_height": 3, "output_width": 3, "sampling_ratio": 0, "spatial_scales": pytest.approx([1 / 3, 1 / 6]),
+         "aligned": 1, "level_mapper": 1, "finest_scale": 8},
+        # adaptive grids: the host kernel sums a bin by rows of columns, the reference sample by sample
+        tol=host_vs_torchvision("multi_scale_roi_align", torch.float32, 0),
     ),
     "trtops.nms": Case(
         "NMS",

@@ -1,8 +1,9 @@
-"""rewrite() on mmcv's / mmdeploy's custom ops: MMCVRoiAlign, MMCVModulatedDeformConv2d and
-MMCVDeformConv2d nodes, written as mmcv's and mmdeploy's ONNX symbolics write them (domains,
-input order, attribute names and forms), become trtops nodes whose graph computes torchvision's
-op on the same inputs. mmcv itself is not installed here: the expected values are torchvision's,
-whose CUDA kernels mmcv's compute (same sampling, borders and offset layout)."""
+"""rewrite() on mmcv's / mmdeploy's custom ops: MMCVRoiAlign, MMCVModulatedDeformConv2d,
+MMCVDeformConv2d and MMCVMultiLevelRoiAlign nodes, written as mmcv's and mmdeploy's ONNX symbolics
+write them (domains, input order, attribute names and forms), become trtops nodes whose graph
+computes torchvision's op (or mmdet's SingleRoIExtractor) on the same inputs. mmcv and mmdet are
+not installed here: the expected values are torchvision's, whose CUDA kernels mmcv's compute
+(same sampling, borders and offset layout), and a transcription of mmdet's extractor."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
 from trtops.converters import evaluate, rewrite  # noqa: E402
+
+try:
+    from tests.mmdet_extractor import boxes_at_level_boundaries, map_roi_levels, single_roi_extractor
+except ImportError:  # tests/ itself on sys.path
+    from mmdet_extractor import boxes_at_level_boundaries, map_roi_levels, single_roi_extractor
 
 
 def _model(node: Any, inputs: dict[str, tuple[int, ...]], output: tuple[int, ...], domain: str) -> Any:
@@ -152,6 +158,104 @@ def test_other_domains_are_not_touched() -> None:
     node = helper.make_node("MMCVRoiAlign", ["x", "rois"], ["y"], domain="custom", output_height=2, output_width=2)
     result = rewrite(_model(node, {"x": (1, 4, 8, 8), "rois": (2, 5)}, (2, 4, 2, 2), "custom"))
     assert not result.replaced and not result.left_alone
+
+
+def _multi_level_node(domain: str, levels: int, **attrs: Any) -> Any:
+    """MMCVMultiLevelRoiAlign as mmdeploy's symbolic writes it: rois first, then the levels."""
+    return helper.make_node("MMCVMultiLevelRoiAlign", ["rois"] + [f"p{i}" for i in range(levels)], ["y"],
+                            domain=domain, **attrs)
+
+
+def _pyramid_rois(k: int, batch: int, image: int, seed: int) -> torch.Tensor:
+    """Rows whose boxes span every level of mmdet's mapper (sqrt(area) from 8 to ~1000)."""
+    generator = torch.Generator().manual_seed(seed)
+    side = torch.exp(torch.empty(k, 2).uniform_(np.log(8), np.log(1000), generator=generator))
+    xy = torch.rand(k, 2, generator=generator) * image
+    index = torch.randint(0, batch, (k, 1), generator=generator).float()
+    return torch.cat([index, xy, xy + side], 1)
+
+
+_MULTI_LEVEL_CASES = [
+    # (domain, strides, finest_scale, sampling_ratio, aligned, extra attributes)
+    ("mmdeploy", [4.0, 8.0, 16.0, 32.0], 56, 0, 1, {"pool_mode": 1, "roi_scale_factor": 1.0}),
+    ("mmdeploy", [4.0, 8.0, 16.0, 32.0], 56, 2, 0, {"pool_mode": 1, "roi_scale_factor": -1.0}),
+    ("mmdeploy", [8.0, 16.0, 32.0], 32, 0, 1, {"pool_mode": 1}),
+    ("mmdeploy", [6.0, 12.0, 24.0], 56, 2, 1, {"pool_mode": 1, "roi_scale_factor": 1.0}),
+    # mmdeploy's first symbolic: domain mmlab, no pool_mode (its plugin only averaged)
+    ("mmlab", [4.0, 8.0, 16.0, 32.0], 56, 0, 1, {"roi_scale_factor": 1.0}),
+    ("mmdeploy", [16.0], 56, 0, 1, {"pool_mode": 1}),
+]
+
+
+@pytest.mark.parametrize("case", _MULTI_LEVEL_CASES, ids=lambda c: f"{c[0]}-{len(c[1])}levels-s{c[1][0]:g}-f{c[2]}-"
+                                                                   f"sr{c[3]}-a{c[4]}")
+def test_multi_level_roi_align(case: tuple) -> None:
+    domain, strides, finest_scale, sampling_ratio, aligned, extra = case
+    image, batch, k = 320, 2, 60
+    features = [_features((batch, 6, -(-image // int(s)), -(-image // int(s))), seed=40 + i)
+                for i, s in enumerate(strides)]
+    # random boxes over every level, and boxes where torchvision's mapper would pick another level
+    rois = torch.cat([_pyramid_rois(k, batch, image, seed=50), boxes_at_level_boundaries(finest_scale)])
+    k = len(rois)
+    node = _multi_level_node(domain, len(strides), output_height=7, output_width=7, sampling_ratio=sampling_ratio,
+                             featmap_strides=strides, finest_scale=finest_scale, aligned=aligned, **extra)
+    inputs = {"rois": rois, **{f"p{i}": f for i, f in enumerate(features)}}
+    model = _model(node, {n: tuple(t.shape) for n, t in inputs.items()}, (k, 6, 7, 7), domain)
+    result = rewrite(model)
+    assert result.replaced == ["MMCVMultiLevelRoiAlign (unnamed) -> MultiScaleRoIAlign"] and not result.left_alone
+    [trtops_node] = _trtops_nodes(result.model)
+    assert list(trtops_node.input) == [f"p{i}" for i in range(len(strides))] + ["rois"]
+    fields = {a.name: helper.get_attribute_value(a) for a in trtops_node.attribute}
+    assert fields["level_mapper"] == 1 and fields["finest_scale"] == finest_scale
+    if len(strides) > 1:  # the rows exercise every level
+        assert set(map_roi_levels(rois, len(strides), finest_scale).tolist()) == set(range(len(strides)))
+    got = evaluate(result.model, {n: t.numpy() for n, t in inputs.items()})["y"]
+    expected = single_roi_extractor(features, rois, (7, 7), strides, sampling_ratio, bool(aligned), finest_scale)
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("attrs", "levels", "reason"), [
+    ({"pool_mode": 0}, 4, "pool_mode=0 (max): the max over a bin's bilinear samples has no trtops counterpart"),
+    ({"pool_mode": 1, "roi_scale_factor": 1.5}, 4,
+     "roi_scale_factor=1.5: rescaling each RoI about its centre is not mapped (mmdeploy's kernel and mmdet's "
+     "roi_rescale disagree on the box width)"),
+    ({"pool_mode": 1, "featmap_strides": [4.0, 8.0]}, 4,
+     "featmap_strides=[4.0, 8.0]: expected one stride per feature level (4)"),
+    ({"pool_mode": 1, "featmap_strides": [4.0, 0.0, 16.0, 32.0]}, 4,
+     "featmap_strides=[4.0, 0.0, 16.0, 32.0]: strides must be positive"),
+    ({"pool_mode": 1, "featmap_strides": [4.0] * 9}, 9, "9 feature levels: trtops MultiScaleRoIAlign takes 1 to 8"),
+])
+def test_unmappable_multi_level_roi_align_is_left_alone(attrs: dict, levels: int, reason: str) -> None:
+    attrs = {"featmap_strides": [4.0, 8.0, 16.0, 32.0], **attrs}
+    node = _multi_level_node("mmdeploy", levels, output_height=7, output_width=7, **attrs)
+    shapes = {"rois": (3, 5), **{f"p{i}": (1, 4, 8, 8) for i in range(levels)}}
+    result = rewrite(_model(node, shapes, (3, 4, 7, 7), "mmdeploy"))
+    assert not result.replaced
+    assert result.left_alone == [f"MMCVMultiLevelRoiAlign (unnamed): {reason}"]
+
+
+def test_extra_strides_are_ignored_as_by_mmdeploys_plugin() -> None:
+    node = _multi_level_node("mmdeploy", 2, output_height=2, output_width=2, pool_mode=1,
+                             featmap_strides=[4.0, 8.0, 16.0], aligned=1, sampling_ratio=2)
+    result = rewrite(_model(node, {"rois": (3, 5), "p0": (1, 4, 8, 8), "p1": (1, 4, 4, 4)}, (3, 4, 2, 2), "mmdeploy"))
+    [trtops_node] = _trtops_nodes(result.model)
+    fields = {a.name: helper.get_attribute_value(a) for a in trtops_node.attribute}
+    assert fields["spatial_scales"] == pytest.approx([0.25, 0.125])
+
+
+@pytest.mark.trt_build
+def test_rewritten_mmdeploy_roi_extractor_builds_with_tensorrt_rtx(build_onnx) -> None:
+    """mmdeploy's MMCVMultiLevelRoiAlign over P2-P5 builds once rewritten."""
+    strides = [4.0, 8.0, 16.0, 32.0]
+    node = _multi_level_node("mmdeploy", 4, output_height=7, output_width=7, sampling_ratio=0, pool_mode=1,
+                             featmap_strides=strides, finest_scale=56, roi_scale_factor=1.0, aligned=1)
+    shapes = {"rois": (100, 5), **{f"p{i}": (1, 16, 200 >> i, 304 >> i) for i in range(4)}}
+    result = rewrite(_model(node, shapes, (100, 16, 7, 7), "mmdeploy"))
+    assert result.replaced == ["MMCVMultiLevelRoiAlign (unnamed) -> MultiScaleRoIAlign"]
+    built = build_onnx(result.model)
+    assert built.ok, built.error_text()
+    assert built.plugin_layers == 1
+    assert built.outputs["y"] == ("FLOAT", [100, 16, 7, 7])
 
 
 @pytest.mark.trt_build

@@ -458,6 +458,20 @@ void roiPoolCases(Harness& harness)
     }
 }
 
+//! Every (layout, level mapper) pair.
+std::vector<std::pair<Layout, trtops::LevelMapper>> layoutsAndMappers(std::vector<trtops::LevelMapper> const& mappers)
+{
+    std::vector<std::pair<Layout, trtops::LevelMapper>> pairs;
+    for (Layout layout : {Layout::kNCHW, Layout::kNHWC})
+    {
+        for (trtops::LevelMapper mapper : mappers)
+        {
+            pairs.emplace_back(layout, mapper);
+        }
+    }
+    return pairs;
+}
+
 void multiScaleCases(Harness& harness)
 {
     // Image 256 x 192; levels at 1/4 ... 1/32 so RoIs of every size map to every level.
@@ -493,12 +507,21 @@ void multiScaleCases(Harness& harness)
                     pointers.push_back(b.data());
                 }
                 Buffer const rois = harness.rois(p.roiType, p.numRois, p.batch, 256, 192, 1.0);
-                for (Layout layout : {Layout::kNCHW, Layout::kNHWC})
+                // Four levels also run mmdet's mapper (finest_scale 32: other levels than torchvision's).
+                std::vector<trtops::LevelMapper> mappers{trtops::LevelMapper::kTorchvision};
+                if (numLevels == 4)
+                {
+                    mappers.push_back(trtops::LevelMapper::kMmdet);
+                }
+                p.finestScale = 32;
+                for (auto const [layout, mapper] : layoutsAndMappers(mappers))
                 {
                     p.layout = layout;
+                    p.levelMapper = mapper;
                     Shape const s{p.batch, channels, 256, 192, p.numRois, p.pooledHeight, p.pooledWidth};
-                    char extra[32];
-                    std::snprintf(extra, sizeof(extra), "levels=%d", numLevels);
+                    char extra[48];
+                    std::snprintf(extra, sizeof(extra), "levels=%d mapper=%s", numLevels,
+                        mapper == trtops::LevelMapper::kMmdet ? "mmdet" : "torchvision");
                     harness.compare(
                         describe("multi_scale_roi_align", s, f, p.roiType, layout, extra), f,
                         p.numRois * channels * p.pooledHeight * p.pooledWidth,

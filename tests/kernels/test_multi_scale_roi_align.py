@@ -21,8 +21,10 @@ from hypothesis import strategies as st
 from torchvision.ops.poolers import LevelMapper
 
 try:
+    from tests.mmdet_extractor import boxes_at_level_boundaries, single_roi_extractor
     from tests.tolerances import host_vs_torchvision, tolerance
 except ImportError:  # tests/ itself on sys.path
+    from mmdet_extractor import boxes_at_level_boundaries, single_roi_extractor
     from tolerances import host_vs_torchvision, tolerance
 from trtops.ops import _roi as trt
 
@@ -220,6 +222,159 @@ def test_host_matches_trtops_reference(p, dtype):
     torch.testing.assert_close(actual, expected, **tolerance(OP, dtype))
 
 
+# ----- mmdet's level mapper ----------------------------------------------------------------------
+
+
+def mmdet_pyramid(gen, batch, channels, image, strides, dtype=torch.float32):
+    return [
+        (torch.randn((batch, channels, math.ceil(image[0] / s), math.ceil(image[1] / s)), generator=gen,
+                     dtype=torch.float64) + 0.25).to(dtype)
+        for s in strides
+    ]
+
+
+def mmdet_rois(gen, count, batch, image):
+    boxes = make_boxes(gen, count, image)
+    return torch.cat([torch.randint(0, batch, (count, 1), generator=gen).float(), boxes], 1)
+
+
+mmdet_case = st.fixed_dictionaries(
+    {
+        "batch": st.integers(1, 2),
+        "channels": st.integers(1, 4),
+        # mmdet's strides need not be powers of two, nor its levels be ordered
+        "strides": st.sampled_from([(4, 8, 16, 32), (4, 8, 16, 32, 64), (6, 12, 24), (8,), (16, 8)]),
+        "finest_scale": st.sampled_from([56, 32, 100]),
+        "count": st.integers(0, 20),
+        "output": st.sampled_from([(7, 7), (2, 3)]),
+        "sr": st.integers(-1, 2),
+        "aligned": st.booleans(),
+        "channels_last": st.booleans(),
+        "seed": st.integers(0, 2**31 - 1),
+    }
+)
+
+
+@pytest.mark.kernels
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(p=mmdet_case)
+def test_host_mmdet_mapper_matches_mmdet_extractor(p):
+    gen = torch.Generator().manual_seed(p["seed"])
+    image = (96, 128)
+    scales = [1 / s for s in p["strides"]]
+    for dtype in (torch.float64, torch.float32):
+        feats = mmdet_pyramid(gen, p["batch"], p["channels"], image, p["strides"], dtype)
+        rois = mmdet_rois(gen, p["count"], p["batch"], image).to(dtype)
+        expected = single_roi_extractor(
+            feats, rois, p["output"], p["strides"], p["sr"], p["aligned"], p["finest_scale"]
+        )
+        if p["channels_last"]:
+            feats = [f.to(memory_format=torch.channels_last) for f in feats]
+        out = poisoned_out(tuple(expected.shape), dtype, channels_last=p["channels_last"])
+        actual = trt.multi_scale_roi_align(
+            feats, rois, p["output"], scales, p["sr"], p["aligned"], level_mapper="mmdet",
+            finest_scale=p["finest_scale"], _out=out,
+        )
+        torch.testing.assert_close(actual, expected, **host_vs_torchvision(OP, dtype, p["sr"]))
+
+
+@pytest.mark.kernels
+def test_host_mmdet_mapper_at_level_boundaries():
+    reference = pytest.importorskip("trtops.reference")
+    gen = torch.Generator().manual_seed(11)
+    strides = (4, 8, 16, 32, 64)
+    feats = mmdet_pyramid(gen, 1, 2, (640, 640), strides)
+    rois = boxes_at_level_boundaries()
+    mmdet_levels = reference.MmdetLevelMapper(len(strides))([rois[:, 1:]])
+    torchvision_levels = reference.LevelMapper(2, 6)([rois[:, 1:]])
+    differ = int((mmdet_levels != torchvision_levels).sum())
+    # The boxes discriminate: some land on different levels under the two mappers.
+    assert differ > 0
+    expected = single_roi_extractor(feats, rois, (3, 3), strides, 2, True, 56)
+    scales = [1 / s for s in strides]
+    actual = trt.multi_scale_roi_align(feats, rois, 3, scales, 2, True, level_mapper="mmdet", finest_scale=56)
+    torch.testing.assert_close(actual, expected, atol=0, rtol=0)
+    # ... and the torchvision mapper pools those boxes elsewhere.
+    other = trt.multi_scale_roi_align(feats, rois, 3, scales, 2, True)
+    moved = (other != actual).flatten(1).any(1)
+    assert int(moved.sum()) == differ
+
+
+@pytest.mark.kernels
+def test_host_mmdet_mapper_bad_rows():
+    gen = torch.Generator().manual_seed(5)
+    strides = (4, 8, 16)
+    feats = mmdet_pyramid(gen, 2, 3, (64, 64), strides)
+    rows = torch.tensor(
+        [
+            [0, 4.0, 4.0, 40.0, 50.0],  # fine
+            [2, 4.0, 4.0, 40.0, 50.0],  # bad batch index -> zeros
+            [1, NAN, 4.0, 40.0, 50.0],  # NaN coordinate -> zeros
+            [1, 30.0, 4.0, 10.0, 50.0],  # negative area: mmdet's level is NaN -> zeros
+            [1, 10.0, 10.0, 10.0, 10.0],  # zero area -> level 0
+            [0, -1e4, -1e4, 1e4, 1e4],  # huge -> last level
+            [1, 50.0, 50.0, 10.0, 10.0],  # flipped corners: positive area, mapped as mmdet does
+        ]
+    )
+    scales = [1 / s for s in strides]
+    actual = trt.multi_scale_roi_align(
+        feats, rows, 2, scales, 0, True, level_mapper="mmdet", _out=poisoned_out((7, 3, 2, 2), torch.float32)
+    )
+    for i in (1, 2, 3):
+        assert torch.equal(actual[i], torch.zeros_like(actual[i]))
+    ok = [0, 4, 5, 6]
+    expected = single_roi_extractor(feats, rows[ok], (2, 2), strides, 0, True, 56)
+    torch.testing.assert_close(actual[ok], expected, **host_vs_torchvision(OP, torch.float32, 0))
+
+
+@pytest.mark.kernels
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_host_mmdet_mapper_low_precision(dtype):
+    gen = torch.Generator().manual_seed(6)
+    strides = (4, 8, 16, 32)
+    feats = mmdet_pyramid(gen, 2, 4, (128, 160), strides, dtype)
+    rois = mmdet_rois(gen, 60, 2, (128, 160))
+    expected = single_roi_extractor([f.double() for f in feats], rois.double(), (7, 7), strides, 0, True, 56)
+    actual = trt.multi_scale_roi_align(feats, rois, 7, [1 / s for s in strides], 0, True, level_mapper="mmdet")
+    assert actual.dtype == dtype
+    torch.testing.assert_close(actual.double(), expected, **tolerance(OP, dtype))
+
+
+@pytest.mark.kernels
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"level_mapper": "detectron"}, r"multi_scale_roi_align: level_mapper must be one of \['mmdet', 'torchvision'\], got 'detectron'"),
+        ({"finest_scale": 0}, r"multi_scale_roi_align: finest_scale must be positive, got 0"),
+        ({"finest_scale": -56}, r"multi_scale_roi_align: finest_scale must be positive, got -56"),
+    ],
+)
+def test_invalid_mmdet_mapper_arguments(change, match):
+    args = {"level_mapper": "mmdet", "finest_scale": 56, **change}
+    with pytest.raises(ValueError, match=match):
+        trt.multi_scale_roi_align(
+            [torch.ones((1, 3, 8, 8)), torch.ones((1, 3, 4, 4))], torch.tensor([[0, 1.0, 1.0, 9.0, 9.0]]), 2,
+            [0.25, 0.125], 2, **args,
+        )
+
+
+@pytest.mark.kernels
+@pytest.mark.parametrize("level_mapper", ["torchvision", "mmdet"])
+def test_trtops_reference_level_mappers(level_mapper):
+    """converters' evaluator (trtops.reference's mappers) agrees with the host kernel."""
+    from trtops.converters import _semantics
+
+    gen = torch.Generator().manual_seed(8)
+    feats = mmdet_pyramid(gen, 2, 3, (128, 128), (4, 8, 16, 32), torch.float64)
+    rois = torch.cat([mmdet_rois(gen, 50, 2, (128, 128)), boxes_at_level_boundaries()[:20]]).double()
+    scales = [0.25, 0.125, 0.0625, 0.03125]
+    expected = _semantics.multi_scale_roi_align(
+        feats, rois, 2, 2, 2, scales, aligned=True, level_mapper=trt.LEVEL_MAPPERS[level_mapper], finest_scale=56
+    )
+    actual = trt.multi_scale_roi_align(feats, rois, 2, scales, 2, True, level_mapper=level_mapper)
+    torch.testing.assert_close(actual, expected, atol=0, rtol=0)
+
+
 # ----- GPU tier ---------------------------------------------------------------------------------
 
 
@@ -255,3 +410,24 @@ def test_cuda_matches_torchvision_module_and_float64(dtype, channels, channels_l
     out = poisoned_out(tuple(actual.shape), dtype, "cuda", channels_last)
     again = trt.multi_scale_roi_align(list(feats_d.values()), rois, 7, module.scales, sr, _out=out)
     torch.testing.assert_close(again, actual, atol=0, rtol=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_cuda_mmdet_mapper_matches_host_and_mmdet_extractor(dtype, channels_last):
+    gen = torch.Generator().manual_seed(21)
+    strides = (4, 8, 16, 32)
+    image = (200, 304)
+    feats = mmdet_pyramid(gen, 2, 64, image, strides, dtype)
+    rois = torch.cat([mmdet_rois(gen, 300, 2, image), boxes_at_level_boundaries()])
+    scales = [1 / s for s in strides]
+    expected64 = single_roi_extractor([f.double() for f in feats], rois.double(), (7, 7), strides, 0, True, 56)
+    feats_d = [f.cuda() for f in feats]
+    if channels_last:
+        feats_d = [f.to(memory_format=torch.channels_last) for f in feats_d]
+    out = poisoned_out(tuple(expected64.shape), dtype, "cuda", channels_last)
+    actual = trt.multi_scale_roi_align(feats_d, rois.cuda(), 7, scales, 0, True, level_mapper="mmdet", _out=out)
+    torch.testing.assert_close(actual.cpu().double(), expected64, **tolerance(OP, dtype))
+    host = trt.multi_scale_roi_align(feats, rois, 7, scales, 0, True, level_mapper="mmdet")
+    torch.testing.assert_close(actual.cpu(), host, **tolerance(OP, dtype))

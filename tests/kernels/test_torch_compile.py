@@ -66,6 +66,12 @@ def _cases() -> Dict[str, Tuple[Callable[..., Any], Tuple[torch.Tensor, ...]]]:
             lambda a, b, c, r: ops.multi_scale_roi_align([a, b, c], r, 3, [0.25, 0.125, 0.0625], 2),
             (*levels, torch.cat([rois[:, :1], rois[:, 1:] * 2], dim=1)),
         ),
+        "multi_scale_roi_align_mmdet": (
+            lambda a, b, c, r: ops.multi_scale_roi_align(
+                [a, b, c], r, 3, [1 / 6, 1 / 12, 1 / 24], 0, True, level_mapper="mmdet", finest_scale=16
+            ),
+            (*levels, torch.cat([rois[:, :1], rois[:, 1:] * 2], dim=1)),
+        ),
         "nms": (lambda b, s: ops.nms(b, s, 0.5), (boxes, scores)),
         "batched_nms_padded": (
             lambda b, s, c: ops.batched_nms(b, s, c, 0.4, score_threshold=0.2, max_output_boxes=40, padded=True),

@@ -43,11 +43,21 @@ def test_float32_rois_single_level_and_options() -> None:
     assert result.ok, result.error_text()
 
 
+def test_mmdet_level_mapper_takes_any_positive_scales() -> None:
+    # mmdet's mapper uses the scales only to pool: strides 6, 12, 24 and 48 build
+    scales = [1 / 6, 1 / 12, 1 / 24, 1 / 48]
+    model = fpn_model("float16", scales=scales, roi_dtype="float32", level_mapper=1, finest_scale=32, aligned=1)
+    result = build_onnx(model, [fpn_profile()])
+    assert result.ok, result.error_text()
+    assert result.plugin_layers == 1
+
+
 @pytest.mark.parametrize(
     ("scales", "message"),
     [
         ([0.25, 0.2], "'spatial_scales'\\[1\\] must be a power of two, got 0.2"),
         ([0.125, 0.25], "must decrease from the finest level"),
+        ([0.25, -0.125], "'spatial_scales'\\[1\\] must be positive and finite, got -0.125"),
     ],
 )
 def test_bad_scales_are_rejected(scales, message) -> None:

@@ -21,6 +21,9 @@ FIELD_CASES = [
                             "spatial_scales": [0.25, 0.125, 0.0625, 0.03125]}),
     ("MultiScaleRoIAlign", {"output_height": 14, "output_width": 14, "spatial_scales": [0.5],
                             "canonical_scale": 112, "canonical_level": 3, "aligned": 1}),
+    # mmdet's level mapper: strides 6, 12, 24 (scales neither powers of two)
+    ("MultiScaleRoIAlign", {"output_height": 7, "output_width": 7, "sampling_ratio": 0, "aligned": 1,
+                            "spatial_scales": [1 / 6, 1 / 12, 1 / 24], "level_mapper": 1, "finest_scale": 32}),
     ("DeformConv2d", {}),
     ("DeformConv2d", {"stride": [2, 1], "padding": [1, 2], "dilation": [1, 3], "groups": 2, "offset_groups": 4,
                       "has_bias": 1, "has_mask": 1, "allow_tf32": 1}),
@@ -76,6 +79,14 @@ def test_int64_and_float64_fields_are_accepted(harness) -> None:
         ("DeformConv2d", {"padding": [1]}, "'padding' must hold 2 value"),
         ("NMS", {}, "required field 'iou_threshold' is missing"),
         ("MultiScaleRoIAlign", {"output_height": 7, "output_width": 7, "spatial_scales": [0.25] * 9}, "must hold 1 to 8 values"),
+        ("MultiScaleRoIAlign", {"output_height": 7, "output_width": 7, "spatial_scales": [0.25, 1 / 12]},
+         "'spatial_scales'\\[1\\] must be a power of two"),
+        ("MultiScaleRoIAlign", {"output_height": 7, "output_width": 7, "spatial_scales": [0.25, 0.0], "level_mapper": 1},
+         "'spatial_scales'\\[1\\] must be positive and finite, got 0"),
+        ("MultiScaleRoIAlign", {"output_height": 7, "output_width": 7, "spatial_scales": [0.25], "level_mapper": 2},
+         "'level_mapper' must be in \\[0, 1\\]"),
+        ("MultiScaleRoIAlign", {"output_height": 7, "output_width": 7, "spatial_scales": [0.25], "level_mapper": 1,
+                                "finest_scale": 0}, "'finest_scale' must be in \\[1, "),
     ],
 )
 def test_creator_rejects_bad_fields(harness, name: str, fields: dict, message: str) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import math
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Literal, Optional, Sequence, Union, cast
 
 import torch
 from torch import Tensor, nn
@@ -39,6 +39,7 @@ __all__ = [
 
 BoxesType = Union[Tensor, Sequence[Tensor]]
 SizeType = Union[int, Sequence[int]]
+LevelMapperName = Literal["torchvision", "mmdet"]
 
 _FEATURE_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 _MAX_LEVELS = 8
@@ -68,9 +69,12 @@ _ARGTYPES: dict[str, list[Any]] = {
     "trtops_multi_scale_roi_align": [_c_void_p, _c_void_p, _c_void_p, _c_void_p, _c_int32, _c_void_p, _c_void_p]
     + [_c_int32] * 3
     + [_c_int64] * 3
-    + [_c_int32] * 7
+    + [_c_int32] * 9
     + [_c_void_p],
 }
+
+#: multi_scale_roi_align's level mappers, by the code the C ABI takes.
+LEVEL_MAPPERS = {"torchvision": 0, "mmdet": 1}
 
 
 def _function(name: str) -> _native.KernelFunction:
@@ -411,24 +415,38 @@ def multi_scale_roi_align(
     canonical_scale: int = 224,
     canonical_level: int = 4,
     *,
+    level_mapper: LevelMapperName = "torchvision",
+    finest_scale: int = 56,
     _out: Optional[Tensor] = None,
 ) -> Tensor:
-    """Multi-scale RoIAlign in one kernel: each box goes to its FPN level (torchvision's LevelMapper
-    with ``k_min = int(-log2(scales[0]))``, ``k_max = int(-log2(scales[-1]))``) and is pooled there.
+    """Multi-scale RoIAlign in one kernel: each box goes to a level by its size and is pooled there
+    with RoIAlign (``spatial_scale = scales[level]``).
 
     Args:
         features: per-level ``[N, C, H_l, W_l]`` maps (same N, C, dtype, device; 1 to 8 levels).
         boxes: ``[K, 5]`` rois or a list of per-image ``[L, 4]`` boxes, in image coordinates.
         scales: spatial scale of each level.
+        level_mapper: ``"torchvision"``: torchvision's ``LevelMapper`` with ``k_min =
+            int(-log2(scales[0]))``, ``k_max = int(-log2(scales[-1]))`` and the canonical constants
+            (``torchvision.ops.MultiScaleRoIAlign``). ``"mmdet"``: mmdet's
+            ``SingleRoIExtractor.map_roi_levels``, level ``floor(log2(sqrt(area) / finest_scale +
+            1e-6))`` clamped to ``[0, levels - 1]``; with ``scales = [1 / s for s in
+            featmap_strides]`` and mmcv RoIAlign layers (``aligned`` and ``sampling_ratio`` as in
+            their config, usually True and 0) this is ``SingleRoIExtractor(feats, rois)``.
+        finest_scale: mmdet's ``finest_scale`` (56 in its configs); only for ``"mmdet"``.
+
+    Boxes whose area is NaN or negative give zeros under either mapper.
     """
     op = "multi_scale_roi_align"
+    if level_mapper not in LEVEL_MAPPERS:
+        raise ValueError(f"{op}: level_mapper must be one of {sorted(LEVEL_MAPPERS)}, got {level_mapper!r}")
     features = list(features)
     rois = _boxes_to_rois(op, boxes)
     ph, pw = _pair(op, output_size)
     if _out is None and features and _tensor.traced(features[0]):
         return torch.ops.trtops_kernels.multi_scale_roi_align(
             [f.detach() for f in features], rois.detach(), ph, pw, [float(s) for s in scales], int(sampling_ratio), bool(aligned),
-            int(canonical_scale), int(canonical_level),
+            int(canonical_scale), int(canonical_level), level_mapper, int(finest_scale),
         )
     nhwc = _check_levels(features, rois, scales)
     if nhwc:
@@ -468,6 +486,8 @@ def multi_scale_roi_align(
         int(bool(aligned)),
         int(canonical_scale),
         int(canonical_level),
+        LEVEL_MAPPERS[level_mapper],
+        int(finest_scale),
     )
     return result
 
@@ -588,23 +608,26 @@ def _multi_scale_output(features: list[Tensor], rois: Tensor, ph: int, pw: int, 
     "trtops_kernels::multi_scale_roi_align",
     mutates_args=(),
     schema="(Tensor[] features, Tensor rois, SymInt pooled_height, SymInt pooled_width, float[] scales, "
-    "SymInt sampling_ratio, bool aligned, SymInt canonical_scale, SymInt canonical_level) -> Tensor",
+    "SymInt sampling_ratio, bool aligned, SymInt canonical_scale, SymInt canonical_level, str level_mapper, "
+    "SymInt finest_scale) -> Tensor",
 )
 def _multi_scale_roi_align_op(
     features: list[Tensor], rois: Tensor, pooled_height: int, pooled_width: int, scales: list[float],
-    sampling_ratio: int, aligned: bool, canonical_scale: int, canonical_level: int,
+    sampling_ratio: int, aligned: bool, canonical_scale: int, canonical_level: int, level_mapper: str,
+    finest_scale: int,
 ) -> Tensor:
     out = _multi_scale_output(features, rois, pooled_height, pooled_width, scales)
     return multi_scale_roi_align(
         features, rois, (pooled_height, pooled_width), scales, sampling_ratio, aligned, canonical_scale,
-        canonical_level, _out=out,
+        canonical_level, level_mapper=cast(LevelMapperName, level_mapper), finest_scale=finest_scale, _out=out,
     )
 
 
 @_multi_scale_roi_align_op.register_fake
 def _multi_scale_roi_align_fake(
     features: list[Tensor], rois: Tensor, pooled_height: int, pooled_width: int, scales: list[float],
-    sampling_ratio: int, aligned: bool, canonical_scale: int, canonical_level: int,
+    sampling_ratio: int, aligned: bool, canonical_scale: int, canonical_level: int, level_mapper: str,
+    finest_scale: int,
 ) -> Tensor:
     return _multi_scale_output(features, rois, pooled_height, pooled_width, scales)
 

@@ -24,7 +24,7 @@ from .feature_pyramid_network import (
     LastLevelP6P7,
 )
 from .focal_loss import sigmoid_focal_loss
-from .poolers import LevelMapper, MultiScaleRoIAlign
+from .poolers import LevelMapper, MmdetLevelMapper, MultiScaleRoIAlign
 from .ps_roi_align import PSRoIAlign, ps_roi_align
 from .ps_roi_pool import PSRoIPool, ps_roi_pool
 from .roi_align import RoIAlign, roi_align
@@ -52,6 +52,7 @@ __all__ = [
     "DeformConv2d",
     "MultiScaleRoIAlign",
     "LevelMapper",
+    "MmdetLevelMapper",
     "FeaturePyramidNetwork",
     "ExtraFPNBlock",
     "LastLevelMaxPool",

@@ -1,4 +1,5 @@
-"""Multi-scale RoIAlign over an FPN pyramid with torchvision's semantics."""
+"""Multi-scale RoIAlign over an FPN pyramid with torchvision's semantics (and mmdet's level
+mapping, which the MultiScaleRoIAlign plugin also offers)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from ._common import check_int, check_real, check_tensor, convert_boxes_to_rois,
 from .boxes import box_area
 from .roi_align import roi_align
 
-__all__ = ["MultiScaleRoIAlign", "LevelMapper", "infer_scale", "setup_scales"]
+__all__ = ["MultiScaleRoIAlign", "LevelMapper", "MmdetLevelMapper", "infer_scale", "setup_scales"]
 
 
 class LevelMapper:
@@ -47,6 +48,38 @@ class LevelMapper:
         return (
             f"{type(self).__name__}(k_min={self.k_min}, k_max={self.k_max}, "
             f"canonical_scale={self.s0}, canonical_level={self.lvl0}, eps={self.eps})"
+        )
+
+
+class MmdetLevelMapper:
+    """Level of each box as mmdet's ``SingleRoIExtractor.map_roi_levels`` computes it.
+
+    ``level = floor(log2(sqrt(area) / finest_scale + eps))``, clamped to ``[0, num_levels - 1]``
+    (``int64``). It differs from :class:`LevelMapper` with the matching canonical constants only in
+    where ``eps`` sits: inside the logarithm here, after it there. ``sqrt(area)`` is evaluated as in
+    :class:`LevelMapper`. A NaN level (a NaN or negative area) converts to an integer that matches
+    no level, as in both libraries on the CPU.
+    """
+
+    def __init__(self, num_levels: int, finest_scale: int = 56, eps: float = 1e-6) -> None:
+        self.num_levels = check_int("num_levels", num_levels)
+        if self.num_levels < 1:
+            raise ValueError(f"MmdetLevelMapper: num_levels must be at least 1, got {num_levels}")
+        self.finest_scale = check_int("finest_scale", finest_scale)
+        if self.finest_scale < 1:
+            raise ValueError(f"MmdetLevelMapper: finest_scale must be positive, got {finest_scale}")
+        self.eps = check_real("eps", eps)
+
+    def __call__(self, boxlists: Sequence[Tensor]) -> Tensor:
+        size = torch.sqrt(torch.cat([box_area(b) for b in boxlists]))
+        eps = torch.tensor(self.eps, dtype=size.dtype)
+        levels = torch.floor(torch.log2(size / self.finest_scale + eps))
+        levels = torch.clamp(levels, min=0, max=self.num_levels - 1)
+        return levels.to(torch.int64)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(num_levels={self.num_levels}, finest_scale={self.finest_scale}, eps={self.eps})"
         )
 
 

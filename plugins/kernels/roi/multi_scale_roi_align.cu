@@ -23,10 +23,12 @@ roi::AlignArgs<T, RoiT> makeArgs(
     }
     a.numLevels = p.numLevels;
     a.mapLevels = p.numLevels > 1;
-    a.kMin = roi::levelOfScale(p.scales[0]);
-    a.kMax = roi::levelOfScale(p.scales[p.numLevels - 1]);
-    a.canonicalScale = p.canonicalScale;
-    a.canonicalLevel = p.canonicalLevel;
+    a.mapping.mapper = p.levelMapper;
+    a.mapping.kMin = roi::levelOfScale(p.scales[0]);
+    a.mapping.kMax = roi::levelOfScale(p.scales[p.numLevels - 1]);
+    a.mapping.canonicalScale = p.canonicalScale;
+    a.mapping.canonicalLevel = p.canonicalLevel;
+    a.mapping.finestScale = p.finestScale;
     a.rois = static_cast<RoiT const*>(rois);
     a.output = static_cast<T*>(output);
     a.batch = p.batch;
@@ -81,9 +83,24 @@ Status validateMultiScaleRoIAlign(MultiScaleRoIAlignParams const& p)
         return invalidArgument(
             kOP, ": sampling_ratio must be at most ", roi::kMAX_SAMPLING_GRID, ", got ", p.samplingRatio);
     }
-    if (p.canonicalScale <= 0)
+    if (p.levelMapper == LevelMapper::kTorchvision)
     {
-        return invalidArgument(kOP, ": canonical_scale must be positive, got ", p.canonicalScale);
+        if (p.canonicalScale <= 0)
+        {
+            return invalidArgument(kOP, ": canonical_scale must be positive, got ", p.canonicalScale);
+        }
+    }
+    else if (p.levelMapper == LevelMapper::kMmdet)
+    {
+        if (p.finestScale <= 0)
+        {
+            return invalidArgument(kOP, ": finest_scale must be positive, got ", p.finestScale);
+        }
+    }
+    else
+    {
+        return invalidArgument(kOP, ": level_mapper must be 0 (torchvision) or 1 (mmdet), got ",
+            static_cast<int32_t>(p.levelMapper));
     }
     return Status::ok();
 }

@@ -25,13 +25,25 @@ namespace trtops
 //! - output: [numRois, channels, pooledHeight, pooledWidth] (kNCHW) or
 //!   [numRois, pooledHeight, pooledWidth, channels] (kNHWC), of featureType.
 //!
-//! Level mapping is torchvision's LevelMapper: with k_min = int(-log2(scales[0])) and
-//! k_max = int(-log2(scales[numLevels - 1])), a RoI of area A goes to level
-//! clamp(floor(canonicalLevel + log2(sqrt(A) / canonicalScale) + 1e-6), k_min, k_max) - k_min
-//! (further clamped to [0, numLevels)). A RoI whose area is NaN or negative gets zeros, as in
-//! torchvision's module (which then matches no level); with one level every RoI uses level 0.
-//! Pooling on the chosen level is RoIAlign with `aligned` as given (torchvision's module uses
-//! false), adaptive grids included (roi_align.h).
+//! Level mapping (levelMapper), for a RoI of area A = (x2 - x1) * (y2 - y1):
+//! - kTorchvision, torchvision's LevelMapper: with k_min = int(-log2(scales[0])) and
+//!   k_max = int(-log2(scales[numLevels - 1])), level
+//!   clamp(floor(canonicalLevel + log2(sqrt(A) / canonicalScale) + 1e-6), k_min, k_max) - k_min
+//!   (further clamped to [0, numLevels)); the scales are powers of two, finest first.
+//! - kMmdet, mmdet's SingleRoIExtractor.map_roi_levels: level
+//!   clamp(floor(log2(sqrt(A) / finestScale + 1e-6)), 0, numLevels - 1); the scales are any
+//!   positive numbers (1 / featmap_stride).
+//! The two differ only in where the 1e-6 sits, which decides boxes within ~1e-6 (relative) below
+//! a level boundary. A RoI whose area is NaN or negative gets zeros, as in both modules (whose
+//! level then matches none); with one level every RoI uses level 0. Pooling on the chosen level
+//! is RoIAlign with `aligned` as given (torchvision's module uses false, mmdet's configs true),
+//! adaptive grids included (roi_align.h).
+enum class LevelMapper : int32_t
+{
+    kTorchvision = 0,
+    kMmdet = 1,
+};
+
 struct MultiScaleRoIAlignParams
 {
     static constexpr int32_t kMaxLevels = 8;
@@ -49,6 +61,8 @@ struct MultiScaleRoIAlignParams
     bool aligned{false};
     int32_t canonicalScale{224};
     int32_t canonicalLevel{4};
+    LevelMapper levelMapper{LevelMapper::kTorchvision};
+    int32_t finestScale{56};
     DataType featureType{DataType::kFLOAT32};
     DataType roiType{DataType::kFLOAT32};
     Layout layout{Layout::kNCHW};

@@ -39,7 +39,7 @@ struct AlignArgs
     float scales[kMAX_LEVELS];
     int32_t numLevels;
     bool mapLevels; //!< multi-scale with more than one level
-    int32_t kMin, kMax, canonicalScale, canonicalLevel;
+    LevelMapping mapping;
     RoiT const* rois;
     T* output;
     int64_t batch;
@@ -67,7 +67,7 @@ TRTOPS_HD ResolvedRoi<AccumulatorT<T>> resolveRoi(AlignArgs<T, RoiT> const& a, i
     using Acc = AccumulatorT<T>;
     RoiRow<Acc> const r = readRoiRow<Acc>(a.rois, n, a.batch);
     ResolvedRoi<Acc> out;
-    out.level = a.mapLevels ? mapLevel(r, a.canonicalScale, a.canonicalLevel, a.kMin, a.kMax, a.numLevels) : 0;
+    out.level = a.mapLevels ? mapLevel(r, a.mapping, a.numLevels) : 0;
     out.batchIndex = r.batchIndex;
     int32_t const level = out.level < 0 ? 0 : out.level;
     out.box = makeAlignBox(r, static_cast<Acc>(a.scales[level]), a.pooledH, a.pooledW, a.samplingRatio, a.aligned,

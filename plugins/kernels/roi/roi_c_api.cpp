@@ -128,8 +128,8 @@ int32_t trtops_ps_roi_pool(void const* input, void const* rois, void* output, in
 int32_t trtops_multi_scale_roi_align(void const* const* level_inputs, int64_t const* heights, int64_t const* widths,
     float const* scales, int32_t num_levels, void const* rois, void* output, int32_t feature_dtype, int32_t roi_dtype,
     int32_t layout, int64_t batch, int64_t channels, int64_t num_rois, int32_t pooled_height, int32_t pooled_width,
-    int32_t sampling_ratio, int32_t aligned, int32_t canonical_scale, int32_t canonical_level, int32_t device,
-    void* stream)
+    int32_t sampling_ratio, int32_t aligned, int32_t canonical_scale, int32_t canonical_level, int32_t level_mapper,
+    int32_t finest_scale, int32_t device, void* stream)
 {
     return trtops::runCApi("multi_scale_roi_align", [&]() -> trtops::Status {
         trtops::MultiScaleRoIAlignParams p{};
@@ -158,6 +158,8 @@ int32_t trtops_multi_scale_roi_align(void const* const* level_inputs, int64_t co
         p.aligned = aligned != 0;
         p.canonicalScale = canonical_scale;
         p.canonicalLevel = canonical_level;
+        p.levelMapper = static_cast<trtops::LevelMapper>(level_mapper);
+        p.finestScale = finest_scale;
         p.featureType = static_cast<DataType>(feature_dtype);
         p.roiType = static_cast<DataType>(roi_dtype);
         p.layout = static_cast<Layout>(layout);

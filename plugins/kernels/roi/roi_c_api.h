@@ -49,9 +49,11 @@ TRTOPS_C_API int32_t trtops_ps_roi_pool(void const* input, void const* rois, voi
     void* stream);
 
 /*! torchvision.ops.MultiScaleRoIAlign in one launch. level_inputs, heights, widths and scales are
- *  host arrays of num_levels entries (level_inputs holds device pointers when device = 1). */
+ *  host arrays of num_levels entries (level_inputs holds device pointers when device = 1).
+ *  level_mapper: 0 torchvision's LevelMapper (canonical_scale, canonical_level), 1 mmdet's
+ *  SingleRoIExtractor (finest_scale); see multi_scale_roi_align.h. */
 TRTOPS_C_API int32_t trtops_multi_scale_roi_align(void const* const* level_inputs, int64_t const* heights,
     int64_t const* widths, float const* scales, int32_t num_levels, void const* rois, void* output,
     int32_t feature_dtype, int32_t roi_dtype, int32_t layout, int64_t batch, int64_t channels, int64_t num_rois,
     int32_t pooled_height, int32_t pooled_width, int32_t sampling_ratio, int32_t aligned, int32_t canonical_scale,
-    int32_t canonical_level, int32_t device, void* stream);
+    int32_t canonical_level, int32_t level_mapper, int32_t finest_scale, int32_t device, void* stream);

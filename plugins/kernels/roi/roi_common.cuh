@@ -11,6 +11,7 @@
 #include "core/numeric.cuh"
 #include "core/status.h"
 #include "core/types.h"
+#include "roi/multi_scale_roi_align.h"
 
 #include <cuda_runtime_api.h>
 
@@ -627,23 +628,42 @@ inline int32_t levelOfScale(float scale)
     return static_cast<int32_t>(-std::log2(scale));
 }
 
-//! torchvision's LevelMapper for one box: level index in [0, numLevels), or -1 when the box area is
-//! NaN or negative (torchvision's module then matches no level and leaves zeros).
+//! The constants of a level mapping (LevelMapper in multi_scale_roi_align.h).
+struct LevelMapping
+{
+    LevelMapper mapper;
+    int32_t kMin, kMax, canonicalScale, canonicalLevel; //!< kTorchvision
+    int32_t finestScale;                                //!< kMmdet
+};
+
+//! The level of one box: an index in [0, numLevels), or -1 when the box area is NaN or negative
+//! (the level torchvision's and mmdet's modules compute is then NaN, matches no level, and the
+//! RoI's output stays zero). Each step is one float operation of the module's formula, in its
+//! order, so that boxes near a level boundary round the same way.
 template <typename Acc>
-TRTOPS_HD int32_t mapLevel(RoiRow<Acc> const& r, int32_t canonicalScale, int32_t canonicalLevel, int32_t kMin,
-    int32_t kMax, int32_t numLevels)
+TRTOPS_HD int32_t mapLevel(RoiRow<Acc> const& r, LevelMapping const& m, int32_t numLevels)
 {
     Acc const area = (r.x2 - r.x1) * (r.y2 - r.y1);
     if (!(area >= static_cast<Acc>(0)))
     {
         return -1;
     }
-    Acc t = mathLog2(mathSqrt(area) / static_cast<Acc>(canonicalScale));
-    t = static_cast<Acc>(canonicalLevel) + t;
-    t = t + static_cast<Acc>(1e-6);
+    Acc const eps = static_cast<Acc>(1e-6);
+    if (m.mapper == LevelMapper::kMmdet)
+    {
+        // floor(log2(sqrt(A) / finest_scale + 1e-6)).clamp(0, num_levels - 1)
+        Acc t = mathSqrt(area) / static_cast<Acc>(m.finestScale);
+        t = mathFloor(mathLog2(t + eps));
+        t = minOf(maxOf(t, static_cast<Acc>(0)), static_cast<Acc>(numLevels - 1));
+        return static_cast<int32_t>(t);
+    }
+    // floor(canonical_level + log2(sqrt(A) / canonical_scale) + 1e-6).clamp(k_min, k_max) - k_min
+    Acc t = mathLog2(mathSqrt(area) / static_cast<Acc>(m.canonicalScale));
+    t = static_cast<Acc>(m.canonicalLevel) + t;
+    t = t + eps;
     t = mathFloor(t);
-    t = minOf(maxOf(t, static_cast<Acc>(kMin)), static_cast<Acc>(kMax));
-    int32_t const level = static_cast<int32_t>(t) - kMin;
+    t = minOf(maxOf(t, static_cast<Acc>(m.kMin)), static_cast<Acc>(m.kMax));
+    int32_t const level = static_cast<int32_t>(t) - m.kMin;
     return minOf(maxOf(level, 0), numLevels - 1);
 }
 
