@@ -31,7 +31,9 @@ kernels compute what torchvision's do (same sampling, borders, offset layout):
   ``spatial_scales = 1 / featmap_strides``. ``pool_mode=0`` (max) and a ``roi_scale_factor``
   other than 1 are left alone.
 
-Nodes no rule maps exactly are left in place and listed in :attr:`RewriteResult.left_alone`.
+Nodes no rule maps exactly are left in place and listed in :attr:`RewriteResult.left_alone`;
+nodes of other custom domains (mmdeploy's ``TRTBatchedNMS``, say), which TensorRT builds only with
+a plugin of their own, in :attr:`RewriteResult.other_custom_ops`.
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ class RewriteResult:
     replaced: list[str] = dataclasses.field(default_factory=list)
     #: ``"op_type node_name: reason"`` per node of a rewritable type that was left alone
     left_alone: list[str] = dataclasses.field(default_factory=list)
+    #: ``"op_type node_name (domain d)"`` per node of a custom domain that no rule knows (e.g.
+    #: mmdeploy's ``TRTBatchedNMS``): TensorRT's ONNX parser builds such a node only through a
+    #: plugin registered under its op type, which trtops does not provide
+    other_custom_ops: list[str] = dataclasses.field(default_factory=list)
 
 
 class _Skip(Exception):
@@ -444,8 +450,12 @@ _MMCV_RULES: dict[str, Rule] = {
 }
 
 
+#: The ONNX operator sets TensorRT's parser implements itself.
+_STANDARD_DOMAINS = ("", "ai.onnx")
+
+
 def _rule(node: Any) -> Optional[Rule]:
-    if node.domain in ("", "ai.onnx"):
+    if node.domain in _STANDARD_DOMAINS:
         return _RULES.get(node.op_type)
     if node.domain in _MMCV_DOMAINS:
         return _MMCV_RULES.get(node.op_type)
@@ -479,6 +489,8 @@ def rewrite(model: Any) -> RewriteResult:
         for node in graph.node:
             rule = _rule(node)
             if rule is None:
+                if node.domain not in _STANDARD_DOMAINS and node.domain != _nodes.DOMAIN:
+                    result.other_custom_ops.append(f"{node.op_type} {node.name or '(unnamed)'} (domain {node.domain})")
                 new_nodes.append(node)
                 continue
             builder = _Builder(ctx, node)

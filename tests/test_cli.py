@@ -213,19 +213,22 @@ def test_rewrite_replaces_mmcv_ops_and_reports_what_it_left(tmp_path) -> None:
                          spatial_scale=1.0, sampling_ratio=2, mode="avg", aligned=1),
         helper.make_node("MMCVRoiAlign", ["x", "rois"], ["max"], domain="mmcv", name="max_pool", output_height=2,
                          output_width=2, spatial_scale=1.0, sampling_ratio=2, mode="max", aligned=1),
+        helper.make_node("TRTBatchedNMS", ["x", "rois"], ["dets"], domain="mmdeploy", name="nms"),
     ]
     graph = helper.make_graph(
         nodes, "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8]),
          helper.make_tensor_value_info("rois", TensorProto.FLOAT, [3, 5])],
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [3, 4, 2, 2]) for n in ("avg", "max")])
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [3, 4, 2, 2]) for n in ("avg", "max", "dets")])
     source = tmp_path / "mmdeploy.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("mmcv", 1)]),
-              str(source))
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("mmcv", 1), helper.make_opsetid("mmdeploy", 1)]
+    onnx.save(helper.make_model(graph, opset_imports=opsets), str(source))
     child = run_cli("rewrite", str(source))
     assert child.returncode == 0, child.stderr
     assert "replaced     MMCVRoiAlign (unnamed) -> RoIAlign" in child.stdout
     assert "left alone   MMCVRoiAlign max_pool: mode='max'" in child.stdout
+    assert "no rule      TRTBatchedNMS nms (domain mmdeploy)" in child.stdout
+    assert "1 node(s) of custom ops trtops has no rule for remain" in child.stderr
     rewritten = onnx.load(str(tmp_path / "mmdeploy.trtops.onnx"))
-    assert [n.op_type for n in rewritten.graph.node] == ["RoIAlign", "MMCVRoiAlign"]
+    assert [n.op_type for n in rewritten.graph.node] == ["RoIAlign", "MMCVRoiAlign", "TRTBatchedNMS"]
     assert run_cli("rewrite", str(tmp_path / "missing.onnx")).returncode == 2

@@ -258,7 +258,12 @@ def cmd_rewrite(args: argparse.Namespace) -> int:
         print(f"replaced     {line}")
     for line in result.left_alone:
         print(f"left alone   {line}")
+    for line in result.other_custom_ops:
+        print(f"no rule      {line}")
     print(f"{output}: {len(result.replaced)} node(s) replaced by trtops nodes, {len(result.left_alone)} left alone")
+    if result.other_custom_ops:
+        print(f"{output}: {len(result.other_custom_ops)} node(s) of custom ops trtops has no rule for remain; "
+              "TensorRT builds them only with plugins registered under their op types", file=sys.stderr)
     return 0
 
 

@@ -154,10 +154,40 @@ def test_unmappable_nodes_are_left_alone(op: str, inputs: list, attrs: dict, rea
     assert result.left_alone == [f"{op} (unnamed): {reason}"]
 
 
-def test_other_domains_are_not_touched() -> None:
+def test_other_domains_are_not_touched_but_reported() -> None:
     node = helper.make_node("MMCVRoiAlign", ["x", "rois"], ["y"], domain="custom", output_height=2, output_width=2)
     result = rewrite(_model(node, {"x": (1, 4, 8, 8), "rois": (2, 5)}, (2, 4, 2, 2), "custom"))
     assert not result.replaced and not result.left_alone
+    assert result.other_custom_ops == ["MMCVRoiAlign (unnamed) (domain custom)"]
+
+
+def test_only_nodes_of_unknown_custom_ops_are_reported() -> None:
+    """Standard nodes, trtops nodes (an already rewritten graph) and mapped nodes are not listed;
+    mmdeploy's TRTBatchedNMS, inside an If branch too, is."""
+    nms = helper.make_node("TRTBatchedNMS", ["boxes", "scores"], ["dets"], domain="mmdeploy", name="nms")
+    inner = helper.make_node("TRTBatchedNMS", ["boxes", "scores"], ["inner_dets"], domain="mmdeploy", name="inner")
+    branch = helper.make_graph([inner], "branch", [], [helper.make_tensor_value_info("inner_dets", TensorProto.FLOAT,
+                                                                                      None)])
+    cond = helper.make_node("If", ["flag"], ["picked"], then_branch=branch, else_branch=branch)
+    relu = helper.make_node("Relu", ["boxes"], ["relu"])
+    roi = helper.make_node("MMCVRoiAlign", ["x", "rois"], ["pooled"], domain="mmcv", output_height=2, output_width=2)
+    graph = helper.make_graph(
+        [nms, cond, relu, roi], "g",
+        [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, 10, 1, 4]),
+         helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 10, 3]),
+         helper.make_tensor_value_info("flag", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8]),
+         helper.make_tensor_value_info("rois", TensorProto.FLOAT, [2, 5])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("dets", "picked", "relu", "pooled")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("mmcv", 1),
+                                                   helper.make_opsetid("mmdeploy", 1)])
+    result = rewrite(model)
+    assert result.replaced == ["MMCVRoiAlign (unnamed) -> RoIAlign"]
+    assert sorted(result.other_custom_ops) == ["TRTBatchedNMS inner (domain mmdeploy)",
+                                               "TRTBatchedNMS inner (domain mmdeploy)",
+                                               "TRTBatchedNMS nms (domain mmdeploy)"]
+    # rewriting the result again: its trtops RoIAlign node is not reported
+    assert sorted(rewrite(result.model).other_custom_ops) == sorted(result.other_custom_ops)
 
 
 def _multi_level_node(domain: str, levels: int, **attrs: Any) -> Any:
