@@ -30,13 +30,16 @@ def single_roi_extractor(
     sampling_ratio: int,
     aligned: bool,
     finest_scale: int = 56,
+    level_rois: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """SingleRoIExtractor.forward(features, rois): each roi pooled on its level, zeros for rows
-    no level takes (a NaN level)."""
+    no level takes (a NaN level). `level_rois` (default `rois`) are the rows the levels are mapped
+    from: a float64 evaluation of float32 rois must map them in float32, as mmdet and the kernels
+    do, since boxes near a level boundary map differently in float64."""
     scales = [torch.tensor(1 / s, dtype=torch.float32).item() for s in strides]
     if len(features) == 1:
         return tv.roi_align(features[0], rois, output_size, scales[0], sampling_ratio, aligned)
-    levels = map_roi_levels(rois, len(features), finest_scale)
+    levels = map_roi_levels(rois if level_rois is None else level_rois, len(features), finest_scale)
     out = features[0].new_zeros((len(rois), features[0].shape[1], *output_size))
     for i, (feature, scale) in enumerate(zip(features, scales)):
         idx = (levels == i).nonzero(as_tuple=False).squeeze(1)

@@ -334,7 +334,8 @@ def test_host_mmdet_mapper_low_precision(dtype):
     strides = (4, 8, 16, 32)
     feats = mmdet_pyramid(gen, 2, 4, (128, 160), strides, dtype)
     rois = mmdet_rois(gen, 60, 2, (128, 160))
-    expected = single_roi_extractor([f.double() for f in feats], rois.double(), (7, 7), strides, 0, True, 56)
+    expected = single_roi_extractor([f.double() for f in feats], rois.double(), (7, 7), strides, 0, True, 56,
+                                    level_rois=rois)
     actual = trt.multi_scale_roi_align(feats, rois, 7, [1 / s for s in strides], 0, True, level_mapper="mmdet")
     assert actual.dtype == dtype
     torch.testing.assert_close(actual.double(), expected, **tolerance(OP, dtype))
@@ -422,7 +423,8 @@ def test_cuda_mmdet_mapper_matches_host_and_mmdet_extractor(dtype, channels_last
     feats = mmdet_pyramid(gen, 2, 64, image, strides, dtype)
     rois = torch.cat([mmdet_rois(gen, 300, 2, image), boxes_at_level_boundaries()])
     scales = [1 / s for s in strides]
-    expected64 = single_roi_extractor([f.double() for f in feats], rois.double(), (7, 7), strides, 0, True, 56)
+    expected64 = single_roi_extractor([f.double() for f in feats], rois.double(), (7, 7), strides, 0, True, 56,
+                                      level_rois=rois)
     feats_d = [f.cuda() for f in feats]
     if channels_last:
         feats_d = [f.to(memory_format=torch.channels_last) for f in feats_d]

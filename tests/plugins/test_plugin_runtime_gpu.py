@@ -7,8 +7,10 @@ from __future__ import annotations
 import pytest
 
 try:
+    from tests.mmdet_extractor import boxes_at_level_boundaries, single_roi_extractor
     from tests.tolerances import tolerance
 except ImportError:  # tests/ itself on sys.path
+    from mmdet_extractor import boxes_at_level_boundaries, single_roi_extractor
     from tolerances import tolerance
 
 from trtops.plugins import built_plugins
@@ -106,6 +108,25 @@ def test_multi_scale_roi_align(harness, dtype):
     features = OrderedDict((f"p{i + 2}", lvl.double()) for i, lvl in enumerate(levels))
     expected = pooler(features, [b.to(dt).double() for b in boxes], [image, image])
     torch.testing.assert_close(out.double(), expected, **tolerance("multi_scale_roi_align", dt))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_multi_scale_roi_align_mmdet_mapper(harness, dtype):
+    """level_mapper=1 with strides 6..48 (not powers of two) against mmdet's extractor in float64."""
+    import torch
+
+    torch.manual_seed(3)
+    dt = getattr(torch, dtype)
+    strides = (6, 12, 24, 48)
+    levels = [torch.randn(2, 16, -(-288 // s), -(-384 // s), device="cuda").to(dt) for s in strides]
+    rois = torch.cat([random_rois(300, 2, 288, 384), boxes_at_level_boundaries(48).cuda()]).float()
+    out = torch.full((len(rois), 16, 7, 7), float("nan"), device="cuda", dtype=dt)
+    fields = {"output_height": 7, "output_width": 7, "sampling_ratio": 0, "aligned": 1, "level_mapper": 1,
+              "finest_scale": 48, "spatial_scales": [1 / s for s in strides]}
+    run(harness, "MultiScaleRoIAlign", fields, [*levels, rois], [out])
+    expected = single_roi_extractor([lvl.double().cpu() for lvl in levels], rois.double().cpu(), (7, 7), strides, 0,
+                                    True, 48, level_rois=rois.cpu())
+    torch.testing.assert_close(out.double().cpu(), expected, **tolerance("multi_scale_roi_align", dt))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
