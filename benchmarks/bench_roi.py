@@ -4,7 +4,10 @@
 Shapes are the issue's (see ../shared/baseline/): RoIAlign 2x256x200x304, 1000 RoIs, 7x7, sr=2
 and sr=0; Mask head 2x256x50x76, 1000 RoIs, 14x14; RoIPool 2x512x50x68, 2000 RoIs; PS ops
 1x1029x63x38, 300 RoIs, 7x7; MultiScaleRoIAlign over P2-P5 of two 800x1216 images, 1000 RoIs,
-7x7, sr=2 (torchvision's module, which loops over levels, against the fused trtops kernel).
+7x7, sr=2 (torchvision's module, which loops over levels, against the fused trtops kernel); and
+mmdet's SingleRoIExtractor over the same levels (aligned RoIAlign layers, sampling_ratio 0: its
+configs' defaults), run as mmdet runs it on torchvision's roi_align (level mapping, then one call
+per level), against the fused kernel with level_mapper="mmdet".
 
 Each row: CUDA-event time of one call, median over --reps calls after --warmup calls, with the
 RoI sets rotated between calls and random non-zero features; then the GPU time per call from
@@ -33,6 +36,20 @@ import torch
 from row_filter import add_only_argument, parse_patterns, selected
 
 IMAGE = (800, 1216)
+
+
+def mmdet_extractor(roi_align: Callable, levels: Sequence[torch.Tensor], rois: torch.Tensor,
+                    strides: Sequence[int], finest_scale: int = 56) -> torch.Tensor:
+    """mmdet's SingleRoIExtractor.forward with 7x7 RoIAlign layers (aligned, sampling_ratio 0),
+    its loop as it runs in PyTorch: map_roi_levels, then roi_align per level on that level's rows."""
+    scale = torch.sqrt((rois[:, 3] - rois[:, 1]) * (rois[:, 4] - rois[:, 2]))
+    target = torch.floor(torch.log2(scale / finest_scale + 1e-6)).clamp(min=0, max=len(levels) - 1).long()
+    out = levels[0].new_zeros((rois.shape[0], levels[0].shape[1], 7, 7))
+    for i, (level, stride) in enumerate(zip(levels, strides)):
+        inds = (target == i).nonzero(as_tuple=False).squeeze(1)
+        if inds.numel() > 0:
+            out[inds] = roi_align(level, rois[inds], 7, 1 / stride, 0, True)
+    return out
 
 
 def fail(message: str) -> None:
@@ -213,6 +230,21 @@ def main() -> None:
             trt_fns = [lambda b=b, fs=fs, m=module: m(fs, b, shapes) for b in box_sets]
             add("multi_scale_roi_align", "P2-P5 of 2x256x800x1216 K=1000 7x7 sr=2", dtype, layout, tv_fns, trt_fns,
                 reference)
+        # mmdet's extractor: the baseline column is its PyTorch loop over torchvision's roi_align.
+        strides = (4, 8, 16, 32)
+        roi_rows = [torch.cat([torch.cat([torch.full((len(b), 1), float(i), device="cuda"), b], 1)
+                               for i, b in enumerate(boxes)]) for boxes in box_sets]  # float32
+        levels_tv = list(feats_tv.values())
+        tv_fns = [lambda r=r.to(tv_dtype(dtype)): mmdet_extractor(tv.roi_align, levels_tv, r, strides) for r in roi_rows]
+        levels32 = list(feats32.values())
+        reference = lambda: mmdet_extractor(tv.roi_align, levels32, roi_rows[0], strides)  # noqa: E731
+        scales = [1 / s for s in strides]
+        for layout, fs in (("NCHW", feats), ("NHWC", feats_nhwc)):
+            levels = list(fs.values())
+            trt_fns = [lambda r=r, lv=levels: trt.multi_scale_roi_align(lv, r, 7, scales, 0, True, level_mapper="mmdet")
+                       for r in roi_rows]
+            add("mmdet_roi_extractor", "P2-P5 of 2x256x800x1216 K=1000 7x7 sr=0 aligned", dtype, layout, tv_fns,
+                trt_fns, reference)
 
     if args.json:
         with open(args.json, "w") as f:
