@@ -48,8 +48,6 @@ from . import _nodes
 
 #: NMS groups (batch x class) above which NonMaxSuppression is left alone (one node per group)
 MAX_NMS_GROUPS = 256
-#: feature levels of one MultiScaleRoIAlign node
-MAX_MULTI_LEVEL_ROI_LEVELS = 8
 _INT32_MAX = 2**31 - 1
 
 
@@ -297,10 +295,11 @@ def _mmcv_multi_level_roi_align(ctx: _Context, node: Any, b: _Builder) -> str:
     if factor > 0 and factor != 1.0:
         raise _Skip(f"roi_scale_factor={factor}: rescaling each RoI about its centre is not mapped "
                     "(mmdeploy's kernel and mmdet's roi_rescale disagree on the box width)")
+    from trtops.ops._roi import MAX_LEVELS
+
     rois, features = node.input[0], list(node.input[1:])
-    if not 1 <= len(features) <= MAX_MULTI_LEVEL_ROI_LEVELS:
-        raise _Skip(f"{len(features)} feature levels: trtops MultiScaleRoIAlign takes 1 to "
-                    f"{MAX_MULTI_LEVEL_ROI_LEVELS}")
+    if not 1 <= len(features) <= MAX_LEVELS:
+        raise _Skip(f"{len(features)} feature levels: trtops MultiScaleRoIAlign takes 1 to {MAX_LEVELS}")
     strides = [float(s) for s in attrs.get("featmap_strides", [])]
     if len(strides) < len(features):
         raise _Skip(f"featmap_strides={strides}: expected one stride per feature level ({len(features)})")

@@ -42,7 +42,8 @@ SizeType = Union[int, Sequence[int]]
 LevelMapperName = Literal["torchvision", "mmdet"]
 
 _FEATURE_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
-_MAX_LEVELS = 8
+#: feature levels multi_scale_roi_align (kernels and plugin) takes at most
+MAX_LEVELS = 8
 
 _c_int32 = ctypes.c_int32
 _c_int64 = ctypes.c_int64
@@ -496,8 +497,8 @@ def _check_levels(features: list[Tensor], rois: Tensor, scales: Sequence[float])
     """multi_scale_roi_align's checks of its levels and rois; whether every level is channels-last
     (the NHWC path; otherwise the levels are read as NCHW)."""
     op = "multi_scale_roi_align"
-    if not 1 <= len(features) <= _MAX_LEVELS:
-        raise ValueError(f"{op}: between 1 and {_MAX_LEVELS} feature levels are supported, got {len(features)}")
+    if not 1 <= len(features) <= MAX_LEVELS:
+        raise ValueError(f"{op}: between 1 and {MAX_LEVELS} feature levels are supported, got {len(features)}")
     if len(scales) != len(features):
         raise ValueError(f"{op}: scales has {len(scales)} entries for {len(features)} feature levels")
     for i, f in enumerate(features):
