@@ -23,8 +23,8 @@
 // run (20 of 49 s for the deform_conv2d program); the mask never changes here. On x86-64 a switch
 // is therefore only the callee-saved registers and the SSE/x87 control words, pushed onto the
 // stack being left, and a stack-pointer swap (the System V ABI's contract for a function call).
-// Other hosts keep ucontext.
-#if defined(__x86_64__) && defined(__linux__)
+// Other hosts keep ucontext (as does a build with -DTRTOPS_EMULATOR_UCONTEXT, to check that path).
+#if defined(__x86_64__) && defined(__linux__) && !defined(TRTOPS_EMULATOR_UCONTEXT)
 #define TRTOPS_EMULATOR_STACK_SWITCH 1
 //! Saves the running coroutine's stack pointer into *saveStackPointer and resumes the one whose
 //! stack pointer is loadStackPointer (a stack this function left, or one prepared by startContext).
