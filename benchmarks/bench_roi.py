@@ -41,9 +41,11 @@ IMAGE = (800, 1216)
 def mmdet_extractor(roi_align: Callable, levels: Sequence[torch.Tensor], rois: torch.Tensor,
                     strides: Sequence[int], finest_scale: int = 56) -> torch.Tensor:
     """mmdet's SingleRoIExtractor.forward with 7x7 RoIAlign layers (aligned, sampling_ratio 0),
-    its loop as it runs in PyTorch: map_roi_levels, then roi_align per level on that level's rows."""
-    scale = torch.sqrt((rois[:, 3] - rois[:, 1]) * (rois[:, 4] - rois[:, 2]))
-    target = torch.floor(torch.log2(scale / finest_scale + 1e-6)).clamp(min=0, max=len(levels) - 1).long()
+    its loop as it runs in PyTorch: map_roi_levels (trtops.reference.MmdetLevelMapper, the same
+    tensor operations), then roi_align per level on that level's rows."""
+    from trtops.reference import MmdetLevelMapper
+
+    target = MmdetLevelMapper(len(levels), finest_scale)([rois[:, 1:]])
     out = levels[0].new_zeros((rois.shape[0], levels[0].shape[1], 7, 7))
     for i, (level, stride) in enumerate(zip(levels, strides)):
         inds = (target == i).nonzero(as_tuple=False).squeeze(1)
