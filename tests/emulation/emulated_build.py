@@ -1,7 +1,7 @@
 """Building and running emulated CUDA sources (see README.md): toolchain lookup, g++ flags,
 parallel compilation (with an object cache), linking, running a comparison program, checking its
-summary, mutation runs, and running a module's builds ahead of its tests (RunsAhead). Shared by the NMS, RoI and
-deform_conv2d emulation tests; no test lives here."""
+summary, mutation runs, and running a module's builds ahead of its tests (RunsAhead). Shared by
+the NMS, RoI and deform_conv2d emulation tests; no test lives here."""
 
 from __future__ import annotations
 
